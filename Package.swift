@@ -1,0 +1,93 @@
+// swift-tools-version: 6.1
+// KV-Compress lab: paged KV-cache compression with variable compression rates per attention head
+// (arXiv 2410.00161), as a Swift research framework.
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .unsafeFlags(["-Ounchecked"], .when(configuration: .release)),
+]
+
+let package = Package(
+    name: "KVCompressLab",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "kvc", targets: ["kvc"]),
+        .executable(name: "kvc-bench", targets: ["KVCBenchmark"]),
+        .library(name: "KVCompress", targets: ["KVCompress"]),
+        .library(name: "EvictionPolicies", targets: ["EvictionPolicies"]),
+        .library(name: "LlamaInference", targets: ["LlamaInference"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
+    ],
+    targets: [
+        // MARK: - C libraries (one system-library target each, with a small prefixed shim)
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
+        .systemLibrary(name: "CGSL", path: "Sources/CGSL"),
+        .systemLibrary(name: "CHDF5", path: "Sources/CHDF5"),
+
+        // MARK: - Swift wrappers of the C libraries (no raw C types in their public API)
+        .target(name: "KVCLinearAlgebra", dependencies: ["CBLAS"], swiftSettings: strict),
+        .target(name: "KVCStatistics", dependencies: ["CGSL"], swiftSettings: strict),
+        .target(name: "KVCHDF5", dependencies: ["CHDF5"], swiftSettings: strict),
+
+        // MARK: - Model loading
+        .target(name: "GGUF", swiftSettings: strict),
+        .target(name: "BPETokenizer", dependencies: ["GGUF"], swiftSettings: strict),
+
+        // MARK: - Paged KV cache and the transformer
+        .target(name: "PagedKVCache", swiftSettings: strict),
+        .target(
+            name: "LlamaInference",
+            dependencies: ["GGUF", "BPETokenizer", "PagedKVCache", "KVCLinearAlgebra"],
+            swiftSettings: strict),
+
+        // MARK: - KV-Compress mechanism (protocols, driver, executor) and the plug-ins
+        .target(
+            name: "KVCompress",
+            dependencies: ["PagedKVCache", "LlamaInference", "KVCHDF5", .product(name: "Yams", package: "Yams")],
+            swiftSettings: strict),
+        .target(
+            name: "EvictionPolicies", dependencies: ["KVCompress"], path: "Plugins/EvictionPolicies",
+            swiftSettings: strict),
+
+        // MARK: - Command line and experiments
+        .executableTarget(
+            name: "kvc",
+            dependencies: [
+                "LlamaInference", "KVCompress", "EvictionPolicies", "KVCHDF5", "KVCStatistics",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict),
+        .executableTarget(
+            name: "KVCBenchmark",
+            dependencies: [
+                "LlamaInference", "KVCompress", "EvictionPolicies", "KVCStatistics", "KVCHDF5",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Experiments/Benchmark",
+            swiftSettings: strict),
+
+        // MARK: - Tests (one target per module)
+        .testTarget(name: "GGUFTests", dependencies: ["GGUF"], swiftSettings: strict),
+        .testTarget(name: "BPETokenizerTests", dependencies: ["BPETokenizer", "GGUF"], resources: [.copy("Fixtures")], swiftSettings: strict),
+        .testTarget(name: "WrapperTests", dependencies: ["KVCLinearAlgebra", "KVCStatistics", "KVCHDF5"], swiftSettings: strict),
+        .testTarget(
+            name: "PagedKVCacheTests",
+            dependencies: ["PagedKVCache", .product(name: "PropertyBased", package: "swift-property-based")],
+            swiftSettings: strict),
+        .testTarget(
+            name: "LlamaInferenceTests", dependencies: ["LlamaInference", "PagedKVCache", "GGUF"],
+            resources: [.copy("Fixtures")], swiftSettings: strict),
+        .testTarget(
+            name: "KVCompressTests",
+            dependencies: [
+                "KVCompress", "EvictionPolicies", "LlamaInference", "PagedKVCache",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
+            swiftSettings: strict),
+    ]
+)
