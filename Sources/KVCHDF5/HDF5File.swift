@@ -96,6 +96,13 @@ public final class HDF5File: HDF5Container, Sendable {
                 unlink(storage.workingPath)
                 throw HDF5Error(.libraryFailure, operation: "finish HDF5 file", file: storage.path, reason: reason)
             }
+            // Force the bytes to disk before the rename makes them the file at `path`, so even a
+            // system crash cannot leave a renamed but incomplete file.
+            let descriptor = Foundation.open(storage.workingPath, O_RDONLY)
+            if descriptor >= 0 {
+                _ = fsync(descriptor)
+                Foundation.close(descriptor)
+            }
             if rename(storage.workingPath, storage.path) != 0 {
                 let reason = HDF5Library.errnoText()
                 unlink(storage.workingPath)
