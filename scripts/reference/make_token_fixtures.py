@@ -275,7 +275,9 @@ def main() -> int:
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     text = json.dumps(fixture, ensure_ascii=False, indent=1)
     # Keep each id list on one line: the file stays small and diffs stay readable.
-    text = re.sub(r"\[\s*(-?\d+(?:,\s*-?\d+)*)\s*\]", lambda m: "[" + ",".join(m.group(1).split(",")).replace(" ", "").replace("\n", "") + "]", text)
+    text = re.sub(
+        r'"ids": \[([-\d,\s]*)\]', lambda m: '"ids": [' + ",".join(m.group(1).split()).replace(",,", ",") + "]", text
+    )
     with open(args.out, "w", encoding="utf-8") as handle:
         handle.write(text + "\n")
     count = len(fixture["cases"]) + sum(len(v) for v in fixture["otherPreTokenizers"].values())
