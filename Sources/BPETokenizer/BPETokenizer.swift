@@ -12,6 +12,10 @@ public final class BPETokenizer: Sendable {
     public let bosID: Int32?
     /// End-of-sequence token.
     public let eosID: Int32
+    /// Token standing for unknown text, when the model names one (BPE never produces it).
+    public let unknownID: Int32?
+    /// Padding token, when the model names one.
+    public let paddingID: Int32?
     /// Tokens that end generation: EOS plus end-of-turn tokens such as `<|im_end|>`, found by text
     /// as llama.cpp does (`special_eog_ids`).
     public let endOfTurnIDs: Set<Int32>
@@ -46,27 +50,29 @@ public final class BPETokenizer: Sendable {
     ///   - addBOS: whether `encode` adds BOS by default.
     ///   - addEOS: whether `encode` adds EOS when adding special tokens.
     ///   - endOfTurn: an explicit end-of-turn token (`tokenizer.ggml.eot_token_id`), if any.
+    ///   - unknown: the unknown token, if any. - padding: the padding token, if any.
     /// - Throws: `BPETokenizerError` naming the invalid input.
     public init(
         tokens: [String], merges: [String], tokenTypes: [Int], bos: Int32?, eos: Int32, preTokenizer: String,
-        chatTemplate: String?, addBOS: Bool, addEOS: Bool = false, endOfTurn: Int32? = nil
+        chatTemplate: String?, addBOS: Bool, addEOS: Bool = false, endOfTurn: Int32? = nil,
+        unknown: Int32? = nil, padding: Int32? = nil
     ) throws(BPETokenizerError) {
         guard !tokens.isEmpty else {
-            throw .invalidMetadata(key: "tokenizer.ggml.tokens", reason: "the vocabulary is empty")
+            throw .invalidMetadata(key: MetadataKey.tokens, reason: "the vocabulary is empty")
         }
         guard tokenTypes.isEmpty || tokenTypes.count >= tokens.count else {
             throw .invalidMetadata(
-                key: "tokenizer.ggml.token_type",
+                key: MetadataKey.tokenTypes,
                 reason: "\(tokenTypes.count) types for \(tokens.count) tokens")
         }
-        for (key, id) in [("tokenizer.ggml.bos_token_id", bos), ("tokenizer.ggml.eos_token_id", eos),
-                          ("tokenizer.ggml.eot_token_id", endOfTurn)] {
+        for (key, id) in [(MetadataKey.bos, bos), (MetadataKey.eos, eos), (MetadataKey.endOfTurn, endOfTurn),
+                          (MetadataKey.unknown, unknown), (MetadataKey.padding, padding)] {
             if let id, id < 0 || Int(id) >= tokens.count {
                 throw .invalidMetadata(key: key, reason: "id \(id) is outside the vocabulary of \(tokens.count) tokens")
             }
         }
         if addBOS && bos == nil {
-            throw .invalidMetadata(key: "tokenizer.ggml.add_bos_token", reason: "true, but the model has no BOS token")
+            throw .invalidMetadata(key: MetadataKey.addBOS, reason: "true, but the model has no BOS token")
         }
         self.preTokenizer = try PreTokenizer(named: preTokenizer)
 
@@ -93,6 +99,8 @@ public final class BPETokenizer: Sendable {
         self.tokenIDs = tokenIDs
         self.bosID = bos
         self.eosID = eos
+        self.unknownID = unknown
+        self.paddingID = padding
         self.endOfTurnIDs = endOfTurnIDs
         self.addsBOSByDefault = addBOS
         self.addsEOSByDefault = addEOS
