@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-@testable import GGUF
+import GGUF
 
 /// Every kind of broken file gives a GGUFError naming the file and the problem, never a crash.
 @Suite struct CorruptFileTests {

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-@testable import GGUF
+import GGUF
 
 /// The default model (SmolLM2-135M-Instruct, Q4_1) against smollm2-reference.json, which gguf-py
 /// computed from the same file (scripts/reference/make_gguf_fixtures.py --model ...).
