@@ -8,6 +8,12 @@ import PagedKVCache
 /// before it moves anything.
 public protocol EvictionPolicy: Sendable {
     func plan(_ input: EvictionInput) throws -> EvictionPlan
+    /// The plug-in's resolved settings (defaults included), recorded in reports and HDF5 dumps.
+    var settings: [String: OptionValue] { get }
+}
+
+extension EvictionPolicy {
+    public var settings: [String: OptionValue] { [:] }
 }
 
 /// Everything a policy may look at for one sequence.
