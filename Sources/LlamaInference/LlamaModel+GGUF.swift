@@ -59,10 +59,10 @@ extension LlamaModel {
 extension LlamaWeights {
     init(file: GGUFFile, configuration c: LlamaConfiguration) throws(LlamaError) {
         /// A weight of `rows` outputs × `columns` inputs: ggml dimensions `[columns, rows]`.
-        func matrix(_ name: String, rows: Int, columns: Int) throws(LlamaError) -> WeightMatrix {
+        @Sendable func matrix(_ name: String, rows: Int, columns: Int) throws(LlamaError) -> WeightMatrix {
             WeightMatrix(rows: rows, columns: columns, values: try tensor(name, dimensions: [columns, rows]))
         }
-        func tensor(_ name: String, dimensions: [Int]) throws(LlamaError) -> [Float] {
+        @Sendable func tensor(_ name: String, dimensions: [Int]) throws(LlamaError) -> [Float] {
             let info: GGUFTensorInfo
             do { info = try file.tensorInfo(named: name) } catch { throw .missingTensor(name) }
             guard info.dimensions == dimensions else {
