@@ -233,6 +233,12 @@ public final class BPETokenizer: Sendable {
         return (scalars, offsets)
     }
 
+    /// Whether a byte has a single-byte token. When every byte of a text has one,
+    /// `decode(encode(text)) == text`; a byte without one is dropped, as llama.cpp drops it.
+    public func hasToken(forByte byte: UInt8) -> Bool {
+        merges.hasToken(forByte: byte)
+    }
+
     // MARK: - Decoding
 
     /// The raw bytes a token stands for; special tokens give their text, invalid ids nothing.

@@ -58,6 +58,13 @@ struct MergeTable: Sendable {
         }
     }
 
+    /// Whether a byte has a token of its own. A byte without one is dropped by encoding (as in
+    /// llama.cpp) unless a merge absorbs it: SmolLM2, for instance, has no token for 0xF1/0xF2, the
+    /// lead bytes of U+40000–U+BFFFF.
+    func hasToken(forByte byte: UInt8) -> Bool {
+        Int(byteSymbols[Int(byte)]) < vocabularySize
+    }
+
     @inline(__always) private static func key(_ left: Int32, _ right: Int32) -> UInt64 {
         UInt64(UInt32(bitPattern: left)) << 32 | UInt64(UInt32(bitPattern: right))
     }

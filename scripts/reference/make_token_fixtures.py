@@ -117,6 +117,9 @@ EDGE_CASES = [
     "=" * 120 + "-" * 80,
     "aGVsbG8gd29ybGQgdGhpcyBpcyBhIGxvbmcgYmFzZTY0IGJsb2IgdGhhdCBrZWVwcyBnb2luZyBhbmQgZ29pbmc=",
     "https://example.com/a/very/long/path/with_many_segments_and_underscores?query=value&other=thing",
+    # Bytes SmolLM2 has no token for (0xF1/0xF2 lead bytes, some controls): llama.cpp drops them.
+    "x\U00040000y\U0009ABCDz",
+    "a\x04b\x13c\x1dd",
 ]
 
 # Characters drawn by the random strings, grouped by the class of the pre-tokenizer
