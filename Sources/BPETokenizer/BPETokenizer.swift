@@ -36,7 +36,7 @@ public final class BPETokenizer: Sendable {
     private let decodedBytes: [[UInt8]]
     /// Stored text → id, for whole-word lookups (pre-tokenizers that ignore merges).
     private let tokenIDs: [String: Int32]
-    private let merges: MergeTable
+    let merges: MergeTable
     private let specialTokens: SpecialTokenMatcher
 
     /// Builds a tokenizer from vocabulary arrays (the GGUF `tokenizer.ggml.*` values).

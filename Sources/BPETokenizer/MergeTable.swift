@@ -75,14 +75,23 @@ struct MergeTable: Sendable {
         return (UInt32(truncatingIfNeeded: value >> 32), Int32(bitPattern: UInt32(truncatingIfNeeded: value)))
     }
 
+    /// How the merge loop finds the next pair; both give the same tokens.
+    enum Strategy {
+        /// Rescanning for short words, the priority queue for long ones.
+        case automatic
+        case scanning
+        case queue
+    }
+
     /// Appends the tokens of one pre-tokenized word.
     /// - Parameter word: the word's raw UTF-8 bytes (not empty).
-    func encode(word: some Collection<UInt8>, into output: inout [Int32]) {
+    func encode(word: some Collection<UInt8>, into output: inout [Int32], strategy: Strategy = .automatic) {
         var symbols = word.map { byteSymbols[Int($0)] }
         if symbols.count > 1 {
-            if symbols.count <= Self.longWordThreshold {
+            switch strategy {
+            case .automatic where symbols.count <= Self.longWordThreshold, .scanning:
                 mergeByScanning(&symbols)
-            } else {
+            case .automatic, .queue:
                 mergeWithQueue(&symbols)
             }
         }
