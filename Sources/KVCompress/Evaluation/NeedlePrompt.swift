@@ -10,9 +10,11 @@ public struct NeedlePrompt: Sendable, Hashable {
     public let tokens: [Int32]
     /// The 5 digits the model must produce.
     public let answer: String
-    /// Index in `tokens` of the first token of the needle sentence.
+    /// Index in `tokens` of the first token of the needle: the separator before the needle sentence
+    /// (a newline is its own token), or the sentence itself when it opens the prompt.
     public let needleTokenOffset: Int
-    /// Tokens of the needle sentence: `tokens[needleTokenOffset ..< needleTokenOffset + needleTokenCount]`.
+    /// Tokens of the needle sentence and the separator before it:
+    /// `tokens[needleTokenOffset ..< needleTokenOffset + needleTokenCount]`.
     public let needleTokenCount: Int
     /// Where the needle sits among the haystack's units: 0 = before the first, 1 = after the last.
     public let depth: Double

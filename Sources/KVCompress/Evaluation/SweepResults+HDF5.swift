@@ -55,7 +55,8 @@ extension SweepResults {
         }
     }
 
-    func write(into file: HDF5File, attributes: [String: String]) throws {
+    /// Writes the layout above into an open file (the caller commits it).
+    public func write(into file: HDF5File, attributes: [String: String] = [:]) throws {
         let s = specification, n = trials.count, heads = layers * kvHeads
         try file.setAttribute("format", Self.formatName)
         try file.setAttribute("task", s.task.rawValue)
