@@ -1,0 +1,196 @@
+import KVCLinearAlgebra
+import PagedKVCache
+
+/// Attention over the paged KV cache: the one choke point every forward step goes through, and so
+/// the place where an ``AttentionObserver`` sees the exact softmax probabilities (KV-Compress §3.1).
+///
+/// Grouped-query attention without repeating KVs: the `groupSize` query heads of a group read their
+/// shared KV head's blocks directly. Each KV head has its own block table and context length (the
+/// KV-Compress layout, paper §3), so heads are processed independently and in parallel. Keys in the
+/// cache already carry RoPE, so slot order does not matter to attention.
+struct Attention {
+    let configuration: LlamaConfiguration
+    /// Query rows processed together in a prefill tile: bounds the score matrix to
+    /// `[queryTile, context]` per task instead of `[n, n]` per head.
+    static let queryTile = 128
+
+    var scale: Float { 1 / Float(configuration.headDim).squareRoot() }
+
+    // MARK: - Prefill
+
+    /// Causal attention of a chunk of `count` new tokens of one sequence whose KVs were just appended
+    /// to `views` (so each head holds `length - count` earlier KVs followed by the chunk's).
+    /// - Parameters:
+    ///   - qkv: projections of the chunk: `[count, qkvStride]`, the (RoPE'd) queries of head q at
+    ///     columns `q * headDim ..< (q + 1) * headDim`.
+    ///   - views: one per KV head, after the append.
+    ///   - output: `[count, queryWidth]`.
+    ///   - observation: observer and observed chunk rows, if any.
+    func prefill(
+        qkv: UnsafePointer<Float>, qkvStride: Int, count: Int, views: [HeadView], output: UnsafeMutablePointer<Float>,
+        sequence: SequenceID, layer: Int, startPosition: Int,
+        observation: (observer: any AttentionObserver, rows: Range<Int>)?
+    ) {
+        let c = configuration, d = c.headDim, g = c.groupSize
+        // Gather each head's keys and values in logical slot order into contiguous [length, headDim]
+        // buffers, so that the score and value products are single sgemm calls per tile.
+        let keys = views.map { UnsafeMutablePointer<Float>.allocate(capacity: $0.length * d) }
+        let values = views.map { UnsafeMutablePointer<Float>.allocate(capacity: $0.length * d) }
+        defer {
+            keys.forEach { $0.deallocate() }
+            values.forEach { $0.deallocate() }
+        }
+        let sharedKeys = keys.map(SharedPointer.init), sharedValues = values.map(SharedPointer.init)
+        parallelFor(c.kvHeads) { h in
+            Self.gather(views[h], keys: sharedKeys[h].base, values: sharedValues[h].base)
+        }
+
+        let tiles = (count + Self.queryTile - 1) / Self.queryTile
+        let out = SharedPointer(output), q = SharedPointer(UnsafeMutablePointer(mutating: qkv))
+        let queryWidth = c.queryWidth, scale = scale
+        // Heavier (later) tiles first, interleaving heads, for a balanced dynamic schedule.
+        parallelFor(c.kvHeads * tiles) { item in
+            let h = item % c.kvHeads, tile = tiles - 1 - item / c.kvHeads
+            let rowStart = tile * Self.queryTile, rows = min(Self.queryTile, count - rowStart)
+            let past = views[h].length - count
+            let width = past + rowStart + rows
+            let scores = UnsafeMutablePointer<Float>.allocate(capacity: rows * width)
+            defer { scores.deallocate() }
+            for j in 0..<g {
+                let head = h * g + j
+                BLAS.gemm(
+                    m: rows, n: width, k: d, a: q.base + rowStart * qkvStride + head * d, lda: qkvStride,
+                    b: sharedKeys[h].base, ldb: d, transposeB: true, c: scores, ldc: width, alpha: scale)
+                for i in 0..<rows {
+                    let row = scores + i * width, visible = past + rowStart + i + 1
+                    Kernels.softmax(row, count: visible)
+                    (row + visible).update(repeating: 0, count: width - visible)
+                }
+                BLAS.gemm(
+                    m: rows, n: d, k: width, a: scores, lda: width, b: sharedValues[h].base, ldb: d, transposeB: false,
+                    c: out.base + rowStart * queryWidth + head * d, ldc: queryWidth)
+            }
+        }
+
+        if let (observer, observed) = observation, !observed.isEmpty {
+            parallelFor(c.kvHeads) { h in
+                observePrefill(
+                    observer: observer, rows: observed, qkv: q.base, qkvStride: qkvStride, count: count,
+                    keys: sharedKeys[h].base, view: views[h], kvHead: h, sequence: sequence, layer: layer,
+                    startPosition: startPosition)
+            }
+        }
+    }
+
+    /// Computes, in float32, the softmax probabilities of the observed chunk rows over all slots of one
+    /// KV head and hands them to the observer. Recomputed apart from the tiles so that the
+    /// observation has the layout the seam promises (`[groupSize, queries, context]`) whatever the tiling.
+    private func observePrefill(
+        observer: any AttentionObserver, rows: Range<Int>, qkv: UnsafePointer<Float>, qkvStride: Int, count: Int,
+        keys: UnsafePointer<Float>, view: HeadView, kvHead h: Int, sequence: SequenceID, layer: Int, startPosition: Int
+    ) {
+        let c = configuration, d = c.headDim, g = c.groupSize, n = rows.count, length = view.length
+        let past = length - count
+        let probabilities = UnsafeMutableBufferPointer<Float>.allocate(capacity: g * n * length)
+        let queries = UnsafeMutableBufferPointer<Float>.allocate(capacity: g * n * d)
+        defer {
+            probabilities.deallocate()
+            queries.deallocate()
+        }
+        for j in 0..<g {
+            let head = h * g + j
+            for (i, row) in rows.enumerated() {
+                (queries.baseAddress! + (j * n + i) * d).update(from: qkv + row * qkvStride + head * d, count: d)
+            }
+            let block = probabilities.baseAddress! + j * n * length
+            BLAS.gemm(
+                m: n, n: length, k: d, a: queries.baseAddress! + j * n * d, b: keys, transposeB: true, c: block, alpha: scale)
+            for (i, row) in rows.enumerated() {
+                let p = block + i * length, visible = past + row + 1
+                Kernels.softmax(p, count: visible)
+                (p + visible).update(repeating: 0, count: length - visible)
+            }
+        }
+        observer.observe(
+            HeadObservation(
+                sequence: sequence, layer: layer, kvHead: h, groupSize: g, headDim: d,
+                queryPositions: rows.map { Int32(startPosition + $0) }, phase: .prefill,
+                queries: UnsafeBufferPointer(queries), probabilities: UnsafeBufferPointer(probabilities), cache: view))
+    }
+
+    /// Copies a head's keys and values in logical order: `[length, headDim]` each.
+    private static func gather(_ view: HeadView, keys: UnsafeMutablePointer<Float>, values: UnsafeMutablePointer<Float>) {
+        let d = view.headDim
+        var offset = 0
+        for block in 0..<view.blockCount {
+            let n = view.count(inBlock: block)
+            (keys + offset * d).update(from: view.keys(block: block), count: n * d)
+            (values + offset * d).update(from: view.values(block: block), count: n * d)
+            offset += n
+        }
+    }
+
+    // MARK: - Decode
+
+    /// Attention of one new query token per sequence over each head's own blocks and length.
+    /// - Parameters:
+    ///   - qkv: `[batch, qkvStride]` projections of the step (queries RoPE'd).
+    ///   - views: `[batch * kvHeads]`, index `b * kvHeads + h`, after this step's append.
+    ///   - output: `[batch, queryWidth]`.
+    ///   - observers: per batch row, the observer to call, if it observes decode.
+    func decode(
+        qkv: UnsafePointer<Float>, qkvStride: Int, batch: Int, views: [HeadView], output: UnsafeMutablePointer<Float>,
+        sequences: [SequenceID], positions: [Int32], layer: Int, observers: [(any AttentionObserver)?]
+    ) {
+        let c = configuration, kvHeads = c.kvHeads
+        let out = SharedPointer(output), q = SharedPointer(UnsafeMutablePointer(mutating: qkv))
+        parallelFor(batch * kvHeads) { item in
+            let b = item / kvHeads, h = item % kvHeads
+            decodeHead(
+                query: q.base + b * qkvStride, view: views[item], output: out.base + b * c.queryWidth, kvHead: h,
+                sequence: sequences[b], position: positions[b], layer: layer, observer: observers[b])
+        }
+    }
+
+    /// One (sequence, KV head) of a decode step: scores of the group's queries against every slot,
+    /// softmax, weighted sum of values.
+    private func decodeHead(
+        query: UnsafePointer<Float>, view: HeadView, output: UnsafeMutablePointer<Float>, kvHead h: Int,
+        sequence: SequenceID, position: Int32, layer: Int, observer: (any AttentionObserver)?
+    ) {
+        let c = configuration, d = c.headDim, g = c.groupSize, length = view.length, bs = view.blockSize
+        let scale = scale
+        /// `[groupSize, length]`.
+        let probabilities = UnsafeMutablePointer<Float>.allocate(capacity: g * length)
+        defer { probabilities.deallocate() }
+        let firstQuery = query + h * g * d
+        for block in 0..<view.blockCount {
+            let keys = view.keys(block: block), n = view.count(inBlock: block)
+            for s in 0..<n {
+                let key = keys + s * d
+                for j in 0..<g {
+                    probabilities[j * length + block * bs + s] = Kernels.dot(firstQuery + j * d, key, d) * scale
+                }
+            }
+        }
+        for j in 0..<g { Kernels.softmax(probabilities + j * length, count: length) }
+        if let observer {
+            observer.observe(
+                HeadObservation(
+                    sequence: sequence, layer: layer, kvHead: h, groupSize: g, headDim: d, queryPositions: [position],
+                    phase: .decode, queries: UnsafeBufferPointer(start: firstQuery, count: g * d),
+                    probabilities: UnsafeBufferPointer(start: probabilities, count: g * length), cache: view))
+        }
+        let firstOutput = output + h * g * d
+        firstOutput.update(repeating: 0, count: g * d)
+        for block in 0..<view.blockCount {
+            let values = view.values(block: block), n = view.count(inBlock: block)
+            for s in 0..<n {
+                let value = values + s * d
+                for j in 0..<g {
+                    Kernels.axpy(probabilities[j * length + block * bs + s], value, firstOutput + j * d, d)
+                }
+            }
+        }
+    }
+}

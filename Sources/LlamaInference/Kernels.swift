@@ -1,0 +1,184 @@
+import Foundation
+
+/// Element-wise kernels of the forward pass, written on raw buffers with SIMD types so that no
+/// per-element Swift overhead (bounds checks, array copies, retain/release) enters the hot loops.
+///
+/// Multiply-adds are written `acc += x * y` rather than `addProduct`: without a target CPU that
+/// guarantees FMA, `addProduct` lowers to a libm call per lane.
+enum Kernels {
+    /// Dot product of two float vectors of length `count`.
+    @inline(__always)
+    static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ count: Int) -> Float {
+        var acc0 = SIMD16<Float>(), acc1 = SIMD16<Float>()
+        var i = 0
+        let ra = UnsafeRawPointer(a), rb = UnsafeRawPointer(b)
+        while i + 32 <= count {
+            acc0 += ra.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
+                * rb.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
+            acc1 += ra.loadUnaligned(fromByteOffset: i * 4 + 64, as: SIMD16<Float>.self)
+                * rb.loadUnaligned(fromByteOffset: i * 4 + 64, as: SIMD16<Float>.self)
+            i += 32
+        }
+        if i + 16 <= count {
+            acc0 += ra.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
+                * rb.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
+            i += 16
+        }
+        var sum = (acc0 + acc1).sum()
+        while i < count {
+            sum += a[i] * b[i]
+            i += 1
+        }
+        return sum
+    }
+
+    /// y[0..<count] += alpha * x[0..<count].
+    @inline(__always)
+    static func axpy(_ alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ count: Int) {
+        var i = 0
+        let rx = UnsafeRawPointer(x), ry = UnsafeMutableRawPointer(y)
+        let a = SIMD16<Float>(repeating: alpha)
+        while i + 16 <= count {
+            let v = ry.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
+                + a * rx.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
+            ry.storeBytes(of: v, toByteOffset: i * 4, as: SIMD16<Float>.self)
+            i += 16
+        }
+        while i < count {
+            y[i] += alpha * x[i]
+            i += 1
+        }
+    }
+
+    /// RMSNorm of `rows` rows of width `width` (Llama: x / sqrt(mean(x²) + ε) · weight).
+    /// - Parameters:
+    ///   - input: `[rows, width]`, row stride `width`.
+    ///   - output: `[rows, width]` (may alias `input`).
+    static func rmsNorm(
+        _ input: UnsafePointer<Float>, weight: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+        rows: Int, width: Int, epsilon: Float
+    ) {
+        for r in 0..<rows {
+            let x = input + r * width, y = output + r * width
+            let meanSquare = dot(x, x, width) / Float(width)
+            let scale = 1 / (meanSquare + epsilon).squareRoot()
+            for i in 0..<width { y[i] = x[i] * scale * weight[i] }
+        }
+    }
+
+    /// SwiGLU: out[r, i] = silu(gate[r, i]) · up[r, i] with silu(g) = g / (1 + e^-g).
+    /// - Parameters:
+    ///   - gateUp: `[rows, 2 * width]`, gate in the first `width` columns of a row, up in the rest.
+    ///   - output: `[rows, width]`.
+    static func swiGLU(_ gateUp: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, rows: Int, width: Int) {
+        for r in 0..<rows {
+            let g = gateUp + r * 2 * width, u = g + width, o = output + r * width
+            var i = 0
+            while i + 16 <= width {
+                let gv = UnsafeRawPointer(g + i).loadUnaligned(as: SIMD16<Float>.self)
+                let uv = UnsafeRawPointer(u + i).loadUnaligned(as: SIMD16<Float>.self)
+                let silu = gv / (1 + exp16(-gv))
+                UnsafeMutableRawPointer(o + i).storeBytes(of: silu * uv, as: SIMD16<Float>.self)
+                i += 16
+            }
+            while i < width {
+                o[i] = g[i] / (1 + Foundation.exp(-g[i])) * u[i]
+                i += 1
+            }
+        }
+    }
+
+    /// In-place softmax of `x[0..<count]`; returns nothing, leaves probabilities summing to 1.
+    static func softmax(_ x: UnsafeMutablePointer<Float>, count: Int) {
+        guard count > 0 else { return }
+        var maxValue = -Float.infinity
+        var i = 0
+        var m16 = SIMD16<Float>(repeating: -.infinity)
+        while i + 16 <= count {
+            m16 = pointwiseMax(m16, UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self))
+            i += 16
+        }
+        maxValue = m16.max()
+        while i < count {
+            maxValue = max(maxValue, x[i])
+            i += 1
+        }
+        var sum16 = SIMD16<Float>()
+        var sum: Float = 0
+        i = 0
+        let m = SIMD16<Float>(repeating: maxValue)
+        while i + 16 <= count {
+            let e = exp16(UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self) - m)
+            UnsafeMutableRawPointer(x + i).storeBytes(of: e, as: SIMD16<Float>.self)
+            sum16 += e
+            i += 16
+        }
+        while i < count {
+            let e = Foundation.exp(x[i] - maxValue)
+            x[i] = e
+            sum += e
+            i += 1
+        }
+        sum += sum16.sum()
+        let inv = 1 / sum
+        scale(x, count: count, by: inv)
+    }
+
+    /// x[0..<count] *= factor.
+    @inline(__always)
+    static func scale(_ x: UnsafeMutablePointer<Float>, count: Int, by factor: Float) {
+        var i = 0
+        let f = SIMD16<Float>(repeating: factor)
+        while i + 16 <= count {
+            let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self) * f
+            UnsafeMutableRawPointer(x + i).storeBytes(of: v, as: SIMD16<Float>.self)
+            i += 16
+        }
+        while i < count {
+            x[i] *= factor
+            i += 1
+        }
+    }
+
+    /// e^x for 16 lanes, relative error about 2e-7 (Cephes-style: x = n·ln2 + r, |r| ≤ ln2/2,
+    /// e^r by a degree-6 polynomial, 2^n assembled in the exponent bits). Inputs below −87 give 0.
+    @inline(__always)
+    static func exp16(_ input: SIMD16<Float>) -> SIMD16<Float> {
+        let x = pointwiseMin(pointwiseMax(input, SIMD16(repeating: -87.33654)), SIMD16(repeating: 88.72283))
+        // Round x·log2(e) to the nearest integer with the 1.5·2^23 trick (no SSE4.1 needed): the
+        // integer lands in the low mantissa bits of `shifted`.
+        let magic = SIMD16<Float>(repeating: 12_582_912)
+        let shifted = x * SIMD16(repeating: 1.442_695_04) + magic
+        let n = shifted - magic
+        let r = x - n * SIMD16(repeating: 0.693_359_375) - n * SIMD16(repeating: -2.121_944_4e-4)
+        var p = SIMD16<Float>(repeating: 1.987_569_15e-4)
+        p = p * r + SIMD16(repeating: 1.398_199_95e-3)
+        p = p * r + SIMD16(repeating: 8.333_451_9e-3)
+        p = p * r + SIMD16(repeating: 4.166_579_6e-2)
+        p = p * r + SIMD16(repeating: 1.666_666_55e-1)
+        p = p * r + SIMD16(repeating: 5.000_000_1e-1)
+        p = p * r * r + r + SIMD16(repeating: 1)
+        let integer = unsafeBitCast(shifted, to: SIMD16<Int32>.self) &- 0x4B40_0000
+        let twoToN = unsafeBitCast((integer &+ 127) &<< 23, to: SIMD16<Float>.self)
+        let result = p * twoToN
+        // Underflow: below the clamp, e^x is zero to float precision.
+        return result.replacing(with: 0, where: input .< SIMD16(repeating: -87.33654))
+    }
+}
+
+/// Runs `body(i)` for i in 0..<count on all cores (Dispatch's concurrentPerform), inline when count is 1.
+@inline(__always)
+func parallelFor(_ count: Int, _ body: @Sendable (Int) -> Void) {
+    if count == 1 {
+        body(0)
+    } else if count > 1 {
+        DispatchQueue.concurrentPerform(iterations: count, execute: body)
+    }
+}
+
+/// Wraps a raw pointer so worker closures may capture it. Safe because every parallel loop in this
+/// module writes disjoint ranges and reads only what no worker writes.
+struct SharedPointer<T>: @unchecked Sendable {
+    let base: UnsafeMutablePointer<T>
+    init(_ base: UnsafeMutablePointer<T>) { self.base = base }
+}

@@ -1,0 +1,286 @@
+import KVCLinearAlgebra
+import PagedKVCache
+
+/// A Llama decoder running on the CPU over the KV-Compress paged cache.
+///
+/// Per block: RMSNorm → fused QKV projection → RoPE (normal mode) on Q and K → K, V appended to the
+/// paged cache → grouped-query attention (``Attention``, the observation point) → output projection
+/// and residual → RMSNorm → SwiGLU MLP and residual. Then a final RMSNorm and the output projection
+/// (tied to the token embedding when the file has no `output.weight`).
+///
+/// Projections and MLP of all tokens of a step are one sgemm each (`BLAS.gemm`): the prompt's tokens
+/// in prefill, the batch's sequences in decode.
+///
+/// Thread safety: the model is immutable; a forward step mutates only the cache it is given, which
+/// must not be used by another step at the same time.
+public final class LlamaModel: Sendable {
+    public let configuration: LlamaConfiguration
+    let weights: LlamaWeights
+    let rope: RotaryEmbedding
+    let attention: Attention
+
+    init(configuration: LlamaConfiguration, weights: LlamaWeights) {
+        self.configuration = configuration
+        self.weights = weights
+        rope = RotaryEmbedding(dimensions: configuration.ropeDimensions, base: configuration.ropeFrequencyBase)
+        attention = Attention(configuration: configuration)
+    }
+
+    /// A model with seeded random weights (see `LlamaWeights.random`): for tests of the machinery
+    /// (paged vs dense attention, batching, chunking), not for text.
+    public static func random(configuration: LlamaConfiguration, seed: UInt64) -> LlamaModel {
+        LlamaModel(configuration: configuration, weights: .random(configuration, seed: seed))
+    }
+
+    /// An empty paged cache shaped for this model.
+    public func makeCache(blockSize: Int = 16, capacityBlocks: Int) throws -> PagedKVCache {
+        let layout = try CacheLayout(
+            layers: configuration.layers, kvHeads: configuration.kvHeads, headDim: configuration.headDim,
+            blockSize: blockSize)
+        return try PagedKVCache(layout: layout, capacityBlocks: capacityBlocks)
+    }
+
+    /// Width of the fused QKV projection output: `queryWidth + 2 * kvWidth`.
+    var qkvWidth: Int { configuration.queryWidth + 2 * configuration.kvWidth }
+
+    // MARK: - Prefill
+
+    /// Runs `tokens` through the model as the next tokens of `sequence` (a fresh prompt, or a chunk
+    /// appended to a sequence already in the cache), appending their KVs to every head.
+    ///
+    /// Cache blocks for the whole chunk are reserved first (all or nothing): on `outOfBlocks` the cache
+    /// is unchanged.
+    /// - Parameters:
+    ///   - observer: sees the probabilities of the queries it picks with `observedQueries`.
+    ///   - allLogits: return the logits of every position instead of only the last.
+    /// - Returns: logits, `[tokens.count, vocabulary]` with `allLogits`, else `[vocabulary]`.
+    public func prefill(
+        _ tokens: [Int32], sequence: SequenceID, cache: PagedKVCache, observer: (any AttentionObserver)? = nil,
+        allLogits: Bool = false
+    ) throws -> [Float] {
+        let c = configuration, n = tokens.count
+        guard n > 0 else { throw LlamaError.emptyInput("prefill needs at least one token") }
+        try validate(cache: cache)
+        guard cache.contains(sequence) else { throw LlamaError.invalidSequence("\(sequence) is not in the cache") }
+        try validate(tokens: tokens)
+        let start = cache.nextPosition(sequence)
+        guard start + n <= c.contextLength else { throw LlamaError.contextOverflow(tokens: start + n, contextLength: c.contextLength) }
+        do { try cache.reserve(sequence, tokens: n) } catch { throw LlamaError.cache(error) }
+
+        let positions = (0..<n).map { Int32(start + $0) }
+        let ropeTable = rope.table(positions: positions)
+        let observedRows = observer.map { $0.observedQueries(sequence: sequence, chunkLength: n, startPosition: start) }
+            .map { $0.clamped(to: 0..<n) }
+
+        let buffers = StepBuffers(rows: n, configuration: c, qkvWidth: qkvWidth)
+        defer { buffers.deallocate() }
+        embed(tokens, into: buffers.hidden)
+        for layer in 0..<c.layers {
+            attentionBlock(layer: layer, rows: n, buffers: buffers, ropeTable: ropeTable) { qkv in
+                appendKV(qkv: qkv, rows: n, buffers: buffers, layer: layer) { keys, values in
+                    positions.withUnsafeBufferPointer { p in
+                        cache.append(sequence, layer: layer, count: n, keys: keys, values: values, positions: p.baseAddress!)
+                    }
+                }
+                let views = (0..<c.kvHeads).map { cache.view(sequence, layer: layer, head: $0) }
+                attention.prefill(
+                    qkv: qkv, qkvStride: qkvWidth, count: n, views: views, output: buffers.attention,
+                    sequence: sequence, layer: layer, startPosition: start,
+                    observation: observer.flatMap { o in observedRows.map { (o, $0) } })
+            }
+            mlpBlock(layer: layer, rows: n, buffers: buffers)
+        }
+        cache.advance(sequence, by: n)
+        let first = allLogits ? 0 : n - 1
+        return logits(buffers: buffers, rows: first..<n)
+    }
+
+    // MARK: - Decode
+
+    /// One decode step for a batch of sequences, one new token each; sequences may have any lengths,
+    /// and after compression every head its own.
+    ///
+    /// Blocks for the step are reserved for the whole batch first (all or nothing).
+    /// - Returns: logits per batch entry, `[batch][vocabulary]`.
+    public func decode(
+        _ batch: [(sequence: SequenceID, token: Int32)], cache: PagedKVCache, observer: (any AttentionObserver)? = nil
+    ) throws -> [[Float]] {
+        let c = configuration, n = batch.count
+        guard n > 0 else { throw LlamaError.emptyInput("decode needs at least one sequence") }
+        try validate(cache: cache)
+        let sequences = batch.map(\.sequence)
+        guard Set(sequences).count == n else { throw LlamaError.invalidSequence("a sequence appears twice in one decode batch") }
+        for s in sequences where !cache.contains(s) { throw LlamaError.invalidSequence("\(s) is not in the cache") }
+        try validate(tokens: batch.map(\.token))
+        let positions = sequences.map { Int32(cache.nextPosition($0)) }
+        if let longest = positions.max(), Int(longest) + 1 > c.contextLength {
+            throw LlamaError.contextOverflow(tokens: Int(longest) + 1, contextLength: c.contextLength)
+        }
+        let needed = sequences.reduce(0) { $0 + cache.blocksNeeded($1, appending: 1) }
+        guard needed <= cache.freeBlockCount else {
+            throw LlamaError.cache(.outOfBlocks(needed: needed, free: cache.freeBlockCount, capacity: cache.capacityBlocks))
+        }
+        do { for s in sequences { try cache.reserve(s, tokens: 1) } } catch { throw LlamaError.cache(error) }
+
+        let ropeTable = rope.table(positions: positions)
+        let observers: [(any AttentionObserver)?] = sequences.map { s in
+            observer.flatMap { $0.observesDecode(sequence: s) ? $0 : nil }
+        }
+        let buffers = StepBuffers(rows: n, configuration: c, qkvWidth: qkvWidth)
+        defer { buffers.deallocate() }
+        embed(batch.map(\.token), into: buffers.hidden)
+        for layer in 0..<c.layers {
+            attentionBlock(layer: layer, rows: n, buffers: buffers, ropeTable: ropeTable) { qkv in
+                appendKV(qkv: qkv, rows: n, buffers: buffers, layer: layer) { keys, values in
+                    for (b, s) in sequences.enumerated() {
+                        withUnsafePointer(to: positions[b]) { p in
+                            cache.append(
+                                s, layer: layer, count: 1, keys: keys + b * c.kvWidth, values: values + b * c.kvWidth, positions: p)
+                        }
+                    }
+                }
+                var views: [HeadView] = []
+                views.reserveCapacity(n * c.kvHeads)
+                for s in sequences { for h in 0..<c.kvHeads { views.append(cache.view(s, layer: layer, head: h)) } }
+                attention.decode(
+                    qkv: qkv, qkvStride: qkvWidth, batch: n, views: views, output: buffers.attention,
+                    sequences: sequences, positions: positions, layer: layer, observers: observers)
+            }
+            mlpBlock(layer: layer, rows: n, buffers: buffers)
+        }
+        for s in sequences { cache.advance(s, by: 1) }
+        let all = logits(buffers: buffers, rows: 0..<n)
+        let v = c.vocabularySize
+        return (0..<n).map { Array(all[$0 * v..<($0 + 1) * v]) }
+    }
+
+    // MARK: - Blocks shared by prefill and decode
+
+    /// hidden[r] = embedding row of token r.
+    private func embed(_ tokens: [Int32], into hidden: UnsafeMutablePointer<Float>) {
+        let d = configuration.hiddenSize
+        for (r, t) in tokens.enumerated() {
+            (hidden + r * d).update(from: weights.tokenEmbedding.row(Int(t)), count: d)
+        }
+    }
+
+    /// normed = RMSNorm(hidden); qkv = normed · Wqkvᵀ; RoPE on Q and K; `attend(qkv)` fills
+    /// `buffers.attention`; hidden += attention · Woᵀ.
+    private func attentionBlock(
+        layer: Int, rows: Int, buffers: StepBuffers, ropeTable: [Float], attend: (UnsafeMutablePointer<Float>) -> Void
+    ) {
+        let c = configuration, w = weights.layers[layer]
+        w.attentionNorm.withUnsafeBufferPointer {
+            Kernels.rmsNorm(
+                buffers.hidden, weight: $0.baseAddress!, output: buffers.normed, rows: rows, width: c.hiddenSize,
+                epsilon: c.rmsNormEpsilon)
+        }
+        BLAS.gemm(m: rows, n: qkvWidth, k: c.hiddenSize, a: buffers.normed, b: w.qkv.data, transposeB: true, c: buffers.qkv)
+        ropeTable.withUnsafeBufferPointer { table in
+            for r in 0..<rows {
+                let row = buffers.qkv + r * qkvWidth, t = table.baseAddress! + r * rope.pairs * 2
+                rope.rotate(row, heads: c.attentionHeads, headDim: c.headDim, table: t)
+                rope.rotate(row + c.queryWidth, heads: c.kvHeads, headDim: c.headDim, table: t)
+            }
+        }
+        attend(buffers.qkv)
+        BLAS.gemm(
+            m: rows, n: c.hiddenSize, k: c.queryWidth, a: buffers.attention, b: w.attentionOutput.data, transposeB: true,
+            c: buffers.hidden, beta: 1)
+    }
+
+    /// Copies the K and V columns of `qkv` into contiguous `[rows, kvHeads, headDim]` buffers for
+    /// `PagedKVCache.append`.
+    private func appendKV(
+        qkv: UnsafeMutablePointer<Float>, rows: Int, buffers: StepBuffers, layer: Int,
+        append: (UnsafePointer<Float>, UnsafePointer<Float>) -> Void
+    ) {
+        let c = configuration
+        for r in 0..<rows {
+            let row = qkv + r * qkvWidth
+            (buffers.keys + r * c.kvWidth).update(from: row + c.queryWidth, count: c.kvWidth)
+            (buffers.values + r * c.kvWidth).update(from: row + c.queryWidth + c.kvWidth, count: c.kvWidth)
+        }
+        append(buffers.keys, buffers.values)
+    }
+
+    /// hidden += SwiGLU(RMSNorm(hidden) · Wgateᵀ, RMSNorm(hidden) · Wupᵀ) · Wdownᵀ.
+    private func mlpBlock(layer: Int, rows: Int, buffers: StepBuffers) {
+        let c = configuration, w = weights.layers[layer], f = c.intermediateSize
+        w.ffnNorm.withUnsafeBufferPointer {
+            Kernels.rmsNorm(
+                buffers.hidden, weight: $0.baseAddress!, output: buffers.normed, rows: rows, width: c.hiddenSize,
+                epsilon: c.rmsNormEpsilon)
+        }
+        BLAS.gemm(m: rows, n: 2 * f, k: c.hiddenSize, a: buffers.normed, b: w.gateUp.data, transposeB: true, c: buffers.gateUp)
+        Kernels.swiGLU(buffers.gateUp, output: buffers.activation, rows: rows, width: f)
+        BLAS.gemm(
+            m: rows, n: c.hiddenSize, k: f, a: buffers.activation, b: w.down.data, transposeB: true, c: buffers.hidden, beta: 1)
+    }
+
+    /// Final RMSNorm and output projection of the given rows: `[rows.count, vocabulary]`.
+    private func logits(buffers: StepBuffers, rows: Range<Int>) -> [Float] {
+        let c = configuration, d = c.hiddenSize
+        let first = buffers.hidden + rows.lowerBound * d
+        weights.outputNorm.withUnsafeBufferPointer {
+            Kernels.rmsNorm(first, weight: $0.baseAddress!, output: buffers.normed, rows: rows.count, width: d, epsilon: c.rmsNormEpsilon)
+        }
+        return [Float](unsafeUninitializedCapacity: rows.count * c.vocabularySize) { out, initialized in
+            BLAS.gemm(
+                m: rows.count, n: c.vocabularySize, k: d, a: buffers.normed, b: weights.output.data, transposeB: true,
+                c: out.baseAddress!)
+            initialized = rows.count * c.vocabularySize
+        }
+    }
+
+    // MARK: - Validation
+
+    private func validate(cache: PagedKVCache) throws(LlamaError) {
+        let l = cache.layout, c = configuration
+        guard l.layers == c.layers, l.kvHeads == c.kvHeads, l.headDim == c.headDim else {
+            throw .cacheMismatch(
+                "cache has \(l.layers) layers × \(l.kvHeads) KV heads × \(l.headDim) dims, model needs "
+                    + "\(c.layers) × \(c.kvHeads) × \(c.headDim)")
+        }
+    }
+
+    private func validate(tokens: [Int32]) throws(LlamaError) {
+        for t in tokens where t < 0 || Int(t) >= configuration.vocabularySize {
+            throw .tokenOutOfRange(token: t, vocabularySize: configuration.vocabularySize)
+        }
+    }
+}
+
+/// Activations of one forward step, allocated once per step for all layers.
+private struct StepBuffers {
+    /// Residual stream: `[rows, hidden]`.
+    let hidden: UnsafeMutablePointer<Float>
+    /// RMSNorm output: `[rows, hidden]`.
+    let normed: UnsafeMutablePointer<Float>
+    /// Fused projections: `[rows, queryWidth + 2 * kvWidth]`.
+    let qkv: UnsafeMutablePointer<Float>
+    /// New keys and values for the cache: `[rows, kvHeads, headDim]` each.
+    let keys: UnsafeMutablePointer<Float>
+    let values: UnsafeMutablePointer<Float>
+    /// Attention output: `[rows, queryWidth]`.
+    let attention: UnsafeMutablePointer<Float>
+    /// Gate and up projections: `[rows, 2 * intermediate]`.
+    let gateUp: UnsafeMutablePointer<Float>
+    /// SwiGLU output: `[rows, intermediate]`.
+    let activation: UnsafeMutablePointer<Float>
+
+    init(rows: Int, configuration c: LlamaConfiguration, qkvWidth: Int) {
+        hidden = .allocate(capacity: rows * c.hiddenSize)
+        normed = .allocate(capacity: rows * c.hiddenSize)
+        qkv = .allocate(capacity: rows * qkvWidth)
+        keys = .allocate(capacity: rows * c.kvWidth)
+        values = .allocate(capacity: rows * c.kvWidth)
+        attention = .allocate(capacity: rows * c.queryWidth)
+        gateUp = .allocate(capacity: rows * 2 * c.intermediateSize)
+        activation = .allocate(capacity: rows * c.intermediateSize)
+    }
+
+    func deallocate() {
+        for p in [hidden, normed, qkv, keys, values, attention, gateUp, activation] { p.deallocate() }
+    }
+}
