@@ -72,7 +72,7 @@ let package = Package(
             swiftSettings: strict),
 
         // MARK: - Tests (one target per module)
-        .testTarget(name: "GGUFTests", dependencies: ["GGUF"], swiftSettings: strict),
+        .testTarget(name: "GGUFTests", dependencies: ["GGUF"], resources: [.copy("Fixtures")], swiftSettings: strict),
         .testTarget(name: "BPETokenizerTests", dependencies: ["BPETokenizer", "GGUF"], resources: [.copy("Fixtures")], swiftSettings: strict),
         .testTarget(name: "WrapperTests", dependencies: ["KVCLinearAlgebra", "KVCStatistics", "KVCHDF5"], swiftSettings: strict),
         .testTarget(
