@@ -73,7 +73,7 @@ let package = Package(
 
         // MARK: - Tests (one target per module)
         .testTarget(name: "GGUFTests", dependencies: ["GGUF"], resources: [.copy("Fixtures")], swiftSettings: strict),
-        .testTarget(name: "BPETokenizerTests", dependencies: ["BPETokenizer", "GGUF"], resources: [.copy("Fixtures")], swiftSettings: strict),
+        .testTarget(name: "BPETokenizerTests", dependencies: ["BPETokenizer", "GGUF", .product(name: "PropertyBased", package: "swift-property-based")], resources: [.copy("Fixtures")], swiftSettings: strict),
         .testTarget(name: "WrapperTests", dependencies: ["KVCLinearAlgebra", "KVCStatistics", "KVCHDF5"], swiftSettings: strict),
         .testTarget(
             name: "PagedKVCacheTests",

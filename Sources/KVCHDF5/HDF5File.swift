@@ -11,7 +11,7 @@ import Foundation
 ///
 /// Groups, datasets and attributes are reached through `HDF5Container` and `HDF5AttributeHolder`,
 /// which the file implements for its root group "/".
-public final class HDF5File: HDF5Container, @unchecked Sendable {
+public final class HDF5File: HDF5Container, Sendable {
     public enum Mode: Sendable {
         case readOnly
         /// Modifies a copy of the file and replaces the original on `commit()`.
@@ -41,9 +41,9 @@ public final class HDF5File: HDF5Container, @unchecked Sendable {
             throw HDF5Error(.unwritablePath, operation: operation, file: path, reason: "a directory exists at that path")
         }
         let workingPath = partialPath(for: path)
-        try probeWritable(workingPath, destination: path, operation: operation)
+        let identity = try reserveWorkingFile(workingPath, destination: path, operation: operation)
         return try openWorkingFile(
-            path: path, workingPath: workingPath, writable: true, operation: operation
+            path: path, workingPath: workingPath, reservation: identity, operation: operation
         ) { fileAccess in
             H5Fcreate(workingPath, kvc_h5f_acc_trunc(), kvc_h5p_default(), fileAccess)
         }
@@ -63,20 +63,20 @@ public final class HDF5File: HDF5Container, @unchecked Sendable {
         }
         switch mode {
         case .readOnly:
-            return try openWorkingFile(path: path, workingPath: path, writable: false, operation: operation) { fileAccess in
+            return try openWorkingFile(path: path, workingPath: path, reservation: nil, operation: operation) { fileAccess in
                 H5Fopen(path, kvc_h5f_acc_rdonly(), fileAccess)
             }
         case .readWrite:
             let workingPath = partialPath(for: path)
-            try probeWritable(workingPath, destination: path, operation: operation)
+            let identity = try reserveWorkingFile(workingPath, destination: path, operation: operation)
             do {
-                _ = try? FileManager.default.removeItem(atPath: workingPath)
-                try FileManager.default.copyItem(atPath: path, toPath: workingPath)
+                try copyContents(of: path, to: workingPath)
             } catch {
+                HDF5Library.locked { WorkingFiles.release(identity) }
                 unlink(workingPath)
-                throw HDF5Error(.unwritablePath, operation: operation, file: path, reason: "cannot copy it to '\(workingPath)': \(error.localizedDescription)")
+                throw HDF5Error(.unwritablePath, operation: operation, file: path, reason: "cannot copy it to '\(workingPath)': \(error)")
             }
-            return try openWorkingFile(path: path, workingPath: workingPath, writable: true, operation: operation) { fileAccess in
+            return try openWorkingFile(path: path, workingPath: workingPath, reservation: identity, operation: operation) { fileAccess in
                 H5Fopen(workingPath, kvc_h5f_acc_rdwr(), fileAccess)
             }
         }
@@ -95,6 +95,13 @@ public final class HDF5File: HDF5Container, @unchecked Sendable {
                 let reason = HDF5Library.innermostErrorMessage()
                 unlink(storage.workingPath)
                 throw HDF5Error(.libraryFailure, operation: "finish HDF5 file", file: storage.path, reason: reason)
+            }
+            // Force the bytes to disk before the rename makes them the file at `path`, so even a
+            // system crash cannot leave a renamed but incomplete file.
+            let descriptor = Foundation.open(storage.workingPath, O_RDONLY)
+            if descriptor >= 0 {
+                _ = fsync(descriptor)
+                Foundation.close(descriptor)
             }
             if rename(storage.workingPath, storage.path) != 0 {
                 let reason = HDF5Library.errnoText()
@@ -130,33 +137,73 @@ public final class HDF5File: HDF5Container, @unchecked Sendable {
 
     // MARK: - Opening
 
-    /// Creates (or truncates) the working file with plain POSIX calls to learn, before HDF5 is
+    /// Creates (or empties) the working file with plain POSIX calls to learn, before HDF5 is
     /// involved, whether the directory accepts it, and reports errno's reason if not.
-    private static func probeWritable(_ workingPath: String, destination: String, operation: String) throws(HDF5Error) {
-        let descriptor = Foundation.open(workingPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        guard descriptor >= 0 else {
-            let reason = HDF5Library.errnoText()
-            throw HDF5Error(.unwritablePath, operation: operation, file: destination, reason: "\(reason) (while creating '\(workingPath)')")
+    ///
+    /// A working file another writer still uses is refused rather than emptied under it: within this
+    /// process through the `WorkingFiles` reservation (made here, under the lock, so two racing
+    /// creates cannot both pass), across processes through the `flock` HDF5 holds on files it writes.
+    private static func reserveWorkingFile(_ workingPath: String, destination: String, operation: String) throws(HDF5Error) -> FileIdentity {
+        func failure(_ reason: String) -> HDF5Error {
+            HDF5Error(.unwritablePath, operation: operation, file: destination, reason: reason)
         }
-        Foundation.close(descriptor)
+        return try HDF5Library.locked { () throws(HDF5Error) -> FileIdentity in
+            let descriptor = Foundation.open(workingPath, O_WRONLY | O_CREAT, 0o644)
+            guard descriptor >= 0 else {
+                throw failure("\(HDF5Library.errnoText()) (while creating '\(workingPath)')")
+            }
+            defer { Foundation.close(descriptor) }
+            var status = stat()
+            guard fstat(descriptor, &status) == 0 else {
+                throw failure("\(HDF5Library.errnoText()) (while inspecting '\(workingPath)')")
+            }
+            let identity = FileIdentity(device: UInt64(status.st_dev), inode: UInt64(status.st_ino))
+            let busy = failure("another writer still has '\(workingPath)' open (commit or discard it first)")
+            guard !WorkingFiles.isReserved(identity) else { throw busy }
+            guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else { throw busy }
+            defer { flock(descriptor, LOCK_UN) }
+            guard ftruncate(descriptor, 0) == 0 else {
+                throw failure("\(HDF5Library.errnoText()) (while emptying '\(workingPath)')")
+            }
+            WorkingFiles.reserve(identity)
+            return identity
+        }
+    }
+
+    /// Copies the bytes of `source` into the (reserved, empty) file at `destination`.
+    private static func copyContents(of source: String, to destination: String) throws {
+        let input = try FileHandle(forReadingFrom: URL(fileURLWithPath: source))
+        defer { try? input.close() }
+        let output = try FileHandle(forWritingTo: URL(fileURLWithPath: destination))
+        defer { try? output.close() }
+        while let block = try input.read(upToCount: 1 << 22), !block.isEmpty {
+            try output.write(contentsOf: block)
+        }
+        try output.synchronize()
     }
 
     private static func openWorkingFile(
-        path: String, workingPath: String, writable: Bool, operation: String, _ openFile: (hid_t) -> hid_t
+        path: String, workingPath: String, reservation: FileIdentity?, operation: String, _ openFile: (hid_t) -> hid_t
     ) throws(HDF5Error) -> HDF5File {
-        try HDF5Library.locked { () throws(HDF5Error) -> HDF5File in
+        let writable = reservation != nil
+        return try HDF5Library.locked { () throws(HDF5Error) -> HDF5File in
+            func abandon() {
+                guard let reservation else { return }
+                WorkingFiles.release(reservation)
+                unlink(workingPath)
+            }
             let fileAccess = TransientID(H5Pcreate(kvc_h5p_file_access()), close: H5Pclose)
             guard fileAccess.id >= 0, H5Pset_fclose_degree(fileAccess.id, H5F_CLOSE_STRONG) >= 0 else {
-                if writable { unlink(workingPath) }
+                abandon()
                 throw HDF5Error(.libraryFailure, operation: operation, file: path, reason: HDF5Library.innermostErrorMessage())
             }
             let fileID = openFile(fileAccess.id)
             guard fileID >= 0 else {
                 let reason = HDF5Library.innermostErrorMessage()
-                if writable { unlink(workingPath) }
+                abandon()
                 throw HDF5Error(writable ? .unwritablePath : .unreadableFile, operation: operation, file: path, reason: reason)
             }
-            let storage = HDF5FileStorage(path: path, workingPath: workingPath, isWritable: writable, fileID: fileID)
+            let storage = HDF5FileStorage(path: path, workingPath: workingPath, reservation: reservation, fileID: fileID)
             return HDF5File(storage: storage, fileID: fileID)
         }
     }

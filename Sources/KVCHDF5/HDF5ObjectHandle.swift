@@ -12,26 +12,29 @@ final class HDF5FileStorage: @unchecked Sendable {
     let path: String
     /// The file HDF5 actually has open: `<path>.partial` while writing, `path` when only reading.
     let workingPath: String
-    /// True when the working file is a private copy that `commit` renames onto `path`.
-    let isWritable: Bool
+    /// Set when the working file is a private copy that `commit` renames onto `path`; released on close.
+    let reservation: FileIdentity?
     /// The open file id; nil once committed, closed or discarded.
     private(set) var fileID: hid_t?
 
-    init(path: String, workingPath: String, isWritable: Bool, fileID: hid_t) {
+    init(path: String, workingPath: String, reservation: FileIdentity?, fileID: hid_t) {
         self.path = path
         self.workingPath = workingPath
-        self.isWritable = isWritable
+        self.reservation = reservation
         self.fileID = fileID
     }
 
     var isOpen: Bool { fileID != nil }
+    var isWritable: Bool { reservation != nil }
 
     /// Closes the file (and, by the strong close degree, everything opened in it). Call under the lock.
     /// Returns false when HDF5 reports that the close (which flushes pending data) failed.
     func closeFile() -> Bool {
         guard let fileID else { return true }
         self.fileID = nil
-        return H5Fclose(fileID) >= 0
+        let closed = H5Fclose(fileID) >= 0
+        if let reservation { WorkingFiles.release(reservation) }
+        return closed
     }
 
     deinit {
@@ -43,6 +46,22 @@ final class HDF5FileStorage: @unchecked Sendable {
             if isWritable { unlink(workingPath) }
         }
     }
+}
+
+/// Identifies a file on disk independently of how its path is spelled.
+struct FileIdentity: Hashable, Sendable {
+    let device: UInt64
+    let inode: UInt64
+}
+
+/// The working files this process is writing, so a second writer cannot empty one in use.
+enum WorkingFiles {
+    /// Touched only under `HDF5Library.locked`, which is what makes the unchecked access safe.
+    nonisolated(unsafe) private static var reserved: Set<FileIdentity> = []
+
+    static func isReserved(_ identity: FileIdentity) -> Bool { reserved.contains(identity) }
+    static func reserve(_ identity: FileIdentity) { reserved.insert(identity) }
+    static func release(_ identity: FileIdentity) { reserved.remove(identity) }
 }
 
 /// An open object inside an HDF5 file: the root group, a group or a dataset.

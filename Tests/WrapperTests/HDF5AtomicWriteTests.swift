@@ -104,6 +104,19 @@ import Testing
         #expect(try directory.entries() == ["results.h5"])
     }
 
+    @Test("a second writer to the same path is refused without harming the first")
+    func concurrentWritersToOnePath() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.file("out.h5")
+        let first = try HDF5File.create(path: path)
+        try first.createDataset("marker", values: [Int32(1)], shape: [1])
+        let error = #expect(throws: HDF5Error.self) { try HDF5File.create(path: path) }
+        #expect(error?.description.contains("another writer still has") == true, "\(String(describing: error))")
+        try first.commit()
+        #expect(try marker(path) == 1)
+        #expect(try directory.entries() == ["out.h5"])
+    }
+
     /// Paths whose directory cannot take a file, with the errno text the error must carry.
     static func unwritablePaths(in directory: TemporaryDirectory) throws -> [(path: String, reason: String)] {
         let regularFile = directory.file("plain")

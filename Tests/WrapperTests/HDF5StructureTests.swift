@@ -157,4 +157,22 @@ import Testing
         #expect(textError?.description.contains("not an HDF5 file") == true)
         #expect(try directory.entries() == ["notes.h5"])
     }
+
+    @Test("the same file opened twice: closing one leaves the other usable")
+    func openedTwice() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.file("twice.h5")
+        let writer = try HDF5File.create(path: path)
+        try writer.createDataset("x", values: [Double(1), 2], shape: [2])
+        try writer.commit()
+        let first = try HDF5File.open(path: path)
+        let second = try HDF5File.open(path: path)
+        let dataset = try second.dataset("x")
+        _ = try first.dataset("x")
+        try first.close()
+        #expect(try dataset.read(Double.self).values == [1, 2])
+        #expect(try second.attributeNames() == [])
+        let error = #expect(throws: HDF5Error.self) { try first.dataset("x") }
+        #expect(error?.kind == .fileClosed)
+    }
 }

@@ -1,2 +1,0 @@
-import GGUF
-public enum BPETokenizerPlaceholder {}

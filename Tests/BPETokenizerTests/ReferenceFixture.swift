@@ -1,0 +1,46 @@
+import Foundation
+
+/// Token ids produced by llama.cpp for the texts in `Fixtures/smollm2_tokens.json`
+/// (written by scripts/reference/make_token_fixtures.py).
+struct ReferenceFixture: Decodable, Sendable {
+    struct TokenizedText: Decodable, Sendable {
+        let name: String
+        let text: String
+        let addBOS: Bool
+        let parseSpecial: Bool
+        let ids: [Int32]
+    }
+
+    struct RenderedChat: Decodable, Sendable {
+        struct Message: Decodable, Sendable {
+            let role: String
+            let content: String
+        }
+        let messages: [Message]
+        let addGenerationPrompt: Bool
+        let rendered: String
+        let ids: [Int32]
+    }
+
+    /// File name of the model the ids come from.
+    let model: String
+    /// The llama.cpp build that produced them.
+    let reference: String
+    /// The model's own pre-tokenizer.
+    let preTokenizer: String
+    let cases: [TokenizedText]
+    /// The same texts tokenized by llama.cpp with the vocabulary under other pre-tokenizers.
+    let otherPreTokenizers: [String: [TokenizedText]]
+    let chat: [RenderedChat]
+
+    static func load() throws -> ReferenceFixture {
+        guard let url = Bundle.module.url(forResource: "smollm2_tokens", withExtension: "json", subdirectory: "Fixtures")
+        else { throw FixtureMissing(name: "Fixtures/smollm2_tokens.json") }
+        return try JSONDecoder().decode(ReferenceFixture.self, from: Data(contentsOf: url))
+    }
+}
+
+struct FixtureMissing: Error, CustomStringConvertible {
+    let name: String
+    var description: String { "test resource \(name) is missing from the bundle" }
+}

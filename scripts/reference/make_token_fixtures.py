@@ -1,0 +1,289 @@
+#!/usr/bin/env python3
+"""Reference token ids from llama.cpp (via llama-cpp-python) for the Swift BPETokenizer tests.
+
+llama.cpp is the independent reference: every fixture text is tokenized by
+`Llama(model, vocab_only=True).tokenize(...)` and the ids are stored next to the text.
+The Swift tests (Tests/BPETokenizerTests) must reproduce them token for token.
+
+Besides the model's own pre-tokenizer ("smollm" for SmolLM2), the same vocabulary is
+re-packed into vocab-only GGUF files whose `tokenizer.ggml.pre` names another
+pre-tokenizer ("gpt-2", "llama-bpe", "default"), so llama.cpp's splitting rules for
+those are covered too (the merges are the same; only the pre-tokenizer split differs).
+
+The chat-template fixture renders the model's `tokenizer.chat_template` with jinja2,
+as Hugging Face transformers does (`apply_chat_template`).
+
+Usage:
+    pip install llama-cpp-python gguf jinja2
+    python3 scripts/reference/make_token_fixtures.py \
+        --model models/SmolLM2-135M-Instruct.Q4_1.gguf \
+        --out Tests/BPETokenizerTests/Fixtures/smollm2_tokens.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import sys
+import tempfile
+
+import gguf
+import jinja2
+import llama_cpp
+from llama_cpp import Llama
+
+# --------------------------------------------------------------------------------------
+# Fixture texts: each exercises one part of the pre-tokenizer or of the BPE merges.
+# --------------------------------------------------------------------------------------
+
+PROSE = (
+    "The quick brown fox jumps over the lazy dog. It wasn't the first time; "
+    "the dog had seen it before, and he'd seen it again. We're told they've "
+    "known each other for years, and I'm sure you'll agree it's a curious friendship."
+)
+
+PYTHON_CODE = '''def fibonacci(n: int) -> list[int]:
+    """Return the first n Fibonacci numbers."""
+    a, b = 0, 1
+    out = []
+    for _ in range(n):
+        out.append(a)
+        a, b = b, a + b
+    return out
+
+
+if __name__ == "__main__":
+    print(fibonacci(10))  # [0, 1, 1, 2, 3, 5, 8, 13, 21, 34]
+'''
+
+SWIFT_CODE = '''public struct Matrix<Element: Numeric>: Sendable where Element: Sendable {
+    public var rows: Int, columns: Int
+    private var storage: [Element]
+
+    public subscript(row: Int, column: Int) -> Element {
+        get { storage[row * columns + column] }
+        set { storage[row * columns + column] = newValue }
+    }
+}
+
+let m = Matrix<Float>(rows: 2, columns: 3, storage: [1, 2, 3, 4, 5, 6])
+print("\\(m[1, 2]) == 6.0 ? \\(m[1, 2] == 6.0)")
+'''
+
+DIGITS = "1234567890 3.14159 2026-11-29 18:45:00 +1 (555) 010-9999 1,000,000 0x1F 1e-9 007"
+
+WHITESPACE = "a\tb\t\tc  d   e    f\n\ng\n \n  h\r\ni \t \n\t j     \n\n\n  end  "
+
+NON_ASCII = (
+    "Café naïve façade résumé Ærøskøbing Łódź Ελληνικά γλώσσα Русский язык "
+    "中文字符测试 日本語のテキスト 한국어 텍스트 😀🎉👍🏽 👨‍👩‍👧 e\u0301 a\u0308 n\u0303 "
+    "ﬁ ① ½ ٣٤٥ １２３ \u00a0nbsp \u3000ideographic \u2028line"
+)
+
+CONTRACTIONS = "it's we've they're I'm you'll he'd don't IT'S We'Ve THEY'RE 's 've 're 'll 'd 'm 't '"
+
+SPECIAL_TEXT = "<|im_start|>user\nHello <|im_end|> and <|endoftext|> inside<|im_start|>assistant\n"
+
+EDGE_CASES = [
+    "",
+    " ",
+    "  ",
+    "\n",
+    "a",
+    " a",
+    "  a",
+    "a ",
+    "a  ",
+    "'",
+    "''s",
+    "Hello,World!",
+    "...!!!???",
+    "$100 + €50 = £?",
+    "tab\there",
+    "x\u200by",  # zero width space (a format character, not whitespace)
+    "x\u00a0\u00a0y",  # no-break spaces (whitespace)
+    "<|im_start|",  # not a whole special token
+    "<|im_start|><|im_end|>",
+]
+
+# Characters drawn by the random strings, grouped by the class of the pre-tokenizer
+# they stress (letters, numbers, whitespace, punctuation, marks, symbols, emoji).
+RANDOM_POOLS = [
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ",
+    "0123456789",
+    "  \t\n\r",
+    ".,;:!?'\"()[]{}<>-_/\\@#$%^&*+=|~`",
+    "éèêëàâäôöûüçñßøåæœÀÉÖÜŁłŻżĞğİıŞş",
+    "αβγδεζηθλμπσωΑΒΓΔΩабвгдежзиклмнопрстуфхцчшщыэюяЖЩЯ",
+    "中文字符测试日本語のテキスト한국어텍스트",
+    "😀🎉👍🏽👨\u200d👩\u200d👧🇫🇷❤️✨",
+    "\u0301\u0308\u0303\u0327\u20dd",  # combining marks
+    "①½٣٤١２３²",  # numbers outside ASCII
+    "\u00a0\u3000\u2028\u2009\u200b\u2060\ufeff",  # exotic spaces and format characters
+    "'s 've 're 'll 'd 'm 't ",
+]
+
+
+def random_text(rng: random.Random, length: int) -> str:
+    chars = []
+    for _ in range(length):
+        pool = rng.choice(RANDOM_POOLS)
+        chars.append(rng.choice(pool))
+    return "".join(chars)
+
+
+def long_passage() -> str:
+    """About 2000 tokens of varied text: prose, code, numbers and non-ASCII, shuffled with a fixed seed."""
+    rng = random.Random(20241001)
+    blocks = [PROSE, PYTHON_CODE, SWIFT_CODE, DIGITS, WHITESPACE, NON_ASCII, CONTRACTIONS]
+    words = PROSE.split() + ["KV-Compress", "paged", "attention", "eviction", "cache", "head", "layer"]
+    parts = []
+    for i in range(60):
+        if i % 3 == 0:
+            parts.append(rng.choice(blocks))
+        else:
+            parts.append(" ".join(rng.choice(words) for _ in range(rng.randint(5, 25))) + ".")
+    return "\n\n".join(parts)
+
+
+# --------------------------------------------------------------------------------------
+# Vocab-only GGUF copies with another pre-tokenizer name
+# --------------------------------------------------------------------------------------
+
+
+def write_vocab_only_copy(model_path: str, pre_tokenizer: str, directory: str) -> str:
+    reader = gguf.GGUFReader(model_path)
+    arch = reader.fields["general.architecture"].contents()
+    path = os.path.join(directory, f"vocab-{pre_tokenizer}.gguf")
+    writer = gguf.GGUFWriter(path, arch)
+    for name, field in reader.fields.items():
+        if name.startswith("GGUF.") or name == "general.architecture":
+            continue
+        value = field.contents()
+        if name == "tokenizer.ggml.pre":
+            value = pre_tokenizer
+        main_type = field.types[0]
+        sub_type = field.types[-1] if main_type == gguf.GGUFValueType.ARRAY else None
+        writer.add_key_value(name, value, main_type, sub_type=sub_type)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
+# --------------------------------------------------------------------------------------
+# Main
+# --------------------------------------------------------------------------------------
+
+
+def tokenize_cases(llm: Llama, cases: list[tuple[str, str, bool, bool]]) -> list[dict]:
+    out = []
+    for name, text, add_bos, parse_special in cases:
+        ids = llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=parse_special)
+        out.append(
+            {"name": name, "text": text, "addBOS": add_bos, "parseSpecial": parse_special, "ids": ids}
+        )
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="models/SmolLM2-135M-Instruct.Q4_1.gguf")
+    parser.add_argument("--out", default="Tests/BPETokenizerTests/Fixtures/smollm2_tokens.json")
+    parser.add_argument("--random-count", type=int, default=150)
+    args = parser.parse_args()
+
+    if not os.path.exists(args.model):
+        print(f"error: model file not found: {args.model} (run scripts/fetch-model.sh)", file=sys.stderr)
+        return 1
+
+    rng = random.Random(7)
+    base_cases: list[tuple[str, str, bool, bool]] = [
+        ("prose", PROSE, False, False),
+        ("python", PYTHON_CODE, False, False),
+        ("swift", SWIFT_CODE, False, False),
+        ("digits", DIGITS, False, False),
+        ("whitespace", WHITESPACE, False, False),
+        ("non-ascii", NON_ASCII, False, False),
+        ("contractions", CONTRACTIONS, False, False),
+        ("special-parsed", SPECIAL_TEXT, False, True),
+        ("special-as-text", SPECIAL_TEXT, False, False),
+        ("prose-add-bos", PROSE, True, False),
+        ("long-passage", long_passage(), False, False),
+    ]
+    base_cases += [(f"edge-{i}", text, False, True) for i, text in enumerate(EDGE_CASES)]
+    base_cases += [(f"edge-text-{i}", text, False, False) for i, text in enumerate(EDGE_CASES)]
+    random_cases = [
+        (f"random-{i}", random_text(rng, rng.randint(1, 60)), False, False) for i in range(args.random_count)
+    ]
+
+    llm = Llama(args.model, vocab_only=True, verbose=False)
+    fixture: dict = {
+        "model": os.path.basename(args.model),
+        "reference": f"llama-cpp-python {llama_cpp.__version__}",
+        "preTokenizer": llm.metadata.get("tokenizer.ggml.pre"),
+        "cases": tokenize_cases(llm, base_cases + random_cases),
+    }
+
+    # The same texts under the other pre-tokenizers llama.cpp knows (same vocabulary and merges).
+    fixture["otherPreTokenizers"] = {}
+    with tempfile.TemporaryDirectory() as directory:
+        for pre in ["gpt-2", "llama-bpe", "default"]:
+            path = write_vocab_only_copy(args.model, pre, directory)
+            other = Llama(path, vocab_only=True, verbose=False)
+            # add_bos=False: llama-bpe turns add_bos on by default, the test covers BOS separately.
+            cases = [(n, t, False, s) for (n, t, _, s) in base_cases + random_cases]
+            fixture["otherPreTokenizers"][pre] = tokenize_cases(other, cases)
+            del other
+
+    # Chat template, rendered as Hugging Face does: jinja2 with the template from the GGUF.
+    template_text = llm.metadata["tokenizer.chat_template"]
+    environment = jinja2.Environment(trim_blocks=True, lstrip_blocks=True)
+    template = environment.from_string(template_text)
+    conversations = [
+        [
+            {"role": "user", "content": "What is the capital of France?"},
+            {"role": "assistant", "content": "The capital of France is Paris."},
+            {"role": "user", "content": "And of Italy?"},
+        ],
+        [
+            {"role": "system", "content": "You are a terse assistant."},
+            {"role": "user", "content": "Say hi."},
+        ],
+    ]
+    fixture["chat"] = []
+    for messages in conversations:
+        for add_generation_prompt in (True, False):
+            rendered = template.render(
+                messages=messages,
+                add_generation_prompt=add_generation_prompt,
+                bos_token=llm._model.token_get_text(llm.token_bos()),
+                eos_token=llm._model.token_get_text(llm.token_eos()),
+            )
+            fixture["chat"].append(
+                {
+                    "messages": messages,
+                    "addGenerationPrompt": add_generation_prompt,
+                    "rendered": rendered,
+                    "ids": llm.tokenize(rendered.encode("utf-8"), add_bos=False, special=True),
+                }
+            )
+
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    text = json.dumps(fixture, ensure_ascii=False, indent=1)
+    # Keep each id list on one line: the file stays small and diffs stay readable.
+    text = re.sub(
+        r'"ids": \[([-\d,\s]*)\]', lambda m: '"ids": [' + ",".join(m.group(1).split()).replace(",,", ",") + "]", text
+    )
+    with open(args.out, "w", encoding="utf-8") as handle:
+        handle.write(text + "\n")
+    count = len(fixture["cases"]) + sum(len(v) for v in fixture["otherPreTokenizers"].values())
+    print(f"wrote {args.out}: {count} tokenized texts, {len(fixture['chat'])} chat renderings")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
