@@ -36,7 +36,7 @@ struct GenerationReport: Codable, Equatable {
     var generatedTokens: Int
     var decodeSeconds: Double
     var cache: Cache
-    /// Why each sequence stopped: "end_of_turn", "max_tokens".
+    /// Why each sequence stopped: "stopToken", "maxTokens" or "contextFull" (`StopReason`).
     var stopReasons: [String]
 
     var prefillTokensPerSecond: Double { promptTokens.perSecond(prefillSeconds) }

@@ -16,10 +16,10 @@ struct ModelLocation {
     /// - Parameters:
     ///   - explicit: the `--model` option, if given; it wins and must exist.
     ///   - environment: the process environment (a parameter so tests can pass their own).
-    ///   - currentDirectory: where relative defaults are also looked for.
+    ///   - currentDirectory, packageRoot: where the default model is looked for.
     static func resolve(
         explicit: String?, environment: [String: String] = ProcessInfo.processInfo.environment,
-        currentDirectory: String = FileManager.default.currentDirectoryPath
+        currentDirectory: String = FileManager.default.currentDirectoryPath, packageRoot: URL = packageRoot
     ) throws(ModelLocationError) -> String {
         if let explicit {
             guard isReadableFile(explicit) else { throw .notFound(path: explicit, origin: "--model") }
