@@ -64,7 +64,9 @@ public enum GGUFError: Error, Equatable, CustomStringConvertible {
             "truncated GGUF file \(file): reading \(what) needs \(needed) bytes at offset \(offset), "
                 + "but the file has \(fileSize) bytes"
         case .badMagic(let file, let found):
-            "not a GGUF file: \(file) starts with bytes \(found.map { String($0, radix: 16) }) instead of \"GGUF\""
+            "not a GGUF file: \(file) starts with bytes "
+                + found.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(separator: " ")
+                + " instead of \"GGUF\" (47 47 55 46)"
         case .unsupportedVersion(let file, let version):
             "unsupported GGUF version \(version) in \(file); only versions 2 and 3 (little-endian) are supported"
         case .unknownValueType(let file, let key, let rawType):

@@ -134,6 +134,25 @@ public final class GGUFFile: @unchecked Sendable {
         try dequantize(tensorInfo(named: name))
     }
 
+    /// Dequantized float32 data of some rows of `tensor` (a row is `dimensions[0]` consecutive
+    /// elements; rows count over all higher dimensions), e.g. the embeddings of a few tokens
+    /// without converting the whole table.
+    /// Result: [rows.count, dimensions[0]], row-major.
+    public func dequantize(_ tensor: GGUFTensorInfo, rows: Range<Int>) throws(GGUFError) -> [Float] {
+        guard tensor.type.isDequantizable else {
+            throw .unsupportedTensorType(file: path, tensor: tensor.name, type: tensor.type)
+        }
+        let source = try rawBytes(of: tensor)
+        guard rows.lowerBound >= 0, rows.upperBound <= tensor.rowCount else {
+            throw .invalidTensor(file: path, tensor: tensor.name,
+                                 reason: "rows \(rows) requested, but it has \(tensor.rowCount) rows")
+        }
+        let rowLength = tensor.dimensions.first ?? 1
+        let rowBytes = rowLength / tensor.type.blockSize * tensor.type.bytesPerBlock
+        let slice = UnsafeRawBufferPointer(rebasing: source[(rows.lowerBound * rowBytes)..<(rows.upperBound * rowBytes)])
+        return Dequantizer.dequantize(slice, type: tensor.type, elementCount: rows.count * rowLength)
+    }
+
     /// Guards against tensor descriptions that did not come from this file (or were built by hand):
     /// the shape must be valid for the type and the bytes must lie inside the data section.
     private func checkBounds(of tensor: GGUFTensorInfo) throws(GGUFError) {

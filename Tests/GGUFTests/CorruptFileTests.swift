@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-@testable import GGUF
+import GGUF
 
 /// Every kind of broken file gives a GGUFError naming the file and the problem, never a crash.
 @Suite struct CorruptFileTests {
@@ -332,6 +332,23 @@ import Testing
                 continue
             }
             #expect(error.file == path)
+        }
+    }
+
+    /// The same for a file written by gguf-py: every cut inside the header, and cuts through the
+    /// data section at a stride.
+    @Test func truncatingAFileOfGGUFPyThrows() throws {
+        defer { cleanUp() }
+        let source = try TestSupport.fixture("quant-reference.gguf")
+        let valid = try Array(Data(contentsOf: URL(fileURLWithPath: source)))
+        let file = try GGUFFile(path: source)
+        let end = file.dataOffset + file.tensors.map { $0.offset + $0.byteCount }.max()!
+        for length in Array(0..<file.dataOffset) + Array(stride(from: file.dataOffset, to: end, by: 97)) {
+            guard case .failure(let error) = TestSupport.parse(Array(valid[0..<length]), in: directory, name: "cut.gguf") else {
+                Issue.record("a copy of quant-reference.gguf cut to \(length) bytes was accepted")
+                continue
+            }
+            #expect(error.file.hasSuffix("cut.gguf"))
         }
     }
 

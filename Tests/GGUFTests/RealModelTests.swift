@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-@testable import GGUF
+import GGUF
 
 /// The default model (SmolLM2-135M-Instruct, Q4_1) against smollm2-reference.json, which gguf-py
 /// computed from the same file (scripts/reference/make_gguf_fixtures.py --model ...).
@@ -92,6 +92,38 @@ import Testing
             #expect(abs(sum - checksum.sum) <= 1e-9 * max(1, sumOfSquares), "\(checksum.name): \(sum) vs \(checksum.sum)")
             #expect(abs(sumOfSquares - checksum.sumOfSquares) <= 1e-9 * sumOfSquares, "\(checksum.name)")
         }
+    }
+
+    @Test func rowsOfATensorMatchTheWholeTensor() throws {
+        let embeddings = try file.tensorInfo(named: "token_embd.weight")
+        let width = embeddings.dimensions[0]
+        let whole = try file.dequantize(embeddings)
+        for rows in [0..<1, 17..<20, (embeddings.rowCount - 2)..<embeddings.rowCount, 5..<5] {
+            let part = try file.dequantize(embeddings, rows: rows)
+            #expect(part == Array(whole[(rows.lowerBound * width)..<(rows.upperBound * width)]), "\(rows)")
+        }
+        let beyond = TestSupport.error { () throws(GGUFError) in try file.dequantize(embeddings, rows: 49150..<49153) }
+        #expect(beyond?.description.contains("49152 rows") == true)
+    }
+
+    /// Opening the model and dequantizing every tensor takes well under a second in optimized
+    /// builds (measured about 0.2 s on 2 cores); debug builds are not meant to be fast.
+    @Test(.enabled(if: !RealModelTests.isDebugBuild, "timing only means something in release builds"))
+    func loadingTheWholeModelIsFast() throws {
+        let clock = ContinuousClock()
+        let elapsed = try clock.measure {
+            let model = try GGUFFile(path: file.path)
+            for tensor in model.tensors { _ = try model.dequantize(tensor) }
+        }
+        #expect(elapsed < .seconds(1), "loading took \(elapsed)")
+    }
+
+    static var isDebugBuild: Bool {
+        #if DEBUG
+        true
+        #else
+        false
+        #endif
     }
 
     @Test func everyTensorOfTheModelDequantizes() throws {

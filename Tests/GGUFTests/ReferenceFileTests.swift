@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-@testable import GGUF
+import GGUF
 
 /// Reading quant-reference.gguf, a file written by gguf-py's GGUFWriter (not by this module), and
 /// comparing every dequantizer and quantizer with gguf-py's results.

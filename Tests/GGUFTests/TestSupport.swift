@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-@testable import GGUF
+import GGUF
 
 /// Paths and helpers shared by the GGUF tests.
 enum TestSupport {

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-@testable import GGUF
+import GGUF
 
 /// GGUFWriter → GGUFFile round trips of metadata of every type and of every writable tensor type.
 @Suite struct WriterRoundTripTests {

@@ -1,0 +1,97 @@
+import Foundation
+import PagedKVCache
+
+/// Compresses one sequence once: reads every head's metrics and positions, turns them into scheduling
+/// scores (protected KVs +inf), asks the eviction policy for a plan, and has the executor apply it.
+public struct Compressor: Sendable {
+    public let configuration: CompressionConfiguration
+    public let plugins: CompressionPlugins
+
+    /// Validates `configuration` against `registry` and builds its plug-ins.
+    public init(configuration: CompressionConfiguration, registry: PluginRegistry) throws {
+        self.configuration = configuration
+        plugins = try configuration.validate(registry: registry)
+    }
+
+    /// The per-layer eviction units for `layout`, checked against the cache's physical block size.
+    public func blockSizes(for layout: CacheLayout) throws(CompressionError) -> [Int] {
+        let sizes = plugins.blockSize.blockSizes(layers: layout.layers, kvHeads: layout.kvHeads, headDim: layout.headDim)
+        try CompressionConfiguration.validateBlockSizes(sizes, layers: layout.layers)
+        for (layer, size) in sizes.enumerated() where size % layout.blockSize != 0 {
+            throw .invalidConfiguration(
+                "block size \(size) of layer \(layer) is not a multiple of the cache's block size \(layout.blockSize); build the cache with the policy's smallest size")
+        }
+        return sizes
+    }
+
+    /// The policy's view of `sequence`: scheduling scores (protected +inf), positions, budget.
+    public func evictionInput(_ sequence: SequenceID, cache: PagedKVCache) throws -> EvictionInput {
+        let layout = cache.layout
+        let length = cache.nextPosition(sequence)
+        let protectedWindow = configuration.protectedWindow, sinks = configuration.sinks
+        let metric = plugins.metric
+        var heads: [HeadScores] = []
+        heads.reserveCapacity(layout.headCount)
+        for layer in 0..<layout.layers {
+            for head in 0..<layout.kvHeads {
+                let view = cache.view(sequence, layer: layer, head: head)
+                var scores = [Float](repeating: 0, count: view.length)
+                var positions = [Int32](repeating: 0, count: view.length)
+                for i in 0..<view.length {
+                    let p = Int(view.position(i))
+                    positions[i] = Int32(p)
+                    scores[i] =
+                        p >= length - protectedWindow || p < sinks
+                        ? .infinity
+                        : metric.schedulingScore(stored: view.metric(i).pointee, tokenPosition: p, sequenceLength: length)
+                }
+                heads.append(HeadScores(layer: layer, head: head, scores: scores, positions: positions, cache: view))
+            }
+        }
+        return EvictionInput(
+            sequence: sequence, layers: layout.layers, kvHeads: layout.kvHeads, headDim: layout.headDim,
+            blockSizes: try blockSizes(for: layout), physicalBlockSize: layout.blockSize, sequenceLength: length,
+            budget: configuration.budget,
+            limit: configuration.budget.limit(
+                sequenceLength: length, layers: layout.layers, kvHeads: layout.kvHeads, blockSize: layout.blockSize,
+                protectedWindow: protectedWindow),
+            protectedWindow: protectedWindow, sinks: sinks, heads: heads)
+    }
+
+    /// Compresses `sequence` once and reports what happened.
+    public func compress(_ sequence: SequenceID, cache: PagedKVCache, trigger: CompressionTrigger) throws -> CompressionReport {
+        let clock = ContinuousClock()
+        let started = clock.now
+        let usedBefore = cache.usedBlockCount
+        let input = try evictionInput(sequence, cache: cache)
+        let plan = try plugins.policy.plan(input)
+        let scheduled = clock.now
+        let result = try EvictionExecutor.apply(plan, for: input, policy: configuration.policy.name, to: cache)
+        let moved = clock.now
+        let lengthsAfter = cache.contextLengths(sequence)
+        let bs = cache.layout.blockSize
+        let blocksAfter = lengthsAfter.reduce(0) { $0 + ($1 + bs - 1) / bs }
+        return CompressionReport(
+            sequence: sequence.rawValue, trigger: trigger, sequenceLength: input.sequenceLength, layers: input.layers,
+            kvHeads: input.kvHeads, blockSize: bs, budget: configuration.budget.description,
+            limit: input.limit.description,
+            budgetHeld: input.limit.holds(blocks: blocksAfter, kvs: lengthsAfter.reduce(0, +)),
+            lengthsBefore: input.heads.map(\.contextLength), lengthsAfter: lengthsAfter,
+            blocksBefore: input.residentBlocks, blocksAfter: blocksAfter, blocksFreed: result.blocksFreed,
+            poolBlocksUsedBefore: usedBefore, poolBlocksUsedAfter: cache.usedBlockCount, bytesPerBlock: cache.layout.bytesPerBlock,
+            kvsEvicted: result.kvsEvicted, kvsMoved: result.kvsMoved,
+            schedulingSeconds: (scheduled - started).seconds, moveSeconds: (moved - scheduled).seconds)
+    }
+}
+
+/// Why a compression ran.
+public enum CompressionTrigger: String, Sendable, Hashable, Codable {
+    case afterPrefill = "after_prefill"
+    case interval
+    case memoryPressure = "memory_pressure"
+    case manual
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
+}

@@ -1,0 +1,92 @@
+import Foundation
+import LlamaInference
+import PagedKVCache
+
+/// Collects the importance metric from attention (KV-Compress §3.1): for each observation, the metric
+/// scores every slot once per query head of the GQA group; prefill rows are max-pooled over token
+/// positions (the window's kernel, padding kernel/2), the group's rows are summed into one score per KV
+/// (no repetition of KVs), and the result is merged into the cache's per-slot metric.
+///
+/// Thread-safe: attention calls `observe` concurrently for different heads, whose slots are disjoint;
+/// the only shared state is the timing counter, behind a lock.
+public final class MetricCollector: AttentionObserver, @unchecked Sendable {
+    public let metric: any ImportanceMetric
+    public let window: any AggregationWindow
+
+    private let lock = NSLock()
+    private var observationSeconds: Double = 0
+    private var observationCount = 0
+
+    public init(metric: any ImportanceMetric, window: any AggregationWindow) {
+        self.metric = metric
+        self.window = window
+    }
+
+    /// Time spent in `observe`, summed over worker threads, and the number of observations.
+    public var timing: (seconds: Double, observations: Int) { lock.withLock { (observationSeconds, observationCount) } }
+
+    // MARK: - AttentionObserver
+
+    public func observedQueries(sequence: SequenceID, chunkLength: Int, startPosition: Int) -> Range<Int> {
+        window.observedQueries(chunkLength: chunkLength, startPosition: startPosition).clamped(to: 0..<chunkLength)
+    }
+
+    public func observesDecode(sequence: SequenceID) -> Bool { window.observesDecode }
+
+    public func observe(_ observation: HeadObservation) {
+        let started = ContinuousClock.now
+        let n = observation.contextLength, groupSize = observation.groupSize
+        guard n > 0 else { return }
+        var rows = [Float](repeating: 0, count: groupSize * n)
+        rows.withUnsafeMutableBufferPointer { metric.score(observation, keys: window.keyMask, into: $0) }
+        if observation.phase == .prefill, let kernel = window.poolKernel, kernel > 1 {
+            let order = Self.slotsInPositionOrder(observation.cache)
+            for g in 0..<groupSize {
+                rows.withUnsafeMutableBufferPointer { buffer in
+                    Self.maxPool(UnsafeMutableBufferPointer(rebasing: buffer[g * n..<(g + 1) * n]), order: order, kernel: kernel)
+                }
+            }
+        }
+        let replace = metric.update == .replace
+        for i in 0..<n {
+            var sum: Float = 0
+            for g in 0..<groupSize { sum += rows[g * n + i] }
+            let slot = observation.cache.metric(i)
+            slot.pointee = replace ? sum : slot.pointee + sum
+        }
+        let elapsed = ContinuousClock.now - started
+        lock.withLock {
+            observationSeconds += Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+            observationCount += 1
+        }
+    }
+
+    // MARK: - Max-pooling over token positions
+
+    /// Logical slots ordered by token position; identity for a fresh prefill, whose slots are in token order.
+    static func slotsInPositionOrder(_ head: HeadView) -> [Int]? {
+        var previous = Int32.min
+        var ordered = true
+        for i in 0..<head.length {
+            let p = head.position(i)
+            if p < previous { ordered = false; break }
+            previous = p
+        }
+        if ordered { return nil }
+        return (0..<head.length).sorted { head.position($0) < head.position($1) }
+    }
+
+    /// In-place max-pool with stride 1 over the slots in `order` (nil: slot order), window
+    /// `[i - kernel/2, i + (kernel-1)/2]` clipped to the ends (padding with -inf, as torch's max_pool1d).
+    /// Neighbours are neighbours in position order among the KVs still cached.
+    static func maxPool(_ row: UnsafeMutableBufferPointer<Float>, order: [Int]?, kernel: Int) {
+        let n = row.count
+        let values = (0..<n).map { row[order?[$0] ?? $0] }
+        let left = kernel / 2, right = (kernel - 1) / 2
+        for i in 0..<n {
+            var m = -Float.infinity
+            for j in max(0, i - left)...min(n - 1, i + right) { m = max(m, values[j]) }
+            row[order?[i] ?? i] = m
+        }
+    }
+}

@@ -1,0 +1,45 @@
+/// One head's KVs in ascending score order, cut into virtual blocks (KV-Compress §4, "Schedule"):
+/// the first holds the `hanging = ctx % bs` lowest KVs (bs when ctx is a multiple of bs), each later one
+/// the next bs. Evicting the first n virtual blocks of a head leaves a multiple of bs KVs and therefore
+/// frees exactly n physical blocks. A virtual block's score is the largest score in it.
+///
+/// Public so user policies get the same building block as the built-in ones.
+public struct VirtualBlocks: Sendable {
+    /// Logical slots sorted by ascending score (ties by slot index): `[contextLength]`.
+    public let ascendingSlots: [Int]
+    /// End (exclusive) of virtual block i in `ascendingSlots`: `[blockCount]`.
+    public let ends: [Int]
+    /// Score of virtual block i, its largest: `[blockCount]`; +inf when it holds a protected KV.
+    public let scores: [Float]
+
+    public init(scores slotScores: [Float], blockSize: Int) {
+        precondition(blockSize > 0)
+        let n = slotScores.count
+        // NaN would break the order; treat it as the lowest score (a broken metric evicts first, visibly).
+        let order = (0..<n).sorted { a, b in
+            let x = slotScores[a].isNaN ? -Float.infinity : slotScores[a]
+            let y = slotScores[b].isNaN ? -Float.infinity : slotScores[b]
+            return x < y || (x == y && a < b)
+        }
+        ascendingSlots = order
+        var ends: [Int] = []
+        if n > 0 {
+            let hanging = n % blockSize == 0 ? blockSize : n % blockSize
+            var end = hanging
+            while end <= n {
+                ends.append(end)
+                end += blockSize
+            }
+        }
+        self.ends = ends
+        scores = ends.map { slotScores[order[$0 - 1]] }
+    }
+
+    public var count: Int { ends.count }
+    /// KVs in virtual block i.
+    public func size(_ i: Int) -> Int { i == 0 ? ends[0] : ends[i] - ends[i - 1] }
+    /// Whether virtual block i may be evicted (no protected KV in it).
+    public func isEvictable(_ i: Int) -> Bool { scores[i] != .infinity }
+    /// Logical slots of the first `n` virtual blocks.
+    public func slots(evictingFirst n: Int) -> [Int] { n == 0 ? [] : Array(ascendingSlots[0..<ends[n - 1]]) }
+}
