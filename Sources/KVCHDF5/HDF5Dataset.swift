@@ -67,6 +67,43 @@ public final class HDF5Dataset: HDF5AttributeHolder, Sendable {
         }
     }
 
+    /// Reads the rows `rows` of the outermost dimension, e.g. the keys of some tokens out of a
+    /// `[tokens, heads, headDim]` dataset, without loading the rest. The result has shape
+    /// `[rows.count] + shape.dropFirst()`.
+    public func read<Element: HDF5Element>(_ type: Element.Type, rows: Range<Int>) throws(HDF5Error) -> HDF5Array<Element> {
+        let handle = objectHandle
+        let operation = "read rows of dataset"
+        guard content == .numeric(Element.hdf5ElementType) else {
+            throw handle.error(.typeMismatch, operation, "it holds \(content), not \(Element.hdf5ElementType)")
+        }
+        guard let rowCount = shape.first else {
+            throw handle.error(.shapeMismatch, operation, "a scalar dataset has no rows")
+        }
+        guard rows.lowerBound >= 0, rows.upperBound <= rowCount else {
+            throw handle.error(.shapeMismatch, operation, "rows \(rows) lie outside 0..<\(rowCount)")
+        }
+        let sliceShape = [rows.count] + shape.dropFirst()
+        let count = sliceShape.reduce(1, *)
+        if count == 0 { return HDF5Array(unchecked: sliceShape, values: []) }
+        return try handle.access(operation) { () throws(HDF5Error) -> HDF5Array<Element> in
+            let fileSpace = TransientID(H5Dget_space(handle.id), close: H5Sclose)
+            let memorySpace = TransientID(HDF5Dataspace.create(shape: sliceShape), close: H5Sclose)
+            guard fileSpace.id >= 0, memorySpace.id >= 0 else { throw handle.libraryError(operation) }
+            let start = [hsize_t(rows.lowerBound)] + [hsize_t](repeating: 0, count: shape.count - 1)
+            let extent = sliceShape.map { hsize_t($0) }
+            guard H5Sselect_hyperslab(fileSpace.id, H5S_SELECT_SET, start, nil, extent, nil) >= 0 else {
+                throw handle.libraryError(operation)
+            }
+            var status: herr_t = 0
+            let values = [Element](unsafeUninitializedCapacity: count) { buffer, initialized in
+                status = H5Dread(handle.id, Element.hdf5ElementType.memoryType, memorySpace.id, fileSpace.id, kvc_h5p_default(), UnsafeMutableRawPointer(buffer.baseAddress!))
+                initialized = status >= 0 ? count : 0
+            }
+            guard status >= 0 else { throw handle.libraryError(operation) }
+            return HDF5Array(unchecked: sliceShape, values: values)
+        }
+    }
+
     /// Reads all strings of a string dataset, in row-major order.
     public func readStrings() throws(HDF5Error) -> [String] {
         let handle = objectHandle

@@ -57,6 +57,34 @@ import Testing
         }
     }
 
+    @Test("a range of rows reads back alone", arguments: [0..<0, 0..<1, 1..<3, 0..<4, 3..<4])
+    func rows(_ rows: Range<Int>) throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.file("rows.h5")
+        let values = (0..<24).map { Int64($0) }
+        for (name, chunks, level) in [("plain", nil, nil), ("packed", [3, 2, 1] as [Int]?, 5 as Int?)] {
+            let file = try HDF5File.create(path: path)
+            try file.createDataset("x", values: values, shape: [4, 3, 2], chunks: chunks, deflateLevel: level)
+            try file.commit()
+            let slice = try HDF5File.open(path: path).dataset("x").read(Int64.self, rows: rows)
+            #expect(slice.shape == [rows.count, 3, 2], "\(name)")
+            #expect(slice.values == Array(values[rows.lowerBound * 6..<rows.upperBound * 6]), "\(name)")
+        }
+    }
+
+    @Test("row ranges outside the dataset are errors")
+    func rowsOutOfRange() throws {
+        let directory = try TemporaryDirectory()
+        let file = try HDF5File.create(path: directory.file("rows.h5"))
+        let dataset = try file.createDataset("x", values: [Float(1), 2], shape: [2])
+        let error = #expect(throws: HDF5Error.self) { try dataset.read(Float.self, rows: 1..<3) }
+        #expect(error?.description.contains("rows 1..<3 lie outside 0..<2") == true)
+        #expect(throws: HDF5Error.self) { try dataset.read(Int32.self, rows: 0..<1) }
+        let scalar = try file.createDataset("s", values: [Float(1)], shape: [])
+        #expect(throws: HDF5Error.self) { try scalar.read(Float.self, rows: 0..<1) }
+        file.discard()
+    }
+
     @Test("NaN survives a round trip (compared bitwise)")
     func notANumber() throws {
         let directory = try TemporaryDirectory()
