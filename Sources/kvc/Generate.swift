@@ -101,7 +101,8 @@ struct Generate: ParsableCommand {
                 vocabularySize: configuration.vocabularySize),
             threads: compute.threads, batchSize: promptTokens.count, loadSeconds: loaded.loadSeconds,
             promptTokens: statistics.promptTokens, prefillSeconds: statistics.prefillSeconds,
-            generatedTokens: result.sequences.reduce(0) { $0 + $1.tokens.count }, decodeSeconds: statistics.decodeSeconds,
+            generatedTokens: result.sequences.reduce(0) { $0 + $1.tokens.count }, decodedTokens: statistics.decodedTokens,
+            decodeSeconds: statistics.decodeSeconds,
             cache: .init(
                 blockSize: layout.blockSize, capacityBlocks: cache.capacityBlocks,
                 capacityBytes: cache.capacityBlocks * layout.bytesPerBlock, residentBlocks: cache.usedBlockCount,

@@ -33,24 +33,27 @@ struct GenerationReport: Codable, Equatable {
     var loadSeconds: Double
     var promptTokens: Int
     var prefillSeconds: Double
+    /// Tokens generated over all sequences (the first of each comes from the prefill's logits).
     var generatedTokens: Int
+    /// Tokens fed through decode steps: what `decodeSeconds` was spent on.
+    var decodedTokens: Int
     var decodeSeconds: Double
     var cache: Cache
     /// Why each sequence stopped: "stopToken", "maxTokens" or "contextFull" (`StopReason`).
     var stopReasons: [String]
 
     var prefillTokensPerSecond: Double { promptTokens.perSecond(prefillSeconds) }
-    var decodeTokensPerSecond: Double { generatedTokens.perSecond(decodeSeconds) }
+    var decodeTokensPerSecond: Double { decodedTokens.perSecond(decodeSeconds) }
 
     /// The report as pretty JSON, derived rates included.
     func json() throws -> Data {
         let encoder = JSONEncoder()
         encoder.keyEncodingStrategy = .convertToSnakeCase
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         var object = try JSONSerialization.jsonObject(with: encoder.encode(self)) as! [String: Any]
         object["prefill_tokens_per_second"] = prefillTokensPerSecond
         object["decode_tokens_per_second"] = decodeTokensPerSecond
-        return try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+        return try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+            + Data("\n".utf8)
     }
 
     /// The summary table printed on stderr at the end of a run.
@@ -59,20 +62,16 @@ struct GenerationReport: Codable, Equatable {
         table.add("", "tokens", "seconds", "tokens/s")
         table.add("load", "", Format.fixed(loadSeconds, digits: 2), "")
         table.add("prefill", "\(promptTokens)", Format.fixed(prefillSeconds, digits: 2), Format.fixed(prefillTokensPerSecond, digits: 1))
-        table.add("decode", "\(generatedTokens)", Format.fixed(decodeSeconds, digits: 2), Format.fixed(decodeTokensPerSecond, digits: 1))
-        let rule = String(repeating: "─", count: table.lines.map(\.count).max() ?? 0)
-        let kv =
-            "KV cache: \(cache.residentBlocks) blocks resident (\(Format.bytes(cache.residentBytes))), peak \(cache.peakResidentBlocks) "
-            + "(\(Format.bytes(cache.peakResidentBytes))), of \(cache.capacityBlocks) × \(cache.blockSize) KVs (\(Format.bytes(cache.capacityBytes)))"
-        var lines = [rule, "\(model.name): \(model.layers) layers, \(model.queryHeads)/\(model.kvHeads) query/KV heads, \(threads) threads, batch \(batchSize)"]
+        table.add("decode", "\(decodedTokens)", Format.fixed(decodeSeconds, digits: 2), Format.fixed(decodeTokensPerSecond, digits: 1))
+        let stops = Dictionary(grouping: stopReasons, by: { $0 }).sorted { $0.key < $1.key }.map { "\($0.key) ×\($0.value.count)" }
+        var lines = ["\(model.name): \(model.layers) layers, \(model.queryHeads)/\(model.kvHeads) query/KV heads, \(threads) threads, batch \(batchSize)"]
         lines += table.lines
-        lines.append(kv)
-        if cache.uncompressedBlocks > cache.peakResidentBlocks {
-            let ratio = Double(cache.uncompressedBlocks) / Double(max(1, cache.residentBlocks))
-            lines.append("compression: \(cache.uncompressedBlocks) blocks uncompressed → \(cache.residentBlocks) resident (\(Format.fixed(ratio, digits: 2))×)")
-        }
-        lines.append(rule)
-        return lines
+        lines.append("generated \(generatedTokens) tokens (stop: \(stops.joined(separator: ", ")))")
+        lines.append(
+            "KV cache: \(cache.residentBlocks) blocks resident at the end (\(Format.bytes(cache.residentBytes))), peak \(cache.peakResidentBlocks) "
+                + "(\(Format.bytes(cache.peakResidentBytes))), pool \(cache.capacityBlocks) blocks × \(cache.blockSize) KVs (\(Format.bytes(cache.capacityBytes)))")
+        let rule = String(repeating: "─", count: min(100, lines.map(\.count).max() ?? 0))
+        return [rule] + lines + [rule]
     }
 }
 
