@@ -37,7 +37,7 @@ import Testing
         let directory = try ScratchDirectory()
         try FileManager.default.createDirectory(atPath: directory.path("models"), withIntermediateDirectories: true)
         let model = directory.path(ModelLocation.defaultRelativePath)
-        FileManager.default.createFile(atPath: model, contents: Data([0]))
+        _ = FileManager.default.createFile(atPath: model, contents: Data([0]))
         let elsewhere = try ScratchDirectory()
         #expect(try ModelLocation.resolve(explicit: nil, environment: [:], currentDirectory: directory.url.path, packageRoot: elsewhere.url) == model)
     }

@@ -96,7 +96,7 @@ struct RealModelCommandTests {
         let file = try HDF5File.open(path: out)
         let logits = try file.read(Float.self, dataset: "logits")
         #expect(logits.shape == [4, 49152])
-        #expect(logits.values.allSatisfy(\.isFinite))
+        #expect(logits.values.allSatisfy { $0.isFinite })
         let tokens = try file.read(Int32.self, dataset: "tokens")
         #expect(tokens.values == Self.promptIDs)
         // The last row predicts the first generated token: llama.cpp's greedy pick is id 28 (",").
