@@ -87,7 +87,7 @@ let package = Package(
         .testTarget(
             name: "KVCompressTests",
             dependencies: [
-                "KVCompress", "EvictionPolicies", "LlamaInference", "PagedKVCache",
+                "KVCompress", "EvictionPolicies", "LlamaInference", "PagedKVCache", "KVCHDF5",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             swiftSettings: strict),

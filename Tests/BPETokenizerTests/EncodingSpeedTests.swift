@@ -1,4 +1,5 @@
 import BPETokenizer
+import GGUF
 import Testing
 
 /// Encoding must keep up with prompt processing: an 8k-token document well under a second.
@@ -17,5 +18,17 @@ struct EncodingSpeedTests {
         #expect(ids.count >= 8192)
         print("encoded \(ids.count) tokens (\(document.utf8.count) bytes) in \(elapsed)")
         #expect(elapsed < .seconds(1), "encoding \(ids.count) tokens took \(elapsed)")
+    }
+}
+
+@Suite(.enabled(if: SmolLM2Model.isAvailable, "needs models/SmolLM2-135M-Instruct.Q4_1.gguf"))
+struct TokenizerLoadingTests {
+    /// Reading the vocabulary (49k tokens, 49k merges) must not dominate a model load.
+    @Test func buildingFromTheModelFileTakesUnderTwoSeconds() throws {
+        let clock = ContinuousClock()
+        var tokenizer: BPETokenizer?
+        let elapsed = try clock.measure { tokenizer = try BPETokenizer(gguf: GGUFFile(path: SmolLM2Model.path)) }
+        print("built the SmolLM2 tokenizer (\(tokenizer?.vocabularySize ?? 0) tokens) in \(elapsed)")
+        #expect(elapsed < .seconds(2))
     }
 }

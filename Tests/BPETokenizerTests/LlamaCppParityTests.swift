@@ -42,6 +42,20 @@ struct LlamaCppParityTests {
         }
     }
 
+    @Test func endOfTurnTokensAreLlamaCppsEndOfGenerationTokens() throws {
+        let tokenizer = try SmolLM2Model.tokenizer()
+        #expect(tokenizer.endOfTurnIDs == Set(fixture.endOfGenerationIDs))
+        #expect(tokenizer.endOfTurnIDs.contains(tokenizer.eosID))
+    }
+
+    @Test func decodingMatchesLlamaCppDetokenize() throws {
+        let tokenizer = try SmolLM2Model.tokenizer()
+        for decoded in fixture.decoded {
+            #expect(tokenizer.bytes(of: decoded.ids, renderSpecial: decoded.renderSpecial) == decoded.bytes,
+                    "ids \(decoded.ids.prefix(8))… renderSpecial \(decoded.renderSpecial)")
+        }
+    }
+
     /// - Parameter usesDefaultBOS: `addBOS` in the fixture means llama.cpp's `add_special`, which
     ///   adds BOS only when the model asks for it: our default.
     private func expectParity(

@@ -32,6 +32,16 @@ struct ReferenceFixture: Decodable, Sendable {
     /// The same texts tokenized by llama.cpp with the vocabulary under other pre-tokenizers.
     let otherPreTokenizers: [String: [TokenizedText]]
     let chat: [RenderedChat]
+    /// Ids for which llama.cpp's `llama_vocab_is_eog` is true.
+    let endOfGenerationIDs: [Int32]
+    /// llama.cpp's `detokenize` of id sequences (real texts and random ids), as raw bytes.
+    let decoded: [DecodedIDs]
+
+    struct DecodedIDs: Decodable, Sendable {
+        let ids: [Int32]
+        let renderSpecial: Bool
+        let bytes: [UInt8]
+    }
 
     static func load() throws -> ReferenceFixture {
         guard let url = Bundle.module.url(forResource: "smollm2_tokens", withExtension: "json", subdirectory: "Fixtures")

@@ -22,6 +22,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
 import random
@@ -106,6 +107,19 @@ EDGE_CASES = [
     "x\u00a0\u00a0y",  # no-break spaces (whitespace)
     "<|im_start|",  # not a whole special token
     "<|im_start|><|im_end|>",
+    # Long words: merged with the priority queue rather than by rescanning (over 64 bytes).
+    "a" * 300,
+    "ab" * 150 + " " + "xyz" * 40,
+    "supercalifragilisticexpialidocious" * 4,
+    " " * 200 + "x",
+    "\t" * 70 + "\n" * 70,
+    "😀🎉👍🏽" * 20,
+    "=" * 120 + "-" * 80,
+    "aGVsbG8gd29ybGQgdGhpcyBpcyBhIGxvbmcgYmFzZTY0IGJsb2IgdGhhdCBrZWVwcyBnb2luZyBhbmQgZ29pbmc=",
+    "https://example.com/a/very/long/path/with_many_segments_and_underscores?query=value&other=thing",
+    # Bytes SmolLM2 has no token for (0xF1/0xF2 lead bytes, some controls): llama.cpp drops them.
+    "x\U00040000y\U0009ABCDz",
+    "a\x04b\x13c\x1dd",
 ]
 
 # Characters drawn by the random strings, grouped by the class of the pre-tokenizer
@@ -179,6 +193,17 @@ def write_vocab_only_copy(model_path: str, pre_tokenizer: str, directory: str) -
 # --------------------------------------------------------------------------------------
 
 
+def detokenize(vocab, ids: list[int], render_special: bool) -> bytes:
+    """llama.cpp's `llama_detokenize` (the binding's `Llama.detokenize` cuts pieces over 32 bytes)."""
+    tokens = (llama_cpp.llama_token * len(ids))(*ids)
+    capacity = 64 * len(ids) + 16
+    buffer = ctypes.create_string_buffer(capacity)
+    count = llama_cpp.llama_detokenize(vocab, tokens, len(ids), buffer, capacity, False, render_special)
+    if count < 0:
+        raise RuntimeError(f"llama_detokenize needs {-count} bytes")
+    return buffer.raw[:count]
+
+
 def tokenize_cases(llm: Llama, cases: list[tuple[str, str, bool, bool]]) -> list[dict]:
     out = []
     for name, text, add_bos, parse_special in cases:
@@ -239,6 +264,18 @@ def main() -> int:
             fixture["otherPreTokenizers"][pre] = tokenize_cases(other, cases)
             del other
 
+    # Tokens that end generation, and decoding (bytes, since a token may end inside a character).
+    vocab = llama_cpp.llama_model_get_vocab(llm._model.model)
+    fixture["endOfGenerationIDs"] = [i for i in range(llm.n_vocab()) if llama_cpp.llama_vocab_is_eog(vocab, i)]
+    id_rng = random.Random(11)
+    id_sequences = [c["ids"] for c in fixture["cases"] if c["name"] in ("special-parsed", "non-ascii", "prose")]
+    id_sequences += [[id_rng.randrange(llm.n_vocab()) for _ in range(40)] for _ in range(20)]
+    fixture["decoded"] = [
+        {"ids": ids, "renderSpecial": special, "bytes": list(detokenize(vocab, ids, special))}
+        for ids in id_sequences
+        for special in (True, False)
+    ]
+
     # Chat template, rendered as Hugging Face does: jinja2 with the template from the GGUF.
     template_text = llm.metadata["tokenizer.chat_template"]
     environment = jinja2.Environment(trim_blocks=True, lstrip_blocks=True)
@@ -276,7 +313,9 @@ def main() -> int:
     text = json.dumps(fixture, ensure_ascii=False, indent=1)
     # Keep each id list on one line: the file stays small and diffs stay readable.
     text = re.sub(
-        r'"ids": \[([-\d,\s]*)\]', lambda m: '"ids": [' + ",".join(m.group(1).split()).replace(",,", ",") + "]", text
+        r'"(ids|bytes|endOfGenerationIDs)": \[([-\d,\s]*)\]',
+        lambda m: f'"{m.group(1)}": [' + ",".join(m.group(2).split()).replace(",,", ",") + "]",
+        text,
     )
     with open(args.out, "w", encoding="utf-8") as handle:
         handle.write(text + "\n")
