@@ -29,6 +29,11 @@ struct Sweep: ParsableCommand {
     @Option(help: ArgumentHelp("Run only the first N prompts of each length (to estimate the time of the whole sweep).", valueName: "N"))
     var limitPrompts: Int?
 
+    @Option(
+        parsing: .upToNextOption,
+        help: ArgumentHelp("Run only these of the specification's lengths (to split a long sweep into runs).", valueName: "tokens"))
+    var lengths: [Int] = []
+
     func validate() throws {
         if let limitPrompts, limitPrompts < 1 { throw ValidationError("--limit-prompts must be at least 1 (got \(limitPrompts))") }
     }
@@ -37,6 +42,14 @@ struct Sweep: ParsableCommand {
         let registry = PluginRegistry.withBuiltins()
         var specification = try SweepSpecification.load(path: spec, registry: registry)
         if let limitPrompts { specification.prompts = min(specification.prompts, limitPrompts) }
+        if !lengths.isEmpty {
+            let unknown = lengths.filter { !specification.lengths.contains($0) }
+            guard unknown.isEmpty else {
+                throw ValidationError(
+                    "--lengths \(unknown.map(String.init).joined(separator: " ")) not in the specification's lengths \(specification.lengths)")
+            }
+            specification.lengths = specification.lengths.filter(lengths.contains)
+        }
         let file = try HDF5File.create(path: out)  // fails on a bad path now, not after the sweep
         do {
             BLAS.threads = compute.threads
