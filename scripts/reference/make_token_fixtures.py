@@ -121,6 +121,13 @@ EDGE_CASES = [
     # Bytes SmolLM2 has no token for (0xF1/0xF2 lead bytes, some controls): llama.cpp drops them.
     "x\U00040000y\U0009ABCDz",
     "a\x04b\x13c\x1dd",
+    # Characters of recent Unicode versions (15.1: CJK extension I; 16.0: Cyrillic TJE, Tulu-Tigalari,
+    # Ol Onal digits). Our classes come from Swift's Unicode tables, llama.cpp's from its generated
+    # table; these only show a difference where a merge would cross the word boundary in question.
+    "x\U0002EBF0y \U0002EBF1\U0002EBF2 z",
+    "x\u1C89y \u1C8A\u1C89 z",
+    "x\U00011380y \U00011381\U00011382 z",
+    "1\U0001E5F1 \U0001E5F2\U0001E5F3 2",
 ]
 
 # Characters drawn by the random strings, grouped by the class of the pre-tokenizer
