@@ -43,7 +43,9 @@ let package = Package(
         .target(
             name: "LlamaInference",
             dependencies: ["GGUF", "BPETokenizer", "PagedKVCache", "KVCLinearAlgebra"],
-            swiftSettings: strict),
+            // The forward pass is optimised in debug builds too: unoptimised SIMD code runs ~100×
+            // slower, which would make every test that runs the model (here and downstream) crawl.
+            swiftSettings: strict + [.unsafeFlags(["-O"], .when(configuration: .debug))]),
 
         // MARK: - KV-Compress mechanism (protocols, driver, executor) and the plug-ins
         .target(
@@ -85,9 +87,10 @@ let package = Package(
         .testTarget(
             name: "KVCompressTests",
             dependencies: [
-                "KVCompress", "EvictionPolicies", "LlamaInference", "PagedKVCache",
+                "KVCompress", "EvictionPolicies", "LlamaInference", "PagedKVCache", "KVCHDF5",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             swiftSettings: strict),
+        .testTarget(name: "KVCCommandTests", dependencies: ["kvc", "KVCHDF5"], swiftSettings: strict),
     ]
 )

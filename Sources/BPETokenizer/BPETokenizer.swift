@@ -36,7 +36,7 @@ public final class BPETokenizer: Sendable {
     private let decodedBytes: [[UInt8]]
     /// Stored text → id, for whole-word lookups (pre-tokenizers that ignore merges).
     private let tokenIDs: [String: Int32]
-    private let merges: MergeTable
+    let merges: MergeTable
     private let specialTokens: SpecialTokenMatcher
 
     /// Builds a tokenizer from vocabulary arrays (the GGUF `tokenizer.ggml.*` values).
@@ -231,6 +231,12 @@ public final class BPETokenizer: Sendable {
         }
         offsets.append(bytes.endIndex)
         return (scalars, offsets)
+    }
+
+    /// Whether a byte has a single-byte token. When every byte of a text has one,
+    /// `decode(encode(text)) == text`; a byte without one is dropped, as llama.cpp drops it.
+    public func hasToken(forByte byte: UInt8) -> Bool {
+        merges.hasToken(forByte: byte)
     }
 
     // MARK: - Decoding

@@ -2,7 +2,7 @@ import Foundation
 
 /// Converts tensor data of the supported ggml types to float32.
 ///
-/// Block layouts follow ggml's `ggml-common.h` (struct `block_q4_0` … `block_q6_K`) and the
+/// Block layouts follow ggml's `ggml-common.h` (structs `block_q4_0` … `block_q6_K`) and the
 /// reference dequantizers of `ggml-quants.c` / gguf-py `quants.py`. The arithmetic is written in
 /// the same order as those references (e.g. `d * q + m`, `(d * scale) * q - dmin * min`), so the
 /// results are bit-identical to gguf-py, which the fixture tests check.
@@ -77,6 +77,8 @@ public enum Dequantizer {
         case .q5_0: kernel = q5_0
         case .q5_1: kernel = q5_1
         case .q8_0: kernel = q8_0
+        case .q2_K: kernel = q2_K
+        case .q3_K: kernel = q3_K
         case .q4_K: kernel = q4_K
         case .q5_K: kernel = q5_K
         case .q6_K: kernel = q6_K
@@ -157,6 +159,54 @@ public enum Dequantizer {
     }
 
     // MARK: - 256-element K-quant super-blocks
+
+    /// block_q2_K: 16 bytes of scales (low nibble scale, high nibble min, one per 16 elements) |
+    /// qs (64 bytes, 2 bits per element) | d, dmin (f16). Each half of 128 elements uses 32 qs
+    /// bytes: elements 32s + l (s = 0…3) take bits 2s…2s+1 of byte l;
+    /// value = (d · scale) · q − dmin · min.
+    private static func q2_K(_ block: UnsafeRawPointer, _ out: UnsafeMutablePointer<Float>, _ halves: UnsafePointer<Float>) {
+        let scales = bytes(block, 0)
+        let qs = bytes(block, 16)
+        let d = half(block, 80, halves)
+        let dmin = half(block, 82, halves)
+        for group in 0..<16 {
+            let scale = d * Float(scales[group] & 0x0F)
+            let minimum = dmin * Float(scales[group] >> 4)
+            // Group g covers elements 16g..<16g+16: half g/8, shift (g/2)%4, bytes from 16·(g%2).
+            let q = qs + 32 * (group / 8) + 16 * (group % 2)
+            let shift = UInt8(2 * ((group / 2) % 4))
+            let o = out + 16 * group
+            for l in 0..<16 { o[l] = scale * Float((q[l] >> shift) & 3) - minimum }
+        }
+    }
+
+    /// block_q3_K: hmask (32 bytes; bit j of byte l is the high bit of element 32j + l) |
+    /// qs (64 bytes, low 2 bits as q2_K) | 12 bytes of 6-bit scales | d (f16).
+    /// Scale i (per 16 elements) has its low 4 bits in the nibbles of bytes 0–7 (i < 8: low nibble
+    /// of byte i, else high nibble of byte i − 8) and its top 2 bits in bytes 8–11 (bits 2·(i/4)
+    /// of byte 8 + i%4); it is stored offset by 32. A clear high bit subtracts 4 from q.
+    /// value = (d · (scale − 32)) · q.
+    private static func q3_K(_ block: UnsafeRawPointer, _ out: UnsafeMutablePointer<Float>, _ halves: UnsafePointer<Float>) {
+        let hmask = bytes(block, 0)
+        let qs = bytes(block, 32)
+        let packed = bytes(block, 96)
+        let d = half(block, 108, halves)
+        for group in 0..<16 {
+            let low = group < 8 ? packed[group] & 0x0F : packed[group - 8] >> 4
+            let high = (packed[8 + group % 4] >> UInt8(2 * (group / 4))) & 3
+            let scale = d * Float(Int32(low | high << 4) - 32)
+            let q = qs + 32 * (group / 8) + 16 * (group % 2)
+            let shift = UInt8(2 * ((group / 2) % 4))
+            let maskOffset = 16 * (group % 2)
+            let maskBit = UInt8(group / 2)
+            let o = out + 16 * group
+            for l in 0..<16 {
+                let lowBits = Int32((q[l] >> shift) & 3)
+                let highBitClear = Int32(((hmask[maskOffset + l] >> maskBit) & 1) ^ 1)
+                o[l] = scale * Float(lowBits - 4 * highBitClear)
+            }
+        }
+    }
 
     /// The 6-bit scale and min of sub-block `j` (0..<8) from the 12 packed bytes of q4_K / q5_K
     /// (`get_scale_min_k4` in ggml-quants.c): sub-blocks 0–3 keep their low 6 bits in bytes

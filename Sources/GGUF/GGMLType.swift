@@ -92,7 +92,9 @@ public enum GGMLType: UInt32, Sendable, CaseIterable, CustomStringConvertible {
     public var isDequantizable: Bool { Self.dequantizable.contains(self) }
 
     /// The types `GGUFFile.dequantize` supports.
-    public static let dequantizable: [GGMLType] = [.f32, .f16, .bf16, .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_K, .q5_K, .q6_K]
+    public static let dequantizable: [GGMLType] = [
+        .f32, .f16, .bf16, .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K,
+    ]
 
     /// The types `GGUFWriter` can encode from float32 data.
     public static let writable: [GGMLType] = [.f32, .f16, .bf16, .q8_0, .q4_0, .q4_1]

@@ -139,7 +139,7 @@ public struct GGUFWriter: Sendable {
                 throw invalid("tensor '\(name)' has \(values.count) values but dimensions \(tensor.dimensions) need \(elementCount)")
             }
             do throws(Quantizer.Failure) {
-                return try Quantizer.encode(values, as: tensor.type)
+                return try Quantizer.quantize(values, to: tensor.type)
             } catch {
                 throw invalid("tensor '\(name)': \(error)")
             }

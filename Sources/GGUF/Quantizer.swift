@@ -5,7 +5,7 @@
 /// `quantize_row_q4_0_ref`, `quantize_row_q4_1_ref` in ggml-quants.c), which gguf-py reproduces
 /// bit-exactly; the fixture tests compare against gguf-py's output byte for byte.
 public enum Quantizer {
-    /// Why `encode` refused its input.
+    /// Why `quantize` refused its input.
     public enum Failure: Error, Equatable, CustomStringConvertible {
         case unsupportedType(GGMLType)
         case countNotMultipleOfBlockSize(count: Int, type: GGMLType)
@@ -24,7 +24,7 @@ public enum Quantizer {
     }
 
     /// The bytes of `values` encoded as `type` (whole blocks in order, little-endian).
-    public static func encode(_ values: [Float], as type: GGMLType) throws(Failure) -> [UInt8] {
+    public static func quantize(_ values: [Float], to type: GGMLType) throws(Failure) -> [UInt8] {
         guard GGMLType.writable.contains(type) else { throw .unsupportedType(type) }
         guard values.count % type.blockSize == 0 else { throw .countNotMultipleOfBlockSize(count: values.count, type: type) }
         if type.blockSize > 1, let bad = values.firstIndex(where: { !$0.isFinite }) {

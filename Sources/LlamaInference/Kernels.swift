@@ -182,3 +182,29 @@ struct SharedPointer<T>: @unchecked Sendable {
     let base: UnsafeMutablePointer<T>
     init(_ base: UnsafeMutablePointer<T>) { self.base = base }
 }
+
+/// Log-probabilities from logits, for scoring (perplexity, KL against a reference).
+public enum LogSoftmax {
+    /// log Σ exp(row[i]), computed stably (shifted by the maximum) with double accumulation.
+    public static func logSumExp(_ row: UnsafeBufferPointer<Float>) -> Double {
+        guard let maxValue = row.max(), maxValue.isFinite else { return row.max().map(Double.init) ?? -.infinity }
+        let shift = SIMD16<Float>(repeating: maxValue)
+        var sum = 0.0
+        var i = 0
+        let base = UnsafeRawPointer(row.baseAddress!)
+        while i + 16 <= row.count {
+            sum += Double(Kernels.exp16(base.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self) - shift).sum())
+            i += 16
+        }
+        while i < row.count {
+            sum += Foundation.exp(Double(row[i] - maxValue))
+            i += 1
+        }
+        return Double(maxValue) + Foundation.log(sum)
+    }
+
+    /// log-probability of `token` under `row`.
+    public static func logProbability(of token: Int, in row: UnsafeBufferPointer<Float>) -> Double {
+        Double(row[token]) - logSumExp(row)
+    }
+}

@@ -95,7 +95,8 @@ import GGUF
         #expect(actual.count == blocks.elementCount)
         #expect(actual.count == expected.count)
         let mismatches = zip(actual, expected).enumerated().filter { $0.element.0.bitPattern != $0.element.1.bitPattern }
-        #expect(mismatches.isEmpty, "\(type): \(mismatches.count) mismatches, first: \(mismatches.prefix(3).map { "[\($0.offset)] \($0.element.0) vs \($0.element.1)" })")
+        let firstMismatches = mismatches.prefix(3).map { "[\($0.offset)] \($0.element.0) vs \($0.element.1)" }
+        #expect(mismatches.count == 0, "\(type): first mismatches \(firstMismatches)")
     }
 
     /// The quantizers against gguf-py's (which reproduces ggml's reference quantizers) byte for byte.
@@ -103,7 +104,7 @@ import GGUF
     func quantizationMatchesGGUFPyByteForByte(type: GGMLType) throws {
         let input = try file.dequantize(named: "quantize.input")
         let reference = try file.rawBytes(of: file.tensorInfo(named: "quantize.\(type)"))
-        let encoded = try Quantizer.encode(input, as: type)
+        let encoded = try Quantizer.quantize(input, to: type)
         #expect(encoded == Array(reference))
     }
 

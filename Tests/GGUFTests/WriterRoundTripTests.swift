@@ -62,7 +62,7 @@ import GGUF
             #expect(tensor.offset % 32 == 0)
             let decoded = try file.dequantize(tensor)
             // Reading back must give exactly what the encoder's bytes mean …
-            let bytes = try Quantizer.encode(values, as: type)
+            let bytes = try Quantizer.quantize(values, to: type)
             let expected = bytes.withUnsafeBytes { Dequantizer.dequantize($0, type: type, elementCount: values.count) }
             #expect(decoded == expected, "\(type)")
             // … and those must be close to the input: within half a quantization step (4-bit

@@ -1,5 +1,5 @@
 import PagedKVCache
-import Synchronization
+import Foundation
 import Testing
 
 @testable import LlamaInference
@@ -192,7 +192,7 @@ func evict(
 }
 
 /// Records every observation (copies, since the buffers die with the call).
-final class RecordingObserver: AttentionObserver {
+final class RecordingObserver: AttentionObserver, @unchecked Sendable {
     struct Record: Sendable {
         let layer: Int, kvHead: Int, phase: HeadObservation.Phase
         let queryPositions: [Int32]
@@ -200,7 +200,9 @@ final class RecordingObserver: AttentionObserver {
         let slotPositions: [Int32]
     }
     let window: Int
-    let records = Mutex<[Record]>([])
+    private let lock = NSLock()
+    private var recorded: [Record] = []
+    var records: [Record] { lock.withLock { recorded } }
     init(window: Int) { self.window = window }
 
     func observedQueries(sequence: SequenceID, chunkLength: Int, startPosition: Int) -> Range<Int> {
@@ -211,7 +213,7 @@ final class RecordingObserver: AttentionObserver {
         let record = Record(
             layer: o.layer, kvHead: o.kvHead, phase: o.phase, queryPositions: o.queryPositions,
             probabilities: Array(o.probabilities), slotPositions: (0..<o.contextLength).map { o.cache.position($0) })
-        records.withLock { $0.append(record) }
+        lock.withLock { recorded.append(record) }
     }
 }
 
@@ -227,7 +229,7 @@ struct ObservationTests {
         let next = randomTokens(1, seed: 5)
         _ = try tinyModel.decode([(sequence, next[0])], cache: cache, observer: observer)
         let reference = ReferenceLlama(model: tinyModel).forward(prompt + next)
-        let records = observer.records.withLock { $0 }
+        let records = observer.records
         #expect(records.count == 2 * c.layers * c.kvHeads)
         for r in records {
             let queries = r.queryPositions.map(Int.init)

@@ -24,7 +24,8 @@ public enum CompressionError: Error, Equatable, CustomStringConvertible {
             "unknown option\(keys.count == 1 ? "" : "s") \(keys.sorted().map { "'\($0)'" }.joined(separator: ", ")) for '\(plugin)'; "
                 + (known.isEmpty ? "it takes no options" : "it takes: \(known.sorted().joined(separator: ", "))")
         case .invalidConfiguration(let why): "invalid compression configuration: \(why)"
-        case let .unreadableConfiguration(path, why): "cannot read compression configuration \(path): \(why)"
+        case let .unreadableConfiguration(path, why):
+            path.isEmpty ? "cannot parse compression configuration: \(why)" : "cannot read compression configuration \(path): \(why)"
         case let .invalidPlan(policy, why): "eviction policy '\(policy)' produced an invalid plan: \(why)"
         }
     }

@@ -1,0 +1,124 @@
+import Foundation
+import GGUF
+
+/// Reading a Llama model from a GGUF file: hyper-parameters from the metadata (`{arch}.…` keys),
+/// weights from the tensors (`token_embd.weight`, `blk.N.…`, `output_norm.weight`, optional
+/// `output.weight`), dequantized to float32 and shape-checked.
+extension LlamaConfiguration {
+    /// Reads the hyper-parameters of `file`.
+    public init(file: GGUFFile) throws(LlamaError) {
+        let architecture: String
+        do { architecture = try file.string("general.architecture") } catch { throw .missingMetadata("general.architecture") }
+        guard Self.acceptedArchitectures.contains(architecture) else { throw .unsupportedArchitecture(architecture) }
+        let prefix = architecture + "."
+        func int(_ key: String) throws(LlamaError) -> Int {
+            do { return try file.int(prefix + key) } catch { throw .missingMetadata(prefix + key) }
+        }
+        func optionalInt(_ key: String) throws(LlamaError) -> Int? { file.has(prefix + key) ? try int(key) : nil }
+        func float(_ key: String) throws(LlamaError) -> Float {
+            do { return try file.float(prefix + key) } catch { throw .missingMetadata(prefix + key) }
+        }
+        let hidden = try int("embedding_length")
+        let heads = try int("attention.head_count")
+        let embedding: GGUFTensorInfo
+        do { embedding = try file.tensorInfo(named: "token_embd.weight") } catch { throw .missingTensor("token_embd.weight") }
+        // The vocabulary is the token list when there is one, else the embedding's row count.
+        let vocabulary = file.metadata["tokenizer.ggml.tokens"]?.arrayValue?.count ?? embedding.rowCount
+        try self.init(
+            architecture: architecture,
+            layers: int("block_count"),
+            hiddenSize: hidden,
+            intermediateSize: int("feed_forward_length"),
+            attentionHeads: heads,
+            kvHeads: optionalInt("attention.head_count_kv") ?? heads,
+            headDim: optionalInt("attention.key_length"),
+            ropeDimensions: optionalInt("rope.dimension_count"),
+            ropeFrequencyBase: file.has(prefix + "rope.freq_base") ? float("rope.freq_base") : 10_000,
+            rmsNormEpsilon: float("attention.layer_norm_rms_epsilon"),
+            contextLength: int("context_length"),
+            vocabularySize: vocabulary,
+            tiedEmbeddings: !file.hasTensor(named: "output.weight"))
+    }
+}
+
+extension LlamaModel {
+    /// Loads the model in `file` (configuration and all weights, dequantized to float32).
+    public convenience init(file: GGUFFile) throws(LlamaError) {
+        let configuration = try LlamaConfiguration(file: file)
+        self.init(configuration: configuration, weights: try LlamaWeights(file: file, configuration: configuration))
+    }
+
+    /// Opens and loads the GGUF model at `path`.
+    public convenience init(path: String) throws(LlamaError) {
+        let file: GGUFFile
+        do { file = try GGUFFile(path: path) } catch { throw .unreadableModel(error.description) }
+        try self.init(file: file)
+    }
+}
+
+extension LlamaWeights {
+    init(file: GGUFFile, configuration c: LlamaConfiguration) throws(LlamaError) {
+        /// A weight of `rows` outputs × `columns` inputs: ggml dimensions `[columns, rows]`.
+        @Sendable func matrix(_ name: String, rows: Int, columns: Int) throws(LlamaError) -> WeightMatrix {
+            WeightMatrix(rows: rows, columns: columns, values: try tensor(name, dimensions: [columns, rows]))
+        }
+        @Sendable func tensor(_ name: String, dimensions: [Int]) throws(LlamaError) -> [Float] {
+            let info: GGUFTensorInfo
+            do { info = try file.tensorInfo(named: name) } catch { throw .missingTensor(name) }
+            guard info.dimensions == dimensions else {
+                throw .tensorShapeMismatch(name: name, expected: dimensions, found: info.dimensions)
+            }
+            do { return try file.dequantize(info) } catch { throw .unreadableModel(error.description) }
+        }
+
+        let embedding = try matrix("token_embd.weight", rows: c.vocabularySize, columns: c.hiddenSize)
+        // Layers are independent: dequantize them on all cores.
+        let results = LayerResults(count: c.layers)
+        DispatchQueue.concurrentPerform(iterations: c.layers) { l in
+            let p = "blk.\(l)."
+            do throws(LlamaError) {
+                let layer = LayerWeights(
+                    attentionNorm: try tensor(p + "attn_norm.weight", dimensions: [c.hiddenSize]),
+                    qkv: WeightMatrix(stacking: [
+                        try matrix(p + "attn_q.weight", rows: c.queryWidth, columns: c.hiddenSize),
+                        try matrix(p + "attn_k.weight", rows: c.kvWidth, columns: c.hiddenSize),
+                        try matrix(p + "attn_v.weight", rows: c.kvWidth, columns: c.hiddenSize),
+                    ]),
+                    attentionOutput: try matrix(p + "attn_output.weight", rows: c.hiddenSize, columns: c.queryWidth),
+                    ffnNorm: try tensor(p + "ffn_norm.weight", dimensions: [c.hiddenSize]),
+                    gateUp: WeightMatrix(stacking: [
+                        try matrix(p + "ffn_gate.weight", rows: c.intermediateSize, columns: c.hiddenSize),
+                        try matrix(p + "ffn_up.weight", rows: c.intermediateSize, columns: c.hiddenSize),
+                    ]),
+                    down: try matrix(p + "ffn_down.weight", rows: c.hiddenSize, columns: c.intermediateSize))
+                results.set(l, .success(layer))
+            } catch {
+                results.set(l, .failure(error))
+            }
+        }
+        let layers = try results.collect()
+        let outputNorm = try tensor("output_norm.weight", dimensions: [c.hiddenSize])
+        let output = c.tiedEmbeddings
+            ? embedding : try matrix("output.weight", rows: c.vocabularySize, columns: c.hiddenSize)
+        self.init(tokenEmbedding: embedding, layers: layers, outputNorm: outputNorm, output: output)
+    }
+}
+
+/// Per-layer outcomes of a parallel load, written by one worker each.
+private final class LayerResults: @unchecked Sendable {
+    private var results: [Result<LayerWeights, LlamaError>?]
+    private let lock = NSLock()
+    init(count: Int) { results = Array(repeating: nil, count: count) }
+    func set(_ i: Int, _ result: Result<LayerWeights, LlamaError>) { lock.withLock { results[i] = result } }
+    /// The layers in order, or the first layer's error.
+    func collect() throws(LlamaError) -> [LayerWeights] {
+        var layers: [LayerWeights] = []
+        for r in results {
+            switch r! {
+            case .success(let layer): layers.append(layer)
+            case .failure(let error): throw error
+            }
+        }
+        return layers
+    }
+}
