@@ -32,6 +32,20 @@ struct LlamaCppParityTests {
         try expectParity(SmolLM2Model.tokenizer(preTokenizer: name), cases, usesDefaultBOS: false)
     }
 
+    @Test(arguments: ["smollm", "gpt-2", "llama-bpe", "default"])
+    func everyShortStringOverATrickyAlphabetMatchesLlamaCpp(name: String) throws {
+        let tokenizer = try name == fixture.preTokenizer
+            ? SmolLM2Model.tokenizer() : SmolLM2Model.tokenizer(preTokenizer: name)
+        let expected = try #require(fixture.exhaustive.ids[name])
+        let texts = fixture.exhaustive.texts
+        try #require(texts.count == expected.count)
+        var mismatches: [String] = []
+        for (text, ids) in zip(texts, expected) where tokenizer.encode(text, addBOS: false) != ids {
+            mismatches.append(String(reflecting: text))
+        }
+        #expect(mismatches.isEmpty, "\(mismatches.count) of \(texts.count) differ, e.g. \(mismatches.prefix(10))")
+    }
+
     @Test func chatTemplateRendersAsJinjaAndTokenizesAsLlamaCpp() throws {
         let tokenizer = try SmolLM2Model.tokenizer()
         for chat in fixture.chat {

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import itertools
 import json
 import os
 import random
@@ -140,6 +141,22 @@ RANDOM_POOLS = [
 ]
 
 
+# Every string of up to EXHAUSTIVE_LENGTH characters over this alphabet is tokenized under every
+# pre-tokenizer: it walks all the boundary cases of the splitting rules (contractions, a space
+# before a word, whitespace runs before a word or at the end, line breaks, non-ASCII letters and
+# spaces, special-token-like text).
+EXHAUSTIVE_ALPHABET = ["a", "s", "1", " ", "\n", "\r", "\t", ".", "'", "é", "\u00a0", "<"]
+EXHAUSTIVE_LENGTH = 3
+
+
+def exhaustive_texts() -> list[str]:
+    return [
+        "".join(characters)
+        for length in range(1, EXHAUSTIVE_LENGTH + 1)
+        for characters in itertools.product(EXHAUSTIVE_ALPHABET, repeat=length)
+    ]
+
+
 def random_text(rng: random.Random, length: int) -> str:
     chars = []
     for _ in range(length):
@@ -204,6 +221,24 @@ def detokenize(vocab, ids: list[int], render_special: bool) -> bytes:
     return buffer.raw[:count]
 
 
+def dumps_with_compact_id_lists(value) -> str:
+    """Indented JSON in which every list of integers stays on one line (small file, readable diffs)."""
+    compact: list[str] = []
+
+    def replace(node):
+        if isinstance(node, list) and all(isinstance(item, int) for item in node):
+            compact.append(json.dumps(node, separators=(",", ":")))
+            return f"@@{len(compact) - 1}@@"
+        if isinstance(node, list):
+            return [replace(item) for item in node]
+        if isinstance(node, dict):
+            return {key: replace(item) for key, item in node.items()}
+        return node
+
+    text = json.dumps(replace(value), ensure_ascii=False, indent=1)
+    return re.sub(r'"@@(\d+)@@"', lambda m: compact[int(m.group(1))], text)
+
+
 def tokenize_cases(llm: Llama, cases: list[tuple[str, str, bool, bool]]) -> list[dict]:
     out = []
     for name, text, add_bos, parse_special in cases:
@@ -246,11 +281,18 @@ def main() -> int:
     ]
 
     llm = Llama(args.model, vocab_only=True, verbose=False)
+    exhaustive = exhaustive_texts()
+    fixture_pre = llm.metadata.get("tokenizer.ggml.pre")
     fixture: dict = {
         "model": os.path.basename(args.model),
         "reference": f"llama-cpp-python {llama_cpp.__version__}",
         "preTokenizer": llm.metadata.get("tokenizer.ggml.pre"),
         "cases": tokenize_cases(llm, base_cases + random_cases),
+        "exhaustive": {
+            "alphabet": EXHAUSTIVE_ALPHABET,
+            "maxLength": EXHAUSTIVE_LENGTH,
+            "ids": {fixture_pre: [llm.tokenize(t.encode("utf-8"), add_bos=False) for t in exhaustive]},
+        },
     }
 
     # The same texts under the other pre-tokenizers llama.cpp knows (same vocabulary and merges).
@@ -262,6 +304,7 @@ def main() -> int:
             # add_bos=False: llama-bpe turns add_bos on by default, the test covers BOS separately.
             cases = [(n, t, False, s) for (n, t, _, s) in base_cases + random_cases]
             fixture["otherPreTokenizers"][pre] = tokenize_cases(other, cases)
+            fixture["exhaustive"]["ids"][pre] = [other.tokenize(t.encode("utf-8"), add_bos=False) for t in exhaustive]
             del other
 
     # Tokens that end generation, and decoding (bytes, since a token may end inside a character).
@@ -310,13 +353,7 @@ def main() -> int:
             )
 
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    text = json.dumps(fixture, ensure_ascii=False, indent=1)
-    # Keep each id list on one line: the file stays small and diffs stay readable.
-    text = re.sub(
-        r'"(ids|bytes|endOfGenerationIDs)": \[([-\d,\s]*)\]',
-        lambda m: f'"{m.group(1)}": [' + ",".join(m.group(2).split()).replace(",,", ",") + "]",
-        text,
-    )
+    text = dumps_with_compact_id_lists(fixture)
     with open(args.out, "w", encoding="utf-8") as handle:
         handle.write(text + "\n")
     count = len(fixture["cases"]) + sum(len(v) for v in fixture["otherPreTokenizers"].values())
