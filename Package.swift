@@ -87,9 +87,10 @@ let package = Package(
         .testTarget(
             name: "KVCompressTests",
             dependencies: [
-                "KVCompress", "EvictionPolicies", "LlamaInference", "PagedKVCache",
+                "KVCompress", "EvictionPolicies", "LlamaInference", "PagedKVCache", "KVCHDF5",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             swiftSettings: strict),
+        .testTarget(name: "KVCCommandTests", dependencies: ["kvc", "KVCHDF5"], swiftSettings: strict),
     ]
 )

@@ -40,6 +40,8 @@ public struct AttentionMetric: ImportanceMetric {
         }
     }
 
+    public var settings: [String: OptionValue] { ["norm": .string(norm.rawValue), "aggregate": .string(aggregate.rawValue)] }
+
     public func schedulingScore(stored: Float, tokenPosition: Int, sequenceLength: Int) -> Float {
         switch aggregate {
         case .sum: stored

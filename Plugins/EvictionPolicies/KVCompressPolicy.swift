@@ -19,6 +19,8 @@ public struct KVCompressPolicy: EvictionPolicy {
         evenLayerEvict = try options.bool("even_layer_evict", default: false)
     }
 
+    public var settings: [String: OptionValue] { ["even_layer_evict": .bool(evenLayerEvict)] }
+
     public func plan(_ input: EvictionInput) throws -> EvictionPlan {
         var ledger = EvictionLedger(input)
         if ledger.holds { return ledger.plan }

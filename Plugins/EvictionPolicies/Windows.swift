@@ -35,6 +35,10 @@ public struct LastQueriesWindow: AggregationWindow {
     public func observedQueries(chunkLength: Int, startPosition: Int) -> Range<Int> {
         max(0, chunkLength - queries)..<chunkLength
     }
+
+    public var settings: [String: OptionValue] {
+        ["queries": .int(queries), "decode": .bool(observesDecode), "buffer": .int(buffer), "pool_kernel": .int(poolKernel ?? 0)]
+    }
 }
 
 /// Every prompt query ("KVC-full" in the paper: the whole prompt, no max-pool by default).

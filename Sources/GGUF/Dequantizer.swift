@@ -2,7 +2,7 @@ import Foundation
 
 /// Converts tensor data of the supported ggml types to float32.
 ///
-/// Block layouts follow ggml's `ggml-common.h` (struct `block_q4_0` … `block_q6_K`) and the
+/// Block layouts follow ggml's `ggml-common.h` (structs `block_q4_0` … `block_q6_K`) and the
 /// reference dequantizers of `ggml-quants.c` / gguf-py `quants.py`. The arithmetic is written in
 /// the same order as those references (e.g. `d * q + m`, `(d * scale) * q - dmin * min`), so the
 /// results are bit-identical to gguf-py, which the fixture tests check.

@@ -69,6 +69,8 @@ public enum GGUFError: Error, Equatable, CustomStringConvertible {
                 + " instead of \"GGUF\" (47 47 55 46)"
         case .unsupportedVersion(let file, let version):
             "unsupported GGUF version \(version) in \(file); only versions 2 and 3 (little-endian) are supported"
+                + (version == 1 ? " (version 1 predates 64-bit counts; re-convert the model with a current llama.cpp)" : "")
+                + (version.byteSwapped == 2 || version.byteSwapped == 3 ? " (this looks like a big-endian GGUF file)" : "")
         case .unknownValueType(let file, let key, let rawType):
             "unknown metadata value type \(rawType) for key '\(key)' in GGUF file \(file)"
         case .unknownTensorType(let file, let tensor, let rawType):

@@ -10,7 +10,7 @@
 ///
 /// Strings are a u64 byte length followed by UTF-8 bytes. The whole file is parsed eagerly and
 /// validated (every tensor must lie inside the file), so later accesses cannot fail on corruption.
-public final class GGUFFile: @unchecked Sendable {
+public final class GGUFFile: @unchecked Sendable, CustomStringConvertible {
     // @unchecked Sendable: every stored property is immutable after init; the mapping is read-only.
 
     /// Alignment of the data section and of every tensor when `general.alignment` is absent.
@@ -99,6 +99,19 @@ public final class GGUFFile: @unchecked Sendable {
 
     /// Size of the data section in bytes.
     public var dataSize: Int { max(0, mapping.bytes.count - dataOffset) }
+
+    /// Size of the whole file in bytes.
+    public var fileSize: Int { mapping.bytes.count }
+
+    /// One line: version, counts and the tensor types, e.g.
+    /// "GGUF v3 model.gguf: 33 metadata keys, 272 tensors (F32 ×61, Q4_1 ×210, Q8_0 ×1), 98362432 bytes".
+    public var description: String {
+        var typeCounts: [GGMLType: Int] = [:]
+        for tensor in tensors { typeCounts[tensor.type, default: 0] += 1 }
+        let types = typeCounts.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key) ×\($0.value)" }
+        return "GGUF v\(version) \(path): \(metadata.count) metadata keys, \(tensors.count) tensors "
+            + "(\(types.joined(separator: ", "))), \(fileSize) bytes"
+    }
 
     // MARK: - Tensors
 

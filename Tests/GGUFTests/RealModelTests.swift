@@ -52,6 +52,7 @@ import GGUF
         #expect(try file.int("llama.context_length") == 8192)
         #expect(try file.int("llama.embedding_length") == 576)
         #expect(try file.float("llama.attention.layer_norm_rms_epsilon") > 0)
+        #expect(file.description.hasSuffix("33 metadata keys, 272 tensors (F32 ×61, Q4_1 ×210, Q8_0 ×1), 98362432 bytes"))
     }
 
     @Test func tokenizerArraysArePresent() throws {

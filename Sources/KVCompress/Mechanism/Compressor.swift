@@ -60,6 +60,20 @@ public struct Compressor: Sendable {
 
     /// Compresses `sequence` once and reports what happened.
     public func compress(_ sequence: SequenceID, cache: PagedKVCache, trigger: CompressionTrigger) throws -> CompressionReport {
+        try run(sequence, cache: cache, trigger: trigger, snapshot: false).report
+    }
+
+    /// Compresses `sequence` once; also returns, by token position, what the schedule sorted and evicted.
+    public func compressWithSnapshot(
+        _ sequence: SequenceID, cache: PagedKVCache, trigger: CompressionTrigger
+    ) throws -> (report: CompressionReport, snapshot: CompressionSnapshot) {
+        let (report, snapshot) = try run(sequence, cache: cache, trigger: trigger, snapshot: true)
+        return (report, snapshot!)
+    }
+
+    private func run(
+        _ sequence: SequenceID, cache: PagedKVCache, trigger: CompressionTrigger, snapshot: Bool
+    ) throws -> (report: CompressionReport, snapshot: CompressionSnapshot?) {
         let clock = ContinuousClock()
         let started = clock.now
         let usedBefore = cache.usedBlockCount
@@ -71,7 +85,7 @@ public struct Compressor: Sendable {
         let lengthsAfter = cache.contextLengths(sequence)
         let bs = cache.layout.blockSize
         let blocksAfter = lengthsAfter.reduce(0) { $0 + ($1 + bs - 1) / bs }
-        return CompressionReport(
+        let report = CompressionReport(
             sequence: sequence.rawValue, trigger: trigger, sequenceLength: input.sequenceLength, layers: input.layers,
             kvHeads: input.kvHeads, blockSize: bs, budget: configuration.budget.description,
             limit: input.limit.description,
@@ -81,6 +95,7 @@ public struct Compressor: Sendable {
             poolBlocksUsedBefore: usedBefore, poolBlocksUsedAfter: cache.usedBlockCount, bytesPerBlock: cache.layout.bytesPerBlock,
             kvsEvicted: result.kvsEvicted, kvsMoved: result.kvsMoved,
             schedulingSeconds: (scheduled - started).seconds, moveSeconds: (moved - scheduled).seconds)
+        return (report, snapshot ? CompressionSnapshot(input: input, plan: plan, cache: cache) : nil)
     }
 }
 

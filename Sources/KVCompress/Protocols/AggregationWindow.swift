@@ -12,9 +12,14 @@ public protocol AggregationWindow: Sendable {
     /// Width of the max-pool over token positions applied to each query head's prefill scores
     /// (reference: kernel 7, padding 3); nil disables pooling. Decode scores are never pooled.
     var poolKernel: Int? { get }
+    /// The plug-in's resolved settings (defaults included), recorded in reports and HDF5 dumps.
+    var settings: [String: OptionValue] { get }
 }
 
 extension AggregationWindow {
+    public var settings: [String: OptionValue] {
+        ["decode": .bool(observesDecode), "buffer": .int(buffer), "pool_kernel": .int(poolKernel ?? 0)]
+    }
     public var observesDecode: Bool { true }
     public var buffer: Int { 0 }
     public var poolKernel: Int? { 7 }

@@ -8,6 +8,12 @@ import PagedKVCache
 /// before it moves anything.
 public protocol EvictionPolicy: Sendable {
     func plan(_ input: EvictionInput) throws -> EvictionPlan
+    /// The plug-in's resolved settings (defaults included), recorded in reports and HDF5 dumps.
+    var settings: [String: OptionValue] { get }
+}
+
+extension EvictionPolicy {
+    public var settings: [String: OptionValue] { [:] }
 }
 
 /// Everything a policy may look at for one sequence.
@@ -66,6 +72,23 @@ public struct EvictionInput: Sendable {
     }
     /// KVs the sequence holds.
     public var residentKVs: Int { heads.reduce(0) { $0 + $1.contextLength } }
+
+    /// The same input with other scores, `[layers * kvHeads][contextLength]`; protected KVs stay +inf
+    /// whatever `scores` says. For policies that rank by something other than the configured metric.
+    public func withScores(_ scores: [[Float]]) -> EvictionInput {
+        precondition(scores.count == heads.count, "one score array per head")
+        let rescored = zip(heads, scores).map { head, s in
+            precondition(s.count == head.contextLength, "one score per slot")
+            return HeadScores(
+                layer: head.layer, head: head.head,
+                scores: zip(s, head.positions).map { isProtected(position: Int($1)) ? .infinity : $0 },
+                positions: head.positions, cache: head.cache)
+        }
+        return EvictionInput(
+            sequence: sequence, layers: layers, kvHeads: kvHeads, headDim: headDim, blockSizes: blockSizes,
+            physicalBlockSize: physicalBlockSize, sequenceLength: sequenceLength, budget: budget, limit: limit,
+            protectedWindow: protectedWindow, sinks: sinks, heads: rescored)
+    }
 }
 
 /// One (layer, KV head) as a policy sees it.

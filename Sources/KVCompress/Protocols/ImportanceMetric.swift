@@ -27,9 +27,13 @@ public protocol ImportanceMetric: Sendable {
     ///   - tokenPosition: the KV's token position.
     ///   - sequenceLength: tokens the sequence has processed (the next token's position).
     func schedulingScore(stored: Float, tokenPosition: Int, sequenceLength: Int) -> Float
+
+    /// The plug-in's resolved settings (defaults included), recorded in reports and HDF5 dumps.
+    var settings: [String: OptionValue] { get }
 }
 
 extension ImportanceMetric {
+    public var settings: [String: OptionValue] { [:] }
     public var update: MetricUpdate { .accumulate }
     public func schedulingScore(stored: Float, tokenPosition: Int, sequenceLength: Int) -> Float { stored }
 }

@@ -1,0 +1,146 @@
+import ArgumentParser
+import EvictionPolicies
+import KVCompress
+
+/// The KV-Compress flags shared by `kvc generate` and `kvc compress`: which policy, which budget, and
+/// the metric, window and schedule knobs (paper §3–4). A `--config FILE.yaml|json` gives a whole
+/// ``CompressionConfiguration``; flags given on the command line override its fields.
+///
+/// The cache's `--block-size` (KV cache options) is the block size of the `fixed` block-size policy
+/// unless the configuration file names another block-size policy.
+struct CompressionOptions: ParsableArguments {
+    @Option(
+        help: ArgumentHelp(
+            "Compression policy: none, kvcompress, uniform, or any registered policy.",
+            discussion: "Default: none, or the configuration file's policy when --config is given.",
+            valueName: "name"))
+    var compression: String?
+
+    @Option(help: ArgumentHelp("Compression rate r ≥ 1: keep about 1/r of the compressible KVs.", valueName: "r"))
+    var rate: Double?
+
+    @Option(help: ArgumentHelp("Token budget per head on average (rounded up to a whole block).", valueName: "n"))
+    var maxCacheTokens: Int?
+
+    @Option(help: ArgumentHelp("The paper's rate mapping: max_cache_tokens = max(128, ((len / r - 1) // 16) * 16).", valueName: "r"))
+    var paperRate: Double?
+
+    @Option(help: ArgumentHelp("Observed prompt queries: the last w (default 8), or 'full' for the whole prompt.", valueName: "w|full"))
+    var window: String?
+
+    @Option(help: ArgumentHelp("The last P positions are never evicted (default 32).", valueName: "P"))
+    var protectedWindow: Int?
+
+    @Option(help: ArgumentHelp("The first N positions are never evicted (attention sinks; default 0).", valueName: "N"))
+    var sinks: Int?
+
+    @Option(help: ArgumentHelp("Attention metric norm: l1, or l2 (squared probabilities, default).", valueName: "l1|l2"))
+    var metric: String?
+
+    @Option(help: ArgumentHelp("sum (default), or avg: divide by the number of queries that could see the KV.", valueName: "sum|avg"))
+    var aggregate: String?
+
+    @Option(help: ArgumentHelp("Max-pool kernel over positions for prefill scores (default 7).", valueName: "k"))
+    var poolKernel: Int?
+
+    @Flag(help: "Do not max-pool prefill scores.")
+    var noMaxpool = false
+
+    @Option(help: ArgumentHelp("A query does not score keys closer than b positions before it (default 0).", valueName: "b"))
+    var buffer: Int?
+
+    @Flag(help: "Score with prefill queries only; decode queries do not add to the metric.")
+    var prefillMetricsOnly = false
+
+    @Flag(help: "Evict the same number of blocks from every layer.")
+    var evenLayerEvict = false
+
+    @Option(help: ArgumentHelp("Also compress every N decode steps (default: only after prefill and under memory pressure).", valueName: "N"))
+    var interval: Int?
+
+    @Option(help: ArgumentHelp("Compression configuration file (.yaml, .yml or .json); flags override its fields.", valueName: "file"), completion: .file())
+    var config: String?
+
+    /// Whether compression is on: a policy other than `none`, or a configuration file.
+    var isEnabled: Bool { compression.map { $0 != "none" } ?? (config != nil) }
+
+    func validate() throws {
+        let budgets = [rate != nil, maxCacheTokens != nil, paperRate != nil].filter { $0 }.count
+        guard budgets <= 1 else { throw ValidationError("give one budget: --rate, --max-cache-tokens or --paper-rate") }
+        if compression == "none" {
+            let given = [
+                rate.map { _ in "--rate" }, maxCacheTokens.map { _ in "--max-cache-tokens" }, paperRate.map { _ in "--paper-rate" },
+                window.map { _ in "--window" }, protectedWindow.map { _ in "--protected-window" }, sinks.map { _ in "--sinks" },
+                metric.map { _ in "--metric" }, aggregate.map { _ in "--aggregate" }, poolKernel.map { _ in "--pool-kernel" },
+                buffer.map { _ in "--buffer" }, interval.map { _ in "--interval" }, config.map { _ in "--config" },
+                noMaxpool ? "--no-maxpool" : nil, evenLayerEvict ? "--even-layer-evict" : nil,
+                prefillMetricsOnly ? "--prefill-metrics-only" : nil,
+            ].compactMap { $0 }
+            if !given.isEmpty { throw ValidationError("\(given.joined(separator: ", ")) need(s) compression; drop --compression none") }
+            return
+        }
+        if let window, window != "full", Int(window) == nil {
+            throw ValidationError("--window must be a number of queries or 'full' (got '\(window)')")
+        }
+        // Build the configuration now so every mistake surfaces before the model loads.
+        if isEnabled { _ = try resolve(cacheBlockSize: 16, defaultPolicy: "kvcompress") }
+    }
+
+    /// The configuration these flags describe, validated against the plug-in registry; nil when off.
+    /// - Parameters:
+    ///   - cacheBlockSize: the cache's `--block-size`, used for the `fixed` block-size policy.
+    ///   - defaultPolicy: the policy when neither `--compression` nor `--config` names one.
+    func resolve(cacheBlockSize: Int, defaultPolicy: String? = nil) throws -> CompressionConfiguration? {
+        guard isEnabled || defaultPolicy != nil else { return nil }
+        var c: CompressionConfiguration
+        var fileNamesBlockSize = false
+        if let config {
+            do { c = try CompressionConfiguration.load(path: config) } catch { throw ValidationError(error.description) }
+            fileNamesBlockSize = c.blockSize.name != "fixed" || !c.blockSize.options.isEmpty
+        } else {
+            guard let budget = budgetFromFlags else {
+                throw ValidationError("compression needs a budget: --rate R, --max-cache-tokens N or --paper-rate R (or --config FILE)")
+            }
+            c = CompressionConfiguration(budget: budget)
+        }
+        if let budget = budgetFromFlags { c.budget = budget }
+        if let name = compression ?? (config == nil ? defaultPolicy : nil) { c.policy = PluginSpec(name) }
+        if evenLayerEvict { c.policy.options["even_layer_evict"] = .bool(true) }
+        if !fileNamesBlockSize { c.blockSize = PluginSpec("fixed", options: ["size": .int(cacheBlockSize)]) }
+        if let metric { c.metric.options["norm"] = .string(metric) }
+        if let aggregate { c.metric.options["aggregate"] = .string(aggregate) }
+        if let window {
+            if window == "full" {
+                if c.window.name != "full" { c.window = PluginSpec("full", options: c.window.options.filter { $0.key != "queries" }) }
+            } else {
+                if c.window.name != "last" { c.window = PluginSpec("last", options: c.window.options) }
+                c.window.options["queries"] = .int(Int(window) ?? 0)
+            }
+        }
+        if let poolKernel { c.window.options["pool_kernel"] = .int(poolKernel) }
+        if noMaxpool { c.window.options["maxpool"] = .bool(false) }
+        if let buffer { c.window.options["buffer"] = .int(buffer) }
+        if prefillMetricsOnly { c.window.options["decode"] = .bool(false) }
+        if let protectedWindow { c.protectedWindow = protectedWindow }
+        if let sinks { c.sinks = sinks }
+        if let interval { c.schedule.interval = interval }
+        do { _ = try c.validate(registry: CompressionRegistry.shared) } catch { throw ValidationError("\(error)") }
+        return c
+    }
+
+    private var budgetFromFlags: CompressionBudget? {
+        if let rate { return .rate(rate) }
+        if let maxCacheTokens { return .maxCacheTokens(maxCacheTokens) }
+        if let paperRate { return .paperRate(paperRate) }
+        return nil
+    }
+}
+
+/// The plug-ins `kvc` knows: KV-Compress's own, registered through the public API like any other.
+enum CompressionRegistry {
+    static let shared: PluginRegistry = {
+        let registry = PluginRegistry()
+        registerBuiltins(in: registry)
+        return registry
+    }()
+}
