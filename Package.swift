@@ -91,5 +91,6 @@ let package = Package(
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             swiftSettings: strict),
+        .testTarget(name: "KVCCommandTests", dependencies: ["kvc", "KVCHDF5"], swiftSettings: strict),
     ]
 )

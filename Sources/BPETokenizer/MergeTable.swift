@@ -58,6 +58,13 @@ struct MergeTable: Sendable {
         }
     }
 
+    /// Whether a byte has a token of its own. A byte without one is dropped by encoding (as in
+    /// llama.cpp) unless a merge absorbs it: SmolLM2, for instance, has no token for 0xF1/0xF2, the
+    /// lead bytes of U+40000–U+BFFFF.
+    func hasToken(forByte byte: UInt8) -> Bool {
+        Int(byteSymbols[Int(byte)]) < vocabularySize
+    }
+
     @inline(__always) private static func key(_ left: Int32, _ right: Int32) -> UInt64 {
         UInt64(UInt32(bitPattern: left)) << 32 | UInt64(UInt32(bitPattern: right))
     }
@@ -68,14 +75,23 @@ struct MergeTable: Sendable {
         return (UInt32(truncatingIfNeeded: value >> 32), Int32(bitPattern: UInt32(truncatingIfNeeded: value)))
     }
 
+    /// How the merge loop finds the next pair; both give the same tokens.
+    enum Strategy {
+        /// Rescanning for short words, the priority queue for long ones.
+        case automatic
+        case scanning
+        case queue
+    }
+
     /// Appends the tokens of one pre-tokenized word.
     /// - Parameter word: the word's raw UTF-8 bytes (not empty).
-    func encode(word: some Collection<UInt8>, into output: inout [Int32]) {
+    func encode(word: some Collection<UInt8>, into output: inout [Int32], strategy: Strategy = .automatic) {
         var symbols = word.map { byteSymbols[Int($0)] }
         if symbols.count > 1 {
-            if symbols.count <= Self.longWordThreshold {
+            switch strategy {
+            case .automatic where symbols.count <= Self.longWordThreshold, .scanning:
                 mergeByScanning(&symbols)
-            } else {
+            case .automatic, .queue:
                 mergeWithQueue(&symbols)
             }
         }

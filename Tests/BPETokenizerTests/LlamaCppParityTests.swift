@@ -32,6 +32,20 @@ struct LlamaCppParityTests {
         try expectParity(SmolLM2Model.tokenizer(preTokenizer: name), cases, usesDefaultBOS: false)
     }
 
+    @Test(arguments: ["smollm", "gpt-2", "llama-bpe", "default"])
+    func everyShortStringOverATrickyAlphabetMatchesLlamaCpp(name: String) throws {
+        let tokenizer = try name == fixture.preTokenizer
+            ? SmolLM2Model.tokenizer() : SmolLM2Model.tokenizer(preTokenizer: name)
+        let expected = try #require(fixture.exhaustive.ids[name])
+        let texts = fixture.exhaustive.texts
+        try #require(texts.count == expected.count)
+        var mismatches: [String] = []
+        for (text, ids) in zip(texts, expected) where tokenizer.encode(text, addBOS: false) != ids {
+            mismatches.append(String(reflecting: text))
+        }
+        #expect(mismatches.isEmpty, "\(mismatches.count) of \(texts.count) differ, e.g. \(mismatches.prefix(10))")
+    }
+
     @Test func chatTemplateRendersAsJinjaAndTokenizesAsLlamaCpp() throws {
         let tokenizer = try SmolLM2Model.tokenizer()
         for chat in fixture.chat {
@@ -39,6 +53,20 @@ struct LlamaCppParityTests {
             let rendered = try tokenizer.applyChatTemplate(messages: messages, addGenerationPrompt: chat.addGenerationPrompt)
             #expect(rendered == chat.rendered)
             #expect(tokenizer.encode(rendered, addBOS: false, parseSpecial: true) == chat.ids)
+        }
+    }
+
+    @Test func endOfTurnTokensAreLlamaCppsEndOfGenerationTokens() throws {
+        let tokenizer = try SmolLM2Model.tokenizer()
+        #expect(tokenizer.endOfTurnIDs == Set(fixture.endOfGenerationIDs))
+        #expect(tokenizer.endOfTurnIDs.contains(tokenizer.eosID))
+    }
+
+    @Test func decodingMatchesLlamaCppDetokenize() throws {
+        let tokenizer = try SmolLM2Model.tokenizer()
+        for decoded in fixture.decoded {
+            #expect(tokenizer.bytes(of: decoded.ids, renderSpecial: decoded.renderSpecial) == decoded.bytes,
+                    "ids \(decoded.ids.prefix(8))… renderSpecial \(decoded.renderSpecial)")
         }
     }
 

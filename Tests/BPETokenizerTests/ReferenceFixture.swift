@@ -32,6 +32,36 @@ struct ReferenceFixture: Decodable, Sendable {
     /// The same texts tokenized by llama.cpp with the vocabulary under other pre-tokenizers.
     let otherPreTokenizers: [String: [TokenizedText]]
     let chat: [RenderedChat]
+    /// Every string of up to `maxLength` characters over `alphabet`, tokenized under each
+    /// pre-tokenizer (`ids[name][i]` belongs to `texts[i]`).
+    let exhaustive: Exhaustive
+    /// Ids for which llama.cpp's `llama_vocab_is_eog` is true.
+    let endOfGenerationIDs: [Int32]
+    /// llama.cpp's `detokenize` of id sequences (real texts and random ids), as raw bytes.
+    let decoded: [DecodedIDs]
+
+    struct Exhaustive: Decodable, Sendable {
+        let alphabet: [String]
+        let maxLength: Int
+        let ids: [String: [[Int32]]]
+
+        /// The strings in the script's order: by length, then as `itertools.product`.
+        var texts: [String] {
+            var texts: [String] = []
+            var previous: [String] = [""]
+            for _ in 1...maxLength {
+                previous = previous.flatMap { prefix in alphabet.map { prefix + $0 } }
+                texts += previous
+            }
+            return texts
+        }
+    }
+
+    struct DecodedIDs: Decodable, Sendable {
+        let ids: [Int32]
+        let renderSpecial: Bool
+        let bytes: [UInt8]
+    }
 
     static func load() throws -> ReferenceFixture {
         guard let url = Bundle.module.url(forResource: "smollm2_tokens", withExtension: "json", subdirectory: "Fixtures")

@@ -11,13 +11,27 @@ enum SmolLM2Model {
 
     static var isAvailable: Bool { FileManager.default.fileExists(atPath: path) }
 
-    /// The tokenizer as the GGUF file describes it.
+    /// The tokenizer as the GGUF file describes it (built once, shared by the tests).
     static func tokenizer() throws -> BPETokenizer {
-        try BPETokenizer(gguf: GGUFFile(path: path))
+        try fromFile.get()
     }
 
     /// The same vocabulary under another pre-tokenizer (as the fixture's re-packed GGUF copies).
     static func tokenizer(preTokenizer: String) throws -> BPETokenizer {
+        guard let built = underOtherPreTokenizers[preTokenizer] else {
+            return try build(preTokenizer: preTokenizer)
+        }
+        return try built.get()
+    }
+
+    private static let fromFile = Result { try BPETokenizer(gguf: GGUFFile(path: path)) }
+
+    private static let underOtherPreTokenizers: [String: Result<BPETokenizer, any Error>] = Dictionary(
+        uniqueKeysWithValues: ["gpt-2", "llama-bpe", "default"].map { name in
+            (name, Result { try build(preTokenizer: name) })
+        })
+
+    private static func build(preTokenizer: String) throws -> BPETokenizer {
         let file = try GGUFFile(path: path)
         typealias Key = BPETokenizer.MetadataKey
         return try BPETokenizer(

@@ -22,6 +22,8 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import ctypes
+import itertools
 import json
 import os
 import random
@@ -106,6 +108,19 @@ EDGE_CASES = [
     "x\u00a0\u00a0y",  # no-break spaces (whitespace)
     "<|im_start|",  # not a whole special token
     "<|im_start|><|im_end|>",
+    # Long words: merged with the priority queue rather than by rescanning (over 64 bytes).
+    "a" * 300,
+    "ab" * 150 + " " + "xyz" * 40,
+    "supercalifragilisticexpialidocious" * 4,
+    " " * 200 + "x",
+    "\t" * 70 + "\n" * 70,
+    "😀🎉👍🏽" * 20,
+    "=" * 120 + "-" * 80,
+    "aGVsbG8gd29ybGQgdGhpcyBpcyBhIGxvbmcgYmFzZTY0IGJsb2IgdGhhdCBrZWVwcyBnb2luZyBhbmQgZ29pbmc=",
+    "https://example.com/a/very/long/path/with_many_segments_and_underscores?query=value&other=thing",
+    # Bytes SmolLM2 has no token for (0xF1/0xF2 lead bytes, some controls): llama.cpp drops them.
+    "x\U00040000y\U0009ABCDz",
+    "a\x04b\x13c\x1dd",
 ]
 
 # Characters drawn by the random strings, grouped by the class of the pre-tokenizer
@@ -124,6 +139,22 @@ RANDOM_POOLS = [
     "\u00a0\u3000\u2028\u2009\u200b\u2060\ufeff",  # exotic spaces and format characters
     "'s 've 're 'll 'd 'm 't ",
 ]
+
+
+# Every string of up to EXHAUSTIVE_LENGTH characters over this alphabet is tokenized under every
+# pre-tokenizer: it walks all the boundary cases of the splitting rules (contractions, a space
+# before a word, whitespace runs before a word or at the end, line breaks, non-ASCII letters and
+# spaces, special-token-like text).
+EXHAUSTIVE_ALPHABET = ["a", "s", "1", " ", "\n", "\r", "\t", ".", "'", "é", "\u00a0", "<"]
+EXHAUSTIVE_LENGTH = 3
+
+
+def exhaustive_texts() -> list[str]:
+    return [
+        "".join(characters)
+        for length in range(1, EXHAUSTIVE_LENGTH + 1)
+        for characters in itertools.product(EXHAUSTIVE_ALPHABET, repeat=length)
+    ]
 
 
 def random_text(rng: random.Random, length: int) -> str:
@@ -179,6 +210,35 @@ def write_vocab_only_copy(model_path: str, pre_tokenizer: str, directory: str) -
 # --------------------------------------------------------------------------------------
 
 
+def detokenize(vocab, ids: list[int], render_special: bool) -> bytes:
+    """llama.cpp's `llama_detokenize` (the binding's `Llama.detokenize` cuts pieces over 32 bytes)."""
+    tokens = (llama_cpp.llama_token * len(ids))(*ids)
+    capacity = 64 * len(ids) + 16
+    buffer = ctypes.create_string_buffer(capacity)
+    count = llama_cpp.llama_detokenize(vocab, tokens, len(ids), buffer, capacity, False, render_special)
+    if count < 0:
+        raise RuntimeError(f"llama_detokenize needs {-count} bytes")
+    return buffer.raw[:count]
+
+
+def dumps_with_compact_id_lists(value) -> str:
+    """Indented JSON in which every list of integers stays on one line (small file, readable diffs)."""
+    compact: list[str] = []
+
+    def replace(node):
+        if isinstance(node, list) and all(isinstance(item, int) for item in node):
+            compact.append(json.dumps(node, separators=(",", ":")))
+            return f"@@{len(compact) - 1}@@"
+        if isinstance(node, list):
+            return [replace(item) for item in node]
+        if isinstance(node, dict):
+            return {key: replace(item) for key, item in node.items()}
+        return node
+
+    text = json.dumps(replace(value), ensure_ascii=False, indent=1)
+    return re.sub(r'"@@(\d+)@@"', lambda m: compact[int(m.group(1))], text)
+
+
 def tokenize_cases(llm: Llama, cases: list[tuple[str, str, bool, bool]]) -> list[dict]:
     out = []
     for name, text, add_bos, parse_special in cases:
@@ -221,11 +281,18 @@ def main() -> int:
     ]
 
     llm = Llama(args.model, vocab_only=True, verbose=False)
+    exhaustive = exhaustive_texts()
+    fixture_pre = llm.metadata.get("tokenizer.ggml.pre")
     fixture: dict = {
         "model": os.path.basename(args.model),
         "reference": f"llama-cpp-python {llama_cpp.__version__}",
         "preTokenizer": llm.metadata.get("tokenizer.ggml.pre"),
         "cases": tokenize_cases(llm, base_cases + random_cases),
+        "exhaustive": {
+            "alphabet": EXHAUSTIVE_ALPHABET,
+            "maxLength": EXHAUSTIVE_LENGTH,
+            "ids": {fixture_pre: [llm.tokenize(t.encode("utf-8"), add_bos=False) for t in exhaustive]},
+        },
     }
 
     # The same texts under the other pre-tokenizers llama.cpp knows (same vocabulary and merges).
@@ -237,7 +304,20 @@ def main() -> int:
             # add_bos=False: llama-bpe turns add_bos on by default, the test covers BOS separately.
             cases = [(n, t, False, s) for (n, t, _, s) in base_cases + random_cases]
             fixture["otherPreTokenizers"][pre] = tokenize_cases(other, cases)
+            fixture["exhaustive"]["ids"][pre] = [other.tokenize(t.encode("utf-8"), add_bos=False) for t in exhaustive]
             del other
+
+    # Tokens that end generation, and decoding (bytes, since a token may end inside a character).
+    vocab = llama_cpp.llama_model_get_vocab(llm._model.model)
+    fixture["endOfGenerationIDs"] = [i for i in range(llm.n_vocab()) if llama_cpp.llama_vocab_is_eog(vocab, i)]
+    id_rng = random.Random(11)
+    id_sequences = [c["ids"] for c in fixture["cases"] if c["name"] in ("special-parsed", "non-ascii", "prose")]
+    id_sequences += [[id_rng.randrange(llm.n_vocab()) for _ in range(40)] for _ in range(20)]
+    fixture["decoded"] = [
+        {"ids": ids, "renderSpecial": special, "bytes": list(detokenize(vocab, ids, special))}
+        for ids in id_sequences
+        for special in (True, False)
+    ]
 
     # Chat template, rendered as Hugging Face does: jinja2 with the template from the GGUF.
     template_text = llm.metadata["tokenizer.chat_template"]
@@ -273,11 +353,7 @@ def main() -> int:
             )
 
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    text = json.dumps(fixture, ensure_ascii=False, indent=1)
-    # Keep each id list on one line: the file stays small and diffs stay readable.
-    text = re.sub(
-        r'"ids": \[([-\d,\s]*)\]', lambda m: '"ids": [' + ",".join(m.group(1).split()).replace(",,", ",") + "]", text
-    )
+    text = dumps_with_compact_id_lists(fixture)
     with open(args.out, "w", encoding="utf-8") as handle:
         handle.write(text + "\n")
     count = len(fixture["cases"]) + sum(len(v) for v in fixture["otherPreTokenizers"].values())

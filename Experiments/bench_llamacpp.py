@@ -1,0 +1,125 @@
+#!/usr/bin/env python3
+"""Reference side of the speed benchmark: llama.cpp (through llama-cpp-python) on the same GGUF.
+
+Measures what `kvc-bench` measures for our engine, with the same token ids and thread count:
+- prefill tokens/s for prompts of 512, 2048 and 8192 tokens (`llm.eval(tokens)` after `llm.reset()`);
+- decode tokens/s at batch 1: single-token evals after a short prompt.
+
+llama-cpp-python's high-level `Llama` object drives one sequence, so batched decode is measured on our
+side only (see Experiments/README.md).
+
+Every figure: one warm-up run, then the median of `--repetitions` timed runs. Writes JSON (the input of
+`kvc-bench --reference`) and prints a markdown table.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+
+def benchmark_tokens(count: int) -> list[int]:
+    """The benchmark's prompt: `count` token ids, the same formula as `BenchmarkPrompt` in
+    Experiments/Benchmark. Speed does not depend on which ids are fed, only on how many; a fixed
+    formula keeps both engines on identical input without a shared data file."""
+    return [1000 + (i * 7919) % 40000 for i in range(count)]
+
+
+def median_time(run, repetitions: int) -> float:
+    run()  # warm-up: page in weights, size buffers
+    times = []
+    for _ in range(repetitions):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="models/SmolLM2-135M-Instruct.Q4_1.gguf")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--prefill", type=int, nargs="+", default=[512, 2048, 8192], metavar="TOKENS")
+    parser.add_argument("--decode-prompt", type=int, default=128, help="prompt tokens before decoding")
+    parser.add_argument("--decode-steps", type=int, default=64, help="timed single-token evals")
+    parser.add_argument("--repetitions", type=int, default=3)
+    parser.add_argument("--out", default="results/bench-llamacpp.json")
+    args = parser.parse_args()
+
+    if not Path(args.model).is_file():
+        print(f"error: model not found at {args.model}; fetch it with scripts/fetch-model.sh", file=sys.stderr)
+        return 1
+    try:
+        import llama_cpp
+        from llama_cpp import Llama
+    except ImportError:
+        print("error: llama-cpp-python is not installed; run scripts/setup-bench.sh", file=sys.stderr)
+        return 1
+
+    context = max(args.prefill + [args.decode_prompt + args.decode_steps]) + 64
+    llm = Llama(
+        model_path=args.model, n_ctx=context, n_threads=args.threads, n_threads_batch=args.threads,
+        n_batch=512, verbose=False)
+
+    prefill: dict[str, float] = {}
+    for count in args.prefill:
+        tokens = benchmark_tokens(count)
+
+        def run_prefill() -> None:
+            llm.reset()
+            llm.eval(tokens)
+
+        seconds = median_time(run_prefill, args.repetitions)
+        prefill[str(count)] = count / seconds
+        print(f"llama.cpp prefill {count:>5} tokens: {count / seconds:8.1f} tok/s", file=sys.stderr)
+
+    prompt = benchmark_tokens(args.decode_prompt)
+    # Decode feeds back fixed ids: sampling is not what is measured, the forward step is.
+    steps = benchmark_tokens(args.decode_prompt + args.decode_steps)[args.decode_prompt:]
+
+    def run_decode() -> None:
+        for token in steps:
+            llm.eval([token])
+
+    def timed_decode() -> float:
+        llm.reset()
+        llm.eval(prompt)
+        start = time.perf_counter()
+        run_decode()
+        return time.perf_counter() - start
+
+    timed_decode()  # warm-up
+    decode_seconds = statistics.median(timed_decode() for _ in range(args.repetitions))
+    decode = {"1": args.decode_steps / decode_seconds}
+    print(f"llama.cpp decode batch 1: {decode['1']:8.1f} tok/s", file=sys.stderr)
+
+    result = {
+        "engine": f"llama.cpp via llama-cpp-python {llama_cpp.__version__}",
+        "model": os.path.basename(args.model),
+        "threads": args.threads,
+        "repetitions": args.repetitions,
+        "decode_prompt_tokens": args.decode_prompt,
+        "decode_steps": args.decode_steps,
+        "prefill_tokens_per_second": prefill,
+        "decode_tokens_per_second": decode,
+    }
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_suffix(out.suffix + ".partial")
+    partial.write_text(json.dumps(result, indent=2) + "\n")
+    partial.replace(out)
+
+    print("| llama.cpp | tokens/s |")
+    print("|---|---:|")
+    for count, rate in prefill.items():
+        print(f"| prefill {count} | {rate:.1f} |")
+    print(f"| decode batch 1 | {decode['1']:.1f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,33 @@
+# Entry points of KV-Compress lab. Every target runs scripts/setup.sh first (idempotent: installs the
+# C libraries and fetches the default model only when missing).
+SWIFT ?= swift
+THREADS ?= 2
+
+.PHONY: setup build release demo test bench clean
+
+setup:
+	@scripts/setup.sh
+
+# Debug build of everything (library targets, kvc, kvc-bench).
+build: setup
+	$(SWIFT) build
+
+# Optimised kvc, what the demo and real use want.
+release: setup
+	$(SWIFT) build -c release --product kvc
+
+# A short generation on the default model, with and without KV-Compress.
+demo: release
+	@scripts/demo.sh
+
+# The test suite (debug build; a few tests run the real model).
+test: setup
+	$(SWIFT) build
+	$(SWIFT) test
+
+# Speed against llama.cpp on the same GGUF and threads; writes results/bench-*.json.
+bench: setup
+	@THREADS=$(THREADS) scripts/bench.sh
+
+clean:
+	$(SWIFT) package clean

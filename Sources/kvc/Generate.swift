@@ -1,0 +1,113 @@
+import ArgumentParser
+import BPETokenizer
+import Foundation
+import KVCLinearAlgebra
+import LlamaInference
+import PagedKVCache
+
+/// `kvc generate`: continue one prompt (streamed to stdout) or a batch of prompts (decoded together).
+struct Generate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Generate text; only the text goes to stdout, figures go to stderr.",
+        discussion: """
+            One prompt (--prompt, --prompt-file) streams its continuation to stdout as it is produced. \
+            --batch-file decodes one prompt per line together and prints one JSON object per prompt \
+            ({"index": i, "prompt": ..., "text": ...}) on stdout in prompt order when all are done.
+            """)
+
+    @OptionGroup(title: "Model") var modelOptions: ModelOptions
+    @OptionGroup(title: "Prompt") var promptOptions: PromptOptions
+    @OptionGroup(title: "Sampling") var sampling: SamplingOptions
+    @OptionGroup(title: "KV cache") var cacheOptions: CacheOptions
+    // TODO(compression helper): enable once Sources/kvc/CompressionOptions.swift lands.
+    // @OptionGroup(title: "KV-Compress") var compression: CompressionOptions
+    @OptionGroup(title: "Compute") var compute: ComputeOptions
+
+    @Option(help: "Write the run's figures (timings, tokens/s, KV blocks and bytes) as JSON to this file.", completion: .file())
+    var statsJSON: String?
+
+    func run() throws {
+        if let statsJSON { try OutputFile.checkWritable(statsJSON) }  // fail before the work, not after
+        BLAS.threads = compute.threads
+        let prompts = try promptOptions.prompts()
+
+        let loaded = try LoadedModel.load(path: modelOptions.resolvedPath())
+        let model = loaded.model, tokenizer = loaded.tokenizer
+        Terminal.note("loaded \(loaded.name) in \(Format.fixed(loaded.loadSeconds, digits: 2)) s: \(model.configuration)")
+
+        let promptTokens = try prompts.map { try encode($0, with: tokenizer) }
+        let contextLength = model.configuration.contextLength
+        let cache = try model.makeCache(
+            blockSize: cacheOptions.blockSize,
+            capacityBlocks: cacheOptions.capacityBlocks(
+                layout: try CacheLayout(
+                    layers: model.configuration.layers, kvHeads: model.configuration.kvHeads,
+                    headDim: model.configuration.headDim, blockSize: cacheOptions.blockSize),
+                sequences: prompts.count,
+                tokensPerSequence: promptTokens.map { min(contextLength, $0.count + sampling.maxTokens) }))
+
+        let generator = Generator(model: model, cache: cache, controller: nil, loadSeconds: loaded.loadSeconds)
+        let parameters = GenerationParameters(
+            maxTokens: sampling.maxTokens,
+            stopTokens: tokenizer.endOfTurnIDs.union([tokenizer.eosID]),
+            sampler: try Sampler(temperature: Float(sampling.temperature), topP: Float(sampling.topP), seed: sampling.seed),
+            // One sequence: keep its blocks so the final cache state can be reported. A batch: hand
+            // a finished sequence's blocks to the others.
+            releasesFinishedSequences: prompts.count > 1)
+
+        let totalPromptTokens = promptTokens.reduce(0) { $0 + $1.count }
+        Terminal.note("prefill: \(totalPromptTokens) prompt tokens in \(prompts.count) sequence(s); cache \(cache.capacityBlocks) blocks × \(cache.layout.blockSize) KVs (\(Format.bytes(cache.capacityBlocks * cache.layout.bytesPerBlock)))")
+        var output = TextOutput(tokenizer: tokenizer, prompts: prompts, streaming: prompts.count == 1)
+        var progress = ProgressLine(label: "decode", total: prompts.count * sampling.maxTokens, unit: "tokens", minimumTotal: prompts.count > 1 ? 1 : .max)
+        var produced = 0
+        let result = try generator.generate(prompts: promptTokens, parameters: parameters) { index, token in
+            output.append(token, to: index)
+            produced += 1
+            progress.update(produced)
+        }
+        progress.finish()
+        output.finish()
+
+        let report = makeReport(loaded: loaded, cache: cache, result: result, promptTokens: promptTokens)
+        report.summaryLines.forEach(Terminal.note)
+        if let statsJSON {
+            try OutputFile.writeAtomically(report.json(), to: statsJSON)
+            Terminal.note("statistics written to \(statsJSON)")
+        }
+    }
+
+    /// Token ids of one prompt: as is, or wrapped in the model's chat template (system message first).
+    private func encode(_ prompt: String, with tokenizer: BPETokenizer) throws -> [Int32] {
+        guard promptOptions.chat else { return tokenizer.encode(prompt) }
+        var messages: [ChatMessage] = []
+        if let system = promptOptions.system { messages.append(ChatMessage(role: "system", content: system)) }
+        messages.append(ChatMessage(role: "user", content: prompt))
+        let text = try tokenizer.applyChatTemplate(messages: messages, addGenerationPrompt: true)
+        return tokenizer.encode(text, parseSpecial: true)
+    }
+
+    /// The run's figures, from the generator's statistics and the cache.
+    private func makeReport(
+        loaded: LoadedModel, cache: PagedKVCache, result: GenerationResult, promptTokens: [[Int32]]
+    ) -> GenerationReport {
+        let configuration = loaded.model.configuration, statistics = result.statistics, layout = cache.layout
+        let uncompressedBlocks = zip(promptTokens, result.sequences).reduce(0) { total, pair in
+            total + layout.blocks(forTokens: pair.0.count + pair.1.tokens.count) * layout.headCount
+        }
+        return GenerationReport(
+            model: .init(
+                path: loaded.path, name: loaded.name, layers: configuration.layers, kvHeads: configuration.kvHeads,
+                queryHeads: configuration.attentionHeads, headDim: configuration.headDim,
+                vocabularySize: configuration.vocabularySize),
+            threads: compute.threads, batchSize: promptTokens.count, loadSeconds: loaded.loadSeconds,
+            promptTokens: statistics.promptTokens, prefillSeconds: statistics.prefillSeconds,
+            generatedTokens: result.sequences.reduce(0) { $0 + $1.tokens.count }, decodedTokens: statistics.decodedTokens,
+            decodeSeconds: statistics.decodeSeconds,
+            cache: .init(
+                blockSize: layout.blockSize, capacityBlocks: cache.capacityBlocks,
+                capacityBytes: cache.capacityBlocks * layout.bytesPerBlock, residentBlocks: cache.usedBlockCount,
+                residentBytes: cache.residentBytes, peakResidentBlocks: statistics.peakResidentBlocks,
+                peakResidentBytes: statistics.peakResidentBytes, uncompressedBlocks: uncompressedBlocks),
+            stopReasons: result.sequences.map { $0.stopReason?.rawValue ?? "none" })
+    }
+}

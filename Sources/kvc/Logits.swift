@@ -1,0 +1,76 @@
+import ArgumentParser
+import Foundation
+import KVCHDF5
+import KVCLinearAlgebra
+import LlamaInference
+import PagedKVCache
+
+/// `kvc logits`: the model's logits at every position of a token sequence, as HDF5 — the raw
+/// material for comparing against llama.cpp (scripts/reference/).
+struct Logits: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write the logits of every position of a token sequence to HDF5.",
+        discussion: """
+            The output holds dataset /logits, float32 [n_tokens, vocab] (row i: the distribution of token i+1 \
+            given tokens 0...i), and /tokens, int32 [n_tokens]. The file appears only when complete.
+            """)
+
+    @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var compute: ComputeOptions
+
+    @Option(help: "File of token ids separated by whitespace (as `kvc tokenize` prints them).", completion: .file())
+    var tokensFile: String
+
+    @Option(help: "HDF5 file to write.", completion: .file())
+    var out: String
+
+    @Option(help: "Tokens per prefill step.")
+    var chunkSize: Int = 512
+
+    @Option(help: "KVs per cache block.")
+    var blockSize: Int = 16
+
+    func validate() throws {
+        guard chunkSize >= 1 else { throw ValidationError("--chunk-size must be at least 1 (got \(chunkSize))") }
+        guard CacheLayout.supportedBlockSizes.contains(blockSize) else {
+            throw ValidationError("--block-size must be one of \(CacheLayout.supportedBlockSizes.map(String.init).joined(separator: ", ")) (got \(blockSize))")
+        }
+    }
+
+    func run() throws {
+        BLAS.threads = compute.threads
+        let output = try HDF5File.create(path: out)  // fails now on an unwritable path, not after the work
+        defer { output.discard() }  // no-op after commit; otherwise removes the partial file
+        let loaded = try LoadedModel.load(path: modelOptions.resolvedPath())
+        let configuration = loaded.model.configuration
+        let tokens = try InputFile.readTokenIDs(tokensFile, vocabularySize: configuration.vocabularySize)
+        guard tokens.count <= configuration.contextLength else {
+            throw LlamaError.contextOverflow(tokens: tokens.count, contextLength: configuration.contextLength)
+        }
+
+        let cache = try loaded.model.makeCache(
+            blockSize: blockSize,
+            capacityBlocks: (tokens.count + blockSize - 1) / blockSize * configuration.layers * configuration.kvHeads)
+        let sequence = cache.addSequence()
+        var logits: [Float] = []
+        logits.reserveCapacity(tokens.count * configuration.vocabularySize)
+        var progress = ProgressLine(label: "logits", total: tokens.count, unit: "tokens")
+        let start = Date()
+        for chunkStart in stride(from: 0, to: tokens.count, by: chunkSize) {
+            let chunk = Array(tokens[chunkStart..<min(tokens.count, chunkStart + chunkSize)])
+            logits += try loaded.model.prefill(chunk, sequence: sequence, cache: cache, allLogits: true)
+            progress.update(chunkStart + chunk.count)
+        }
+        progress.finish()
+        let seconds = Date().timeIntervalSince(start)
+
+        try output.createDataset("logits", values: logits, shape: [tokens.count, configuration.vocabularySize])
+        try output.createDataset("tokens", values: tokens, shape: [tokens.count])
+        try output.setAttribute("model", loaded.name)
+        try output.setAttribute("model_path", loaded.path)
+        try output.commit()
+        Terminal.note(
+            "wrote \(out): logits [\(tokens.count), \(configuration.vocabularySize)] in \(Format.fixed(seconds, digits: 2)) s "
+                + "(\(Format.fixed(tokens.count.perSecond(seconds), digits: 1)) tok/s, load \(Format.fixed(loaded.loadSeconds, digits: 2)) s)")
+    }
+}

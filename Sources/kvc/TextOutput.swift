@@ -1,0 +1,55 @@
+import BPETokenizer
+import Foundation
+
+/// Turns generated tokens into stdout text: streamed as produced for one sequence; for a batch,
+/// one JSON line per prompt, in prompt order, once all are done (interleaved streams would be
+/// unreadable).
+struct TextOutput {
+    /// One line of batch output.
+    struct BatchLine: Codable {
+        var index: Int
+        var prompt: String
+        var text: String
+    }
+
+    let tokenizer: BPETokenizer
+    let prompts: [String]
+    let streaming: Bool
+    /// Per prompt; control tokens are not rendered (the stop tokens never reach here anyway).
+    private var decoders: [StreamingDecoder]
+    private var texts: [String]
+
+    init(tokenizer: BPETokenizer, prompts: [String], streaming: Bool) {
+        self.tokenizer = tokenizer
+        self.prompts = prompts
+        self.streaming = streaming
+        decoders = prompts.map { _ in StreamingDecoder(tokenizer: tokenizer, renderSpecial: false) }
+        texts = prompts.map { _ in "" }
+    }
+
+    mutating func append(_ token: Int32, to prompt: Int) {
+        let piece = decoders[prompt].append(token)
+        if streaming { Terminal.emit(piece) } else { texts[prompt] += piece }
+    }
+
+    /// Emits what is held back: the tail of an unfinished character, and the batch's JSON lines.
+    mutating func finish() {
+        for prompt in prompts.indices {
+            let tail = decoders[prompt].flush()
+            if streaming { Terminal.emit(tail) } else { texts[prompt] += tail }
+        }
+        if streaming {
+            // A terminal gets a final newline so the shell prompt starts on its own line; pipes and
+            // files get exactly the generated text.
+            if isatty(STDOUT_FILENO) == 1 { Terminal.emit("\n") }
+            return
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        for prompt in prompts.indices {
+            let line = BatchLine(index: prompt, prompt: prompts[prompt], text: texts[prompt])
+            // Encoding strings and integers cannot fail.
+            Terminal.emit(String(decoding: try! encoder.encode(line), as: UTF8.self) + "\n")
+        }
+    }
+}
