@@ -67,7 +67,7 @@ struct CompressionOptions: ParsableArguments {
     func validate() throws {
         let budgets = [rate != nil, maxCacheTokens != nil, paperRate != nil].filter { $0 }.count
         guard budgets <= 1 else { throw ValidationError("give one budget: --rate, --max-cache-tokens or --paper-rate") }
-        if compression == "none" {
+        if !isEnabled {
             let given = [
                 rate.map { _ in "--rate" }, maxCacheTokens.map { _ in "--max-cache-tokens" }, paperRate.map { _ in "--paper-rate" },
                 window.map { _ in "--window" }, protectedWindow.map { _ in "--protected-window" }, sinks.map { _ in "--sinks" },
@@ -76,9 +76,16 @@ struct CompressionOptions: ParsableArguments {
                 noMaxpool ? "--no-maxpool" : nil, evenLayerEvict ? "--even-layer-evict" : nil,
                 prefillMetricsOnly ? "--prefill-metrics-only" : nil,
             ].compactMap { $0 }
-            if !given.isEmpty { throw ValidationError("\(given.joined(separator: ", ")) need(s) compression; drop --compression none") }
+            if !given.isEmpty {
+                throw ValidationError(
+                    compression == "none"
+                        ? "\(given.joined(separator: ", ")) need(s) compression; drop --compression none"
+                        : "\(given.joined(separator: ", ")) need(s) a policy: add --compression kvcompress (or uniform, or another registered policy) or --config FILE")
+            }
             return
         }
+        if let metric, !["l1", "l2"].contains(metric) { throw ValidationError("--metric must be l1 or l2 (got '\(metric)')") }
+        if let aggregate, !["sum", "avg"].contains(aggregate) { throw ValidationError("--aggregate must be sum or avg (got '\(aggregate)')") }
         if let window, window != "full", Int(window) == nil {
             throw ValidationError("--window must be a number of queries or 'full' (got '\(window)')")
         }

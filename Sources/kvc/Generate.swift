@@ -2,6 +2,7 @@ import ArgumentParser
 import BPETokenizer
 import Foundation
 import KVCLinearAlgebra
+import KVCompress
 import LlamaInference
 import PagedKVCache
 
@@ -19,8 +20,7 @@ struct Generate: ParsableCommand {
     @OptionGroup(title: "Prompt") var promptOptions: PromptOptions
     @OptionGroup(title: "Sampling") var sampling: SamplingOptions
     @OptionGroup(title: "KV cache") var cacheOptions: CacheOptions
-    // TODO(compression helper): enable once Sources/kvc/CompressionOptions.swift lands.
-    // @OptionGroup(title: "KV-Compress") var compression: CompressionOptions
+    @OptionGroup(title: "KV-Compress") var compression: CompressionOptions
     @OptionGroup(title: "Compute") var compute: ComputeOptions
 
     @Option(help: "Write the run's figures (timings, tokens/s, KV blocks and bytes) as JSON to this file.", completion: .file())
@@ -37,16 +37,25 @@ struct Generate: ParsableCommand {
 
         let promptTokens = try prompts.map { try encode($0, with: tokenizer) }
         let contextLength = model.configuration.contextLength
+        // KV-Compress: the driver compresses after prefill, every --interval steps and under memory
+        // pressure; its block-size policy may ask for a smaller physical block than --block-size.
+        let driver = try compression.resolve(cacheBlockSize: cacheOptions.blockSize).map {
+            try CompressionDriver(configuration: $0, registry: CompressionRegistry.shared)
+        }
+        let llama = model.configuration
+        let blockSize =
+            driver?.compressor.plugins.blockSize.physicalBlockSize(layers: llama.layers, kvHeads: llama.kvHeads, headDim: llama.headDim)
+            ?? cacheOptions.blockSize
         let cache = try model.makeCache(
-            blockSize: cacheOptions.blockSize,
+            blockSize: blockSize,
             capacityBlocks: cacheOptions.capacityBlocks(
                 layout: try CacheLayout(
                     layers: model.configuration.layers, kvHeads: model.configuration.kvHeads,
-                    headDim: model.configuration.headDim, blockSize: cacheOptions.blockSize),
+                    headDim: model.configuration.headDim, blockSize: blockSize),
                 sequences: prompts.count,
                 tokensPerSequence: promptTokens.map { min(contextLength, $0.count + sampling.maxTokens) }))
 
-        let generator = Generator(model: model, cache: cache, controller: nil, loadSeconds: loaded.loadSeconds)
+        let generator = Generator(model: model, cache: cache, controller: driver, loadSeconds: loaded.loadSeconds)
         let parameters = GenerationParameters(
             maxTokens: sampling.maxTokens,
             stopTokens: tokenizer.endOfTurnIDs.union([tokenizer.eosID]),
@@ -68,7 +77,13 @@ struct Generate: ParsableCommand {
         progress.finish()
         output.finish()
 
-        let report = makeReport(loaded: loaded, cache: cache, result: result, promptTokens: promptTokens)
+        var report = makeReport(loaded: loaded, cache: cache, result: result, promptTokens: promptTokens)
+        if let driver {
+            for compressionReport in driver.latestReports {
+                compressionReport.renderGrid().split(separator: "\n").forEach { Terminal.note(String($0)) }
+            }
+            report.compression = driver.statistics
+        }
         report.summaryLines.forEach(Terminal.note)
         if let statsJSON {
             try OutputFile.writeAtomically(report.json(), to: statsJSON)

@@ -1,3 +1,4 @@
+import KVCompress
 import Foundation
 
 /// The figures of one `kvc generate` run: printed as a table on stderr and, with `--stats-json`,
@@ -41,6 +42,9 @@ struct GenerationReport: Codable, Equatable {
     var cache: Cache
     /// Why each sequence stopped: "stopToken", "maxTokens" or "contextFull" (`StopReason`).
     var stopReasons: [String]
+    /// KV-Compress totals (blocks and bytes resident before the first compression and after the last,
+    /// blocks freed, seconds in metric collection, scheduling and moves); nil without compression.
+    var compression: CompressionStatistics? = nil
 
     var prefillTokensPerSecond: Double { promptTokens.perSecond(prefillSeconds) }
     var decodeTokensPerSecond: Double { decodedTokens.perSecond(decodeSeconds) }
@@ -70,6 +74,15 @@ struct GenerationReport: Codable, Equatable {
         lines.append(
             "KV cache: \(cache.residentBlocks) blocks resident at the end (\(Format.bytes(cache.residentBytes))), peak \(cache.peakResidentBlocks) "
                 + "(\(Format.bytes(cache.peakResidentBytes))), pool \(cache.capacityBlocks) blocks × \(cache.blockSize) KVs (\(Format.bytes(cache.capacityBytes)))")
+        if let c = compression {
+            lines.append(
+                "KV-Compress: \(c.compressions) compression(s) (\(c.memoryPressureCompressions) under memory pressure), "
+                    + "\(c.residentBlocksBefore) → \(c.residentBlocksAfter) blocks (\(Format.bytes(c.residentBytesBefore)) → \(Format.bytes(c.residentBytesAfter))), "
+                    + "\(c.blocksFreed) freed, \(c.kvsEvicted) KVs evicted")
+            lines.append(
+                "KV-Compress time: metric \(Format.fixed(c.metricSeconds, digits: 3)) s (summed over threads), "
+                    + "scheduling \(Format.fixed(c.schedulingSeconds, digits: 3)) s, moves \(Format.fixed(c.moveSeconds, digits: 3)) s")
+        }
         let rule = String(repeating: "─", count: min(100, lines.map(\.count).max() ?? 0))
         return [rule] + lines + [rule]
     }
