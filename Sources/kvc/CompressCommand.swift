@@ -57,7 +57,7 @@ struct Compress: ParsableCommand {
         if let dump { try OutputFile.checkWritable(dump) }  // fail before the work, not after
         if let reportJSON { try OutputFile.checkWritable(reportJSON) }
         BLAS.threads = compute.threads
-        guard let configuration = try compression.resolve(cacheBlockSize: cacheOptions.blockSize, defaultPolicy: "kvcompress") else { return }
+        guard let configuration = try compression.resolve(cacheBlockSize: cacheOptions.blockSize, required: true) else { return }
         let text: String
         if let prompt {
             text = prompt

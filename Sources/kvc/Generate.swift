@@ -37,11 +37,9 @@ struct Generate: ParsableCommand {
 
         let promptTokens = try prompts.map { try encode($0, with: tokenizer) }
         let contextLength = model.configuration.contextLength
-        // KV-Compress: the driver compresses after prefill, every --interval steps and under memory
-        // pressure; its block-size policy may ask for a smaller physical block than --block-size.
-        let driver = try compression.resolve(cacheBlockSize: cacheOptions.blockSize).map {
-            try CompressionDriver(configuration: $0, registry: CompressionRegistry.shared)
-        }
+        let compressionConfiguration = try compression.resolve(cacheBlockSize: cacheOptions.blockSize)
+        let driver = try compressionConfiguration.map { try CompressionDriver(configuration: $0, registry: CompressionRegistry.shared) }
+        // A per-layer block-size policy asks for its smallest size as the cache's physical block size.
         let llama = model.configuration
         let blockSize =
             driver?.compressor.plugins.blockSize.physicalBlockSize(layers: llama.layers, kvHeads: llama.kvHeads, headDim: llama.headDim)
@@ -49,9 +47,7 @@ struct Generate: ParsableCommand {
         let cache = try model.makeCache(
             blockSize: blockSize,
             capacityBlocks: cacheOptions.capacityBlocks(
-                layout: try CacheLayout(
-                    layers: model.configuration.layers, kvHeads: model.configuration.kvHeads,
-                    headDim: model.configuration.headDim, blockSize: blockSize),
+                layout: try CacheLayout(layers: llama.layers, kvHeads: llama.kvHeads, headDim: llama.headDim, blockSize: blockSize),
                 sequences: prompts.count,
                 tokensPerSequence: promptTokens.map { min(contextLength, $0.count + sampling.maxTokens) }))
 
@@ -77,17 +73,29 @@ struct Generate: ParsableCommand {
         progress.finish()
         output.finish()
 
+        if let driver { showRetention(driver.latestReports) }
         var report = makeReport(loaded: loaded, cache: cache, result: result, promptTokens: promptTokens)
-        if let driver {
-            for compressionReport in driver.latestReports {
-                compressionReport.renderGrid().split(separator: "\n").forEach { Terminal.note(String($0)) }
-            }
-            report.compression = driver.statistics
+        report.compression = compressionConfiguration.map {
+            GenerationReport.Compression(configuration: $0, statistics: driver!.statistics)
         }
         report.summaryLines.forEach(Terminal.note)
         if let statsJSON {
             try OutputFile.writeAtomically(report.json(), to: statsJSON)
             Terminal.note("statistics written to \(statsJSON)")
+        }
+    }
+
+    /// What compression kept: the per-head retention grid of the latest compression for a single
+    /// sequence (KV-Compress's point is that rates differ per head), one line per sequence for a batch.
+    private func showRetention(_ reports: [CompressionReport]) {
+        if reports.count == 1 {
+            Terminal.note(reports[0].renderGrid())
+            return
+        }
+        for report in reports {
+            Terminal.note(
+                "seq \(report.sequence): kept \(Format.fixed(100 * report.totalRetention, digits: 1))% of KVs, "
+                    + "\(report.blocksBefore) → \(report.blocksAfter) blocks (\(report.trigger.rawValue))")
         }
     }
 

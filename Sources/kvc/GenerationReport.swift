@@ -1,5 +1,5 @@
-import KVCompress
 import Foundation
+import KVCompress
 
 /// The figures of one `kvc generate` run: printed as a table on stderr and, with `--stats-json`,
 /// written as JSON (snake_case keys).
@@ -28,6 +28,12 @@ struct GenerationReport: Codable, Equatable {
         var uncompressedBlocks: Int
     }
 
+    /// What KV-Compress was asked to do and what it did (nil without compression).
+    struct Compression: Codable, Equatable {
+        var configuration: CompressionConfiguration
+        var statistics: CompressionStatistics
+    }
+
     var model: Model
     var threads: Int
     var batchSize: Int
@@ -42,9 +48,7 @@ struct GenerationReport: Codable, Equatable {
     var cache: Cache
     /// Why each sequence stopped: "stopToken", "maxTokens" or "contextFull" (`StopReason`).
     var stopReasons: [String]
-    /// KV-Compress totals (blocks and bytes resident before the first compression and after the last,
-    /// blocks freed, seconds in metric collection, scheduling and moves); nil without compression.
-    var compression: CompressionStatistics? = nil
+    var compression: Compression?
 
     var prefillTokensPerSecond: Double { promptTokens.perSecond(prefillSeconds) }
     var decodeTokensPerSecond: Double { decodedTokens.perSecond(decodeSeconds) }
@@ -74,14 +78,12 @@ struct GenerationReport: Codable, Equatable {
         lines.append(
             "KV cache: \(cache.residentBlocks) blocks resident at the end (\(Format.bytes(cache.residentBytes))), peak \(cache.peakResidentBlocks) "
                 + "(\(Format.bytes(cache.peakResidentBytes))), pool \(cache.capacityBlocks) blocks × \(cache.blockSize) KVs (\(Format.bytes(cache.capacityBytes)))")
-        if let c = compression {
+        if let compression {
+            let s = compression.statistics
             lines.append(
-                "KV-Compress: \(c.compressions) compression(s) (\(c.memoryPressureCompressions) under memory pressure), "
-                    + "\(c.residentBlocksBefore) → \(c.residentBlocksAfter) blocks (\(Format.bytes(c.residentBytesBefore)) → \(Format.bytes(c.residentBytesAfter))), "
-                    + "\(c.blocksFreed) freed, \(c.kvsEvicted) KVs evicted")
-            lines.append(
-                "KV-Compress time: metric \(Format.fixed(c.metricSeconds, digits: 3)) s (summed over threads), "
-                    + "scheduling \(Format.fixed(c.schedulingSeconds, digits: 3)) s, moves \(Format.fixed(c.moveSeconds, digits: 3)) s")
+                "KV-Compress (\(compression.configuration.policy.name), \(compression.configuration.budget)): \(s.compressions) compression(s), "
+                    + "\(s.kvsEvicted) KVs evicted, \(s.blocksFreed) blocks freed (\(Format.bytes(s.blocksFreed * cache.capacityBytes / max(1, cache.capacityBlocks)))), "
+                    + "\(Format.fixed(1000 * (s.schedulingSeconds + s.moveSeconds), digits: 1)) ms scheduling + moves")
         }
         let rule = String(repeating: "─", count: min(100, lines.map(\.count).max() ?? 0))
         return [rule] + lines + [rule]
