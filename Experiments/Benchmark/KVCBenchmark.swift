@@ -54,6 +54,10 @@ struct KVCBenchmark: ParsableCommand {
 
     func run() throws {
         let referenceResults = try reference.map(BenchmarkResults.load)
+        let loadAverage = BenchmarkResults.currentLoadAverage()
+        if let loadAverage, loadAverage > 0.5 {
+            log("warning: load average \(ComparisonTable.rate(loadAverage)) at start: other work shares the cores, figures will be low")
+        }
         guard FileManager.default.isReadableFile(atPath: model) else { throw BenchmarkError.modelMissing(path: model) }
         BLAS.threads = threads
         let llama = try LlamaModel(file: GGUFFile(path: model))
@@ -83,9 +87,9 @@ struct KVCBenchmark: ParsableCommand {
         }
 
         let results = BenchmarkResults(
-            engine: "kvc (Swift, release)", model: URL(fileURLWithPath: model).lastPathComponent, threads: threads,
+            engine: Self.engine, model: URL(fileURLWithPath: model).lastPathComponent, threads: threads,
             repetitions: repetitions, decodePromptTokens: decodePrompt, decodeSteps: decodeSteps,
-            prefillTokensPerSecond: prefillRates, decodeTokensPerSecond: decodeRates)
+            prefillTokensPerSecond: prefillRates, decodeTokensPerSecond: decodeRates, loadAverageAtStart: loadAverage)
         try results.write(to: out)
         print(ComparisonTable(ours: results, reference: referenceResults).markdown)
         if let referenceResults, referenceResults.threads != threads {
@@ -112,6 +116,12 @@ struct KVCBenchmark: ParsableCommand {
         let c = model.configuration
         return sequences * ((tokens + blockSize - 1) / blockSize) * c.layers * c.kvHeads
     }
+
+    #if DEBUG
+        static let engine = "kvc (Swift, debug build: not for comparisons)"
+    #else
+        static let engine = "kvc (Swift, release build)"
+    #endif
 
     private func log(_ line: String) { FileHandle.standardError.write(Data((line + "\n").utf8)) }
 }
