@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
 import GGUF
-import KVCLinearAlgebra
 import LlamaInference
 import PagedKVCache
 
@@ -16,7 +15,7 @@ struct KVCBenchmark: ParsableCommand {
     @Option(help: "GGUF model.")
     var model = "models/SmolLM2-135M-Instruct.Q4_1.gguf"
 
-    @Option(help: "Threads (OpenBLAS).")
+    @Option(help: "Cores the run is pinned to, recorded with the results (scripts/bench.sh pins both engines with `taskset`).")
     var threads = 2
 
     @Option(help: "Timed runs per figure (after one warm-up); the median is reported.")
@@ -59,7 +58,6 @@ struct KVCBenchmark: ParsableCommand {
             log("warning: load average \(ComparisonTable.rate(loadAverage)) at start: other work shares the cores, figures will be low")
         }
         guard FileManager.default.isReadableFile(atPath: model) else { throw BenchmarkError.modelMissing(path: model) }
-        BLAS.threads = threads
         let llama = try LlamaModel(file: GGUFFile(path: model))
         let timing = Measurement(repetitions: repetitions)
 

@@ -1,7 +1,6 @@
 import ArgumentParser
 import BPETokenizer
 import Foundation
-import KVCLinearAlgebra
 import KVCompress
 import LlamaInference
 import PagedKVCache
@@ -28,7 +27,7 @@ struct Generate: ParsableCommand {
 
     func run() throws {
         if let statsJSON { try OutputFile.checkWritable(statsJSON) }  // fail before the work, not after
-        BLAS.threads = compute.threads
+        try compute.apply()
         let prompts = try promptOptions.prompts()
 
         let loaded = try LoadedModel.load(path: modelOptions.resolvedPath())
