@@ -37,17 +37,20 @@ struct Generate: ParsableCommand {
 
         let promptTokens = try prompts.map { try encode($0, with: tokenizer) }
         let contextLength = model.configuration.contextLength
+        let compressionConfiguration = try compression.resolve(cacheBlockSize: cacheOptions.blockSize)
+        let driver = try compressionConfiguration.map { try CompressionDriver(configuration: $0, registry: CompressionRegistry.shared) }
+        // A per-layer block-size policy asks for its smallest size as the cache's physical block size.
+        let llama = model.configuration
+        let blockSize =
+            driver?.compressor.plugins.blockSize.physicalBlockSize(layers: llama.layers, kvHeads: llama.kvHeads, headDim: llama.headDim)
+            ?? cacheOptions.blockSize
         let cache = try model.makeCache(
-            blockSize: cacheOptions.blockSize,
+            blockSize: blockSize,
             capacityBlocks: cacheOptions.capacityBlocks(
-                layout: try CacheLayout(
-                    layers: model.configuration.layers, kvHeads: model.configuration.kvHeads,
-                    headDim: model.configuration.headDim, blockSize: cacheOptions.blockSize),
+                layout: try CacheLayout(layers: llama.layers, kvHeads: llama.kvHeads, headDim: llama.headDim, blockSize: blockSize),
                 sequences: prompts.count,
                 tokensPerSequence: promptTokens.map { min(contextLength, $0.count + sampling.maxTokens) }))
 
-        let compressionConfiguration = try compression.resolve(cacheBlockSize: cacheOptions.blockSize)
-        let driver = try compressionConfiguration.map { try CompressionDriver(configuration: $0, registry: CompressionRegistry.shared) }
         let generator = Generator(model: model, cache: cache, controller: driver, loadSeconds: loaded.loadSeconds)
         let parameters = GenerationParameters(
             maxTokens: sampling.maxTokens,
