@@ -9,7 +9,8 @@
 public enum ChatTemplate: Sendable, Hashable {
     /// `<|im_start|>role\ncontent<|im_end|>\n`, with an optional default system message.
     case chatML(defaultSystemMessage: String?)
-    /// `<|start_header_id|>role<|end_header_id|>\n\ncontent<|eot_id|>` (content trimmed).
+    /// `<|start_header_id|>role<|end_header_id|>\n\ncontent<|eot_id|>` (content trimmed). Like
+    /// llama.cpp, the text does not start with `<|begin_of_text|>`: `encode` adds BOS for Llama 3.
     case llama3
     /// `[INST] … [/INST]` with the variant flags llama.cpp distinguishes.
     case llama2(systemBlock: Bool, bosInsideHistory: Bool, stripsMessages: Bool)
