@@ -36,6 +36,7 @@ public final class BPETokenizer: Sendable {
     private let decodedBytes: [[UInt8]]
     /// Stored text → id, for whole-word lookups (pre-tokenizers that ignore merges).
     private let tokenIDs: [String: Int32]
+    /// The merges (internal so tests can compare the two merge strategies).
     let merges: MergeTable
     private let specialTokens: SpecialTokenMatcher
 
@@ -44,13 +45,15 @@ public final class BPETokenizer: Sendable {
     ///   - tokens: token texts by id, in byte-level form for normal tokens (`Ġthe`).
     ///   - merges: `"left right"` merges in rank order.
     ///   - tokenTypes: `TokenKind` raw values by id; empty means all normal.
-    ///   - bos: BOS id, if any. - eos: EOS id.
+    ///   - bos: BOS id, if any.
+    ///   - eos: EOS id.
     ///   - preTokenizer: llama.cpp name of the pre-tokenizer (`tokenizer.ggml.pre`).
     ///   - chatTemplate: the Jinja chat template text, if any.
     ///   - addBOS: whether `encode` adds BOS by default.
     ///   - addEOS: whether `encode` adds EOS when adding special tokens.
     ///   - endOfTurn: an explicit end-of-turn token (`tokenizer.ggml.eot_token_id`), if any.
-    ///   - unknown: the unknown token, if any. - padding: the padding token, if any.
+    ///   - unknown: the unknown token, if any.
+    ///   - padding: the padding token, if any.
     /// - Throws: `BPETokenizerError` naming the invalid input.
     public init(
         tokens: [String], merges: [String], tokenTypes: [Int], bos: Int32?, eos: Int32, preTokenizer: String,
@@ -251,6 +254,12 @@ public final class BPETokenizer: Sendable {
     public func tokenText(_ id: Int32) -> String? {
         guard id >= 0 && Int(id) < tokenTexts.count else { return nil }
         return tokenTexts[Int(id)]
+    }
+
+    /// The id of the token stored as `text` (for special tokens, their text such as `<|im_end|>`;
+    /// for normal tokens, the byte-level form such as `Ġthe`), or nil when there is none.
+    public func tokenID(forText text: String) -> Int32? {
+        tokenIDs[text]
     }
 
     /// The kind of a token, or nil for an invalid id.

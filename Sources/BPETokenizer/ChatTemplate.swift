@@ -9,7 +9,8 @@
 public enum ChatTemplate: Sendable, Hashable {
     /// `<|im_start|>role\ncontent<|im_end|>\n`, with an optional default system message.
     case chatML(defaultSystemMessage: String?)
-    /// `<|start_header_id|>role<|end_header_id|>\n\ncontent<|eot_id|>` (content trimmed).
+    /// `<|start_header_id|>role<|end_header_id|>\n\ncontent<|eot_id|>` (content trimmed). Like
+    /// llama.cpp, the text does not start with `<|begin_of_text|>`: `encode` adds BOS for Llama 3.
     case llama3
     /// `[INST] … [/INST]` with the variant flags llama.cpp distinguishes.
     case llama2(systemBlock: Bool, bosInsideHistory: Bool, stripsMessages: Bool)
@@ -116,19 +117,22 @@ public enum ChatTemplate: Sendable, Hashable {
     }
 
     /// The system message a ChatML template writes when the conversation does not start with one:
-    /// a string literal `'<|im_start|>system\n…<|im_end|>'` in a template that tests the first role.
+    /// a plain string literal `'<|im_start|>system\n…<|im_end|>'` in a template that tests for the
+    /// system role (SmolLM2: `messages[0]['role'] != 'system'`; Qwen: an `else` branch of
+    /// `messages[0]['role'] == 'system'`). Blocks that splice in message content are skipped.
     static func defaultSystemMessage(inChatML template: String) -> String? {
-        guard template.contains("!= 'system'") || template.contains("!= \"system\"") else { return nil }
+        guard template.contains("'system'") || template.contains("\"system\"") else { return nil }
         for opening in ["<|im_start|>system\n", "<|im_start|>system\\n"] {
-            guard let start = template.firstRange(of: opening),
-                let end = template[start.upperBound...].firstRange(of: "<|im_end|>")
-            else { continue }
-            let literal = template[start.upperBound..<end.lowerBound]
-            // Only a plain literal: anything Jinja would evaluate means it is not a fixed default.
-            guard !literal.contains("{"), !literal.contains("'"), !literal.contains("\""), !literal.isEmpty else {
-                continue
+            var searchFrom = template.startIndex
+            while let start = template[searchFrom...].firstRange(of: opening) {
+                searchFrom = start.upperBound
+                guard let end = template[start.upperBound...].firstRange(of: "<|im_end|>") else { break }
+                let literal = template[start.upperBound..<end.lowerBound]
+                // Only a plain literal: anything Jinja would evaluate means it is no fixed default.
+                if !literal.isEmpty, !literal.contains("{"), !literal.contains("'"), !literal.contains("\"") {
+                    return Self.unescapingJinjaLiteral(literal)
+                }
             }
-            return Self.unescapingJinjaLiteral(literal)
         }
         return nil
     }

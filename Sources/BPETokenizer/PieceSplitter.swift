@@ -88,7 +88,7 @@ struct PieceSplitter {
                 ends.append(position)
                 continue
             }
-            position = endOfWhitespace(from: position, stopsBeforeNewline: false)
+            position = endOfWhitespace(from: position, endsAtLastLineBreak: false)
             ends.append(position)
         }
     }
@@ -142,7 +142,7 @@ struct PieceSplitter {
                 ends.append(position)
                 continue
             }
-            position = endOfWhitespace(from: position, stopsBeforeNewline: true)
+            position = endOfWhitespace(from: position, endsAtLastLineBreak: true)
             ends.append(position)
         }
     }
@@ -152,11 +152,11 @@ struct PieceSplitter {
     /// `\s*[\r\n]+` (Llama 3 only: up to the last line break of the run), then `\s+(?!\S)` (a run
     /// followed by a non-space keeps its last space for the next word), then `\s+`; a character
     /// nothing matches becomes a piece of its own.
-    private func endOfWhitespace(from position: Int, stopsBeforeNewline llama3: Bool) -> Int {
+    private func endOfWhitespace(from position: Int, endsAtLastLineBreak: Bool) -> Int {
         var runEnd = position
         var afterLastLineBreak: Int?
         while characterClass(at: runEnd) == .whitespace {
-            if llama3, scalars[runEnd] == Self.carriageReturn || scalars[runEnd] == Self.lineFeed {
+            if endsAtLastLineBreak, scalars[runEnd] == Self.carriageReturn || scalars[runEnd] == Self.lineFeed {
                 afterLastLineBreak = runEnd + 1
             }
             runEnd += 1

@@ -1,4 +1,5 @@
 import Foundation
+import KVCLinearAlgebra
 
 /// Element-wise kernels of the forward pass, written on raw buffers with SIMD types so that no
 /// per-element Swift overhead (bounds checks, array copies, retain/release) enters the hot loops.
@@ -95,7 +96,8 @@ enum Kernels {
         var i = 0
         var m16 = SIMD16<Float>(repeating: -.infinity)
         while i + 16 <= count {
-            m16 = pointwiseMax(m16, UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self))
+            let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self)
+            m16.replace(with: v, where: v .> m16)
             i += 16
         }
         maxValue = m16.max()
@@ -142,9 +144,13 @@ enum Kernels {
 
     /// e^x for 16 lanes, relative error about 2e-7 (Cephes-style: x = n·ln2 + r, |r| ≤ ln2/2,
     /// e^r by a degree-6 polynomial, 2^n assembled in the exponent bits). Inputs below −87 give 0.
+    /// Clamping uses masked replacement, not `pointwiseMin`/`Max`, which lower to scalar loops.
     @inline(__always)
     static func exp16(_ input: SIMD16<Float>) -> SIMD16<Float> {
-        let x = pointwiseMin(pointwiseMax(input, SIMD16(repeating: -87.33654)), SIMD16(repeating: 88.72283))
+        let low = SIMD16<Float>(repeating: -87.33654), high = SIMD16<Float>(repeating: 88.72283)
+        var x = input
+        x.replace(with: low, where: x .< low)
+        x.replace(with: high, where: x .> high)
         // Round x·log2(e) to the nearest integer with the 1.5·2^23 trick (no SSE4.1 needed): the
         // integer lands in the low mantissa bits of `shifted`.
         let magic = SIMD16<Float>(repeating: 12_582_912)
@@ -160,9 +166,30 @@ enum Kernels {
         p = p * r * r + r + SIMD16(repeating: 1)
         let integer = unsafeBitCast(shifted, to: SIMD16<Int32>.self) &- 0x4B40_0000
         let twoToN = unsafeBitCast((integer &+ 127) &<< 23, to: SIMD16<Float>.self)
-        let result = p * twoToN
+        var result = p * twoToN
         // Underflow: below the clamp, e^x is zero to float precision.
-        return result.replacing(with: 0, where: input .< SIMD16(repeating: -87.33654))
+        result.replace(with: 0, where: input .< low)
+        return result
+    }
+
+    /// C[m, n] (+)= A[m, k] · Wᵀ for a weight W `[n, k]`, with the n output columns split over all
+    /// cores (single-threaded BLAS calls in a Dispatch pool: one thread pool for the whole model, so
+    /// BLAS threads never spin against attention workers).
+    static func parallelGemm(
+        m: Int, n: Int, k: Int, a: UnsafePointer<Float>, weight: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>,
+        accumulate: Bool
+    ) {
+        let chunks = m * n * k < 1 << 20 ? 1 : 2 * ProcessInfo.processInfo.activeProcessorCount
+        let chunk = ((n + chunks - 1) / chunks + 15) / 16 * 16
+        let count = (n + chunk - 1) / chunk
+        let ap = SharedPointer(UnsafeMutablePointer(mutating: a)), wp = SharedPointer(UnsafeMutablePointer(mutating: weight))
+        let cp = SharedPointer(c)
+        parallelFor(count) { i in
+            let start = i * chunk, width = min(chunk, n - start)
+            BLAS.gemm(
+                m: m, n: width, k: k, a: ap.base, b: wp.base + start * k, ldb: k, transposeB: true, c: cp.base + start, ldc: n,
+                beta: accumulate ? 1 : 0)
+        }
     }
 }
 

@@ -59,8 +59,14 @@ extension LlamaModel {
 extension LlamaWeights {
     init(file: GGUFFile, configuration c: LlamaConfiguration) throws(LlamaError) {
         /// A weight of `rows` outputs × `columns` inputs: ggml dimensions `[columns, rows]`.
+        /// Also keeps the raw blocks when the decode kernels can read them.
         @Sendable func matrix(_ name: String, rows: Int, columns: Int) throws(LlamaError) -> WeightMatrix {
-            WeightMatrix(rows: rows, columns: columns, values: try tensor(name, dimensions: [columns, rows]))
+            let values = try tensor(name, dimensions: [columns, rows])
+            var quantized: QuantizedMatrix?
+            if let info = try? file.tensorInfo(named: name), let raw = try? file.rawBytes(of: info) {
+                quantized = QuantizedMatrix(raw: raw, type: info.type, rows: rows, columns: columns)
+            }
+            return WeightMatrix(rows: rows, columns: columns, values: values, quantized: quantized)
         }
         @Sendable func tensor(_ name: String, dimensions: [Int]) throws(LlamaError) -> [Float] {
             let info: GGUFTensorInfo

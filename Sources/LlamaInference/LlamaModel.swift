@@ -19,7 +19,15 @@ public final class LlamaModel: Sendable {
     let rope: RotaryEmbedding
     let attention: Attention
 
+    /// Steps of at most this many tokens multiply with the quantized weights (memory-bound
+    /// matrix-vector products, see ``QuantizedMatrix``) when the file provides them; larger ones use
+    /// float32 sgemm, which is compute-bound and faster there.
+    public static let quantizedBatchLimit = 4
+
+    /// Takes over the BLAS thread setting: the model runs its own Dispatch pool and calls BLAS
+    /// single-threaded from it (see `Kernels.parallelGemm`).
     init(configuration: LlamaConfiguration, weights: LlamaWeights) {
+        BLAS.threads = 1
         self.configuration = configuration
         self.weights = weights
         rope = RotaryEmbedding(dimensions: configuration.ropeDimensions, base: configuration.ropeFrequencyBase)
@@ -175,7 +183,7 @@ public final class LlamaModel: Sendable {
                 buffers.hidden, weight: $0.baseAddress!, output: buffers.normed, rows: rows, width: c.hiddenSize,
                 epsilon: c.rmsNormEpsilon)
         }
-        BLAS.gemm(m: rows, n: qkvWidth, k: c.hiddenSize, a: buffers.normed, b: w.qkv.data, transposeB: true, c: buffers.qkv)
+        project(buffers.normed, rows: rows, weight: w.qkv, into: buffers.qkv)
         ropeTable.withUnsafeBufferPointer { table in
             for r in 0..<rows {
                 let row = buffers.qkv + r * qkvWidth, t = table.baseAddress! + r * rope.pairs * 2
@@ -184,9 +192,7 @@ public final class LlamaModel: Sendable {
             }
         }
         attend(buffers.qkv)
-        BLAS.gemm(
-            m: rows, n: c.hiddenSize, k: c.queryWidth, a: buffers.attention, b: w.attentionOutput.data, transposeB: true,
-            c: buffers.hidden, beta: 1)
+        project(buffers.attention, rows: rows, weight: w.attentionOutput, into: buffers.hidden, accumulate: true)
     }
 
     /// Copies the K and V columns of `qkv` into contiguous `[rows, kvHeads, headDim]` buffers for
@@ -212,10 +218,9 @@ public final class LlamaModel: Sendable {
                 buffers.hidden, weight: $0.baseAddress!, output: buffers.normed, rows: rows, width: c.hiddenSize,
                 epsilon: c.rmsNormEpsilon)
         }
-        BLAS.gemm(m: rows, n: 2 * f, k: c.hiddenSize, a: buffers.normed, b: w.gateUp.data, transposeB: true, c: buffers.gateUp)
+        project(buffers.normed, rows: rows, weight: w.gateUp, into: buffers.gateUp)
         Kernels.swiGLU(buffers.gateUp, output: buffers.activation, rows: rows, width: f)
-        BLAS.gemm(
-            m: rows, n: c.hiddenSize, k: f, a: buffers.activation, b: w.down.data, transposeB: true, c: buffers.hidden, beta: 1)
+        project(buffers.activation, rows: rows, weight: w.down, into: buffers.hidden, accumulate: true)
     }
 
     /// Final RMSNorm and output projection of the given rows: `[rows.count, vocabulary]`.
@@ -226,10 +231,22 @@ public final class LlamaModel: Sendable {
             Kernels.rmsNorm(first, weight: $0.baseAddress!, output: buffers.normed, rows: rows.count, width: d, epsilon: c.rmsNormEpsilon)
         }
         return [Float](unsafeUninitializedCapacity: rows.count * c.vocabularySize) { out, initialized in
-            BLAS.gemm(
-                m: rows.count, n: c.vocabularySize, k: d, a: buffers.normed, b: weights.output.data, transposeB: true,
-                c: out.baseAddress!)
+            project(buffers.normed, rows: rows.count, weight: weights.output, into: out.baseAddress!)
             initialized = rows.count * c.vocabularySize
+        }
+    }
+
+    /// output[rows, weight.rows] (+)= input[rows, weight.columns] · weightᵀ: quantized matrix-vector
+    /// products for small batches when available, else float32 sgemm over all cores.
+    private func project(
+        _ input: UnsafePointer<Float>, rows: Int, weight: WeightMatrix, into output: UnsafeMutablePointer<Float>,
+        accumulate: Bool = false
+    ) {
+        if rows <= Self.quantizedBatchLimit, let quantized = weight.quantized {
+            quantized.multiply(input, batch: rows, into: output, ldy: weight.rows, accumulate: accumulate)
+        } else {
+            Kernels.parallelGemm(
+                m: rows, n: weight.rows, k: weight.columns, a: input, weight: weight.data, c: output, accumulate: accumulate)
         }
     }
 

@@ -6,14 +6,19 @@ public final class WeightMatrix: @unchecked Sendable {
     public let columns: Int
     /// `[rows, columns]`.
     public let data: UnsafeMutablePointer<Float>
+    /// The same weights in the file's block format, when it is one the decode kernels read
+    /// (see ``QuantizedMatrix``); nil for float32 sources and random test weights.
+    let quantized: QuantizedMatrix?
 
     /// Takes `values` (`[rows, columns]`, row-major).
-    init(rows: Int, columns: Int, values: [Float]) {
+    init(rows: Int, columns: Int, values: [Float], quantized: QuantizedMatrix? = nil) {
         precondition(values.count == rows * columns, "matrix of \(rows)×\(columns) given \(values.count) values")
         self.rows = rows
         self.columns = columns
-        data = .allocate(capacity: rows * columns)
+        let data = UnsafeMutablePointer<Float>.allocate(capacity: rows * columns)
         values.withUnsafeBufferPointer { data.initialize(from: $0.baseAddress!, count: rows * columns) }
+        self.data = data
+        self.quantized = quantized
     }
 
     /// Stacks matrices of equal width vertically (fused projections: one product instead of several).
@@ -28,6 +33,7 @@ public final class WeightMatrix: @unchecked Sendable {
             (data + offset).initialize(from: part.data, count: part.rows * columns)
             offset += part.rows * columns
         }
+        quantized = QuantizedMatrix(stacking: parts.map(\.quantized))
     }
 
     deinit { data.deallocate() }

@@ -2,6 +2,7 @@ import ArgumentParser
 import BPETokenizer
 import Foundation
 import KVCLinearAlgebra
+import KVCompress
 import LlamaInference
 import PagedKVCache
 
@@ -19,8 +20,7 @@ struct Generate: ParsableCommand {
     @OptionGroup(title: "Prompt") var promptOptions: PromptOptions
     @OptionGroup(title: "Sampling") var sampling: SamplingOptions
     @OptionGroup(title: "KV cache") var cacheOptions: CacheOptions
-    // TODO(compression helper): enable once Sources/kvc/CompressionOptions.swift lands.
-    // @OptionGroup(title: "KV-Compress") var compression: CompressionOptions
+    @OptionGroup(title: "KV-Compress") var compression: CompressionOptions
     @OptionGroup(title: "Compute") var compute: ComputeOptions
 
     @Option(help: "Write the run's figures (timings, tokens/s, KV blocks and bytes) as JSON to this file.", completion: .file())
@@ -46,7 +46,9 @@ struct Generate: ParsableCommand {
                 sequences: prompts.count,
                 tokensPerSequence: promptTokens.map { min(contextLength, $0.count + sampling.maxTokens) }))
 
-        let generator = Generator(model: model, cache: cache, controller: nil, loadSeconds: loaded.loadSeconds)
+        let compressionConfiguration = try compression.resolve(cacheBlockSize: cacheOptions.blockSize)
+        let driver = try compressionConfiguration.map { try CompressionDriver(configuration: $0, registry: CompressionRegistry.shared) }
+        let generator = Generator(model: model, cache: cache, controller: driver, loadSeconds: loaded.loadSeconds)
         let parameters = GenerationParameters(
             maxTokens: sampling.maxTokens,
             stopTokens: tokenizer.endOfTurnIDs.union([tokenizer.eosID]),
@@ -68,11 +70,29 @@ struct Generate: ParsableCommand {
         progress.finish()
         output.finish()
 
-        let report = makeReport(loaded: loaded, cache: cache, result: result, promptTokens: promptTokens)
+        if let driver { showRetention(driver.latestReports) }
+        var report = makeReport(loaded: loaded, cache: cache, result: result, promptTokens: promptTokens)
+        report.compression = compressionConfiguration.map {
+            GenerationReport.Compression(configuration: $0, statistics: driver!.statistics)
+        }
         report.summaryLines.forEach(Terminal.note)
         if let statsJSON {
             try OutputFile.writeAtomically(report.json(), to: statsJSON)
             Terminal.note("statistics written to \(statsJSON)")
+        }
+    }
+
+    /// What compression kept: the per-head retention grid of the latest compression for a single
+    /// sequence (KV-Compress's point is that rates differ per head), one line per sequence for a batch.
+    private func showRetention(_ reports: [CompressionReport]) {
+        if reports.count == 1 {
+            Terminal.note(reports[0].renderGrid())
+            return
+        }
+        for report in reports {
+            Terminal.note(
+                "seq \(report.sequence): kept \(Format.fixed(100 * report.totalRetention, digits: 1))% of KVs, "
+                    + "\(report.blocksBefore) → \(report.blocksAfter) blocks (\(report.trigger.rawValue))")
         }
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import KVCompress
 
 /// The figures of one `kvc generate` run: printed as a table on stderr and, with `--stats-json`,
 /// written as JSON (snake_case keys).
@@ -27,6 +28,12 @@ struct GenerationReport: Codable, Equatable {
         var uncompressedBlocks: Int
     }
 
+    /// What KV-Compress was asked to do and what it did (nil without compression).
+    struct Compression: Codable, Equatable {
+        var configuration: CompressionConfiguration
+        var statistics: CompressionStatistics
+    }
+
     var model: Model
     var threads: Int
     var batchSize: Int
@@ -41,6 +48,7 @@ struct GenerationReport: Codable, Equatable {
     var cache: Cache
     /// Why each sequence stopped: "stopToken", "maxTokens" or "contextFull" (`StopReason`).
     var stopReasons: [String]
+    var compression: Compression?
 
     var prefillTokensPerSecond: Double { promptTokens.perSecond(prefillSeconds) }
     var decodeTokensPerSecond: Double { decodedTokens.perSecond(decodeSeconds) }
@@ -70,6 +78,13 @@ struct GenerationReport: Codable, Equatable {
         lines.append(
             "KV cache: \(cache.residentBlocks) blocks resident at the end (\(Format.bytes(cache.residentBytes))), peak \(cache.peakResidentBlocks) "
                 + "(\(Format.bytes(cache.peakResidentBytes))), pool \(cache.capacityBlocks) blocks × \(cache.blockSize) KVs (\(Format.bytes(cache.capacityBytes)))")
+        if let compression {
+            let s = compression.statistics
+            lines.append(
+                "KV-Compress (\(compression.configuration.policy.name), \(compression.configuration.budget)): \(s.compressions) compression(s), "
+                    + "\(s.kvsEvicted) KVs evicted, \(s.blocksFreed) blocks freed (\(Format.bytes(s.blocksFreed * cache.capacityBytes / max(1, cache.capacityBlocks)))), "
+                    + "\(Format.fixed(1000 * (s.schedulingSeconds + s.moveSeconds), digits: 1)) ms scheduling + moves")
+        }
         let rule = String(repeating: "─", count: min(100, lines.map(\.count).max() ?? 0))
         return [rule] + lines + [rule]
     }

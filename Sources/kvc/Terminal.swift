@@ -21,4 +21,14 @@ enum Terminal {
 
     /// Whether stderr is a terminal: progress lines are redrawn in place only there, never in logs.
     static let stderrIsTerminal: Bool = isatty(STDERR_FILENO) == 1
+
+    /// Whether stdout ends up where a person reads stderr too (a terminal, or the same file or pipe
+    /// as stderr, as with `2>&1`): then the generated text needs a final newline so the figures that
+    /// follow start on a line of their own. Otherwise stdout gets the generated text exactly.
+    static let stdoutMeetsStderr: Bool = {
+        if isatty(STDOUT_FILENO) == 1 { return true }
+        var out = stat(), err = stat()
+        guard fstat(STDOUT_FILENO, &out) == 0, fstat(STDERR_FILENO, &err) == 0 else { return false }
+        return out.st_dev == err.st_dev && out.st_ino == err.st_ino
+    }()
 }

@@ -39,9 +39,7 @@ struct TextOutput {
             if streaming { Terminal.emit(tail) } else { texts[prompt] += tail }
         }
         if streaming {
-            // A terminal gets a final newline so the shell prompt starts on its own line; pipes and
-            // files get exactly the generated text.
-            if isatty(STDOUT_FILENO) == 1 { Terminal.emit("\n") }
+            if Terminal.stdoutMeetsStderr { Terminal.emit("\n") }
             return
         }
         let encoder = JSONEncoder()

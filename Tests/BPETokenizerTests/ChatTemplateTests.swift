@@ -46,6 +46,17 @@ struct ChatTemplateTests {
         #expect(withSystem.hasSuffix("Bye<|im_end|>\n"))
     }
 
+    @Test func theDefaultSystemMessageIsTheFirstPlainSystemLiteral() throws {
+        // A tools branch that splices content comes first; the fixed default comes in the else branch.
+        let template = """
+            {%- if tools %}{{- '<|im_start|>system\\n' + messages[0]['content'] + '<|im_end|>\\n' }}\
+            {%- elif messages[0]['role'] == 'system' %}{{- '<|im_start|>system\\n' + messages[0]['content'] + '<|im_end|>\\n' }}\
+            {%- else %}{{- '<|im_start|>system\\nYou are Qwen, a helpful assistant.<|im_end|>\\n' }}{%- endif %}\
+            {%- for message in messages %}{{- '<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>' + '\\n' }}{%- endfor %}
+            """
+        #expect(try ChatTemplate(recognizing: template) == .chatML(defaultSystemMessage: "You are Qwen, a helpful assistant."))
+    }
+
     @Test func plainChatMLHasNoDefaultSystemMessage() throws {
         let template = try ChatTemplate(recognizing: Self.plainChatML)
         #expect(template == .chatML(defaultSystemMessage: nil))

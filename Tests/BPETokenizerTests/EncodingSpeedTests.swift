@@ -26,6 +26,23 @@ struct EncodingSpeedTests {
     }
 }
 
+@Suite(.enabled(if: SmolLM2Model.isAvailable, "needs models/SmolLM2-135M-Instruct.Q4_1.gguf"))
+struct ConcurrentEncodingTests {
+    /// One tokenizer serves many tasks at once (it is immutable; each call keeps its own state).
+    @Test func tasksEncodingAtOnceGetTheSameIDs() async throws {
+        let tokenizer = try SmolLM2Model.tokenizer()
+        let fixture = try ReferenceFixture.load()
+        let cases = fixture.cases.filter { !$0.addBOS }
+        let results = await withTaskGroup(of: [[Int32]].self) { group in
+            for _ in 0..<8 {
+                group.addTask { cases.map { tokenizer.encode($0.text, addBOS: false, parseSpecial: $0.parseSpecial) } }
+            }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        for result in results { #expect(result == cases.map(\.ids)) }
+    }
+}
+
 /// A small deterministic generator for test data.
 struct SplitMix64: RandomNumberGenerator {
     var state: UInt64

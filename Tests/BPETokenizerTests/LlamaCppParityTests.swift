@@ -53,6 +53,12 @@ struct LlamaCppParityTests {
             let rendered = try tokenizer.applyChatTemplate(messages: messages, addGenerationPrompt: chat.addGenerationPrompt)
             #expect(rendered == chat.rendered)
             #expect(tokenizer.encode(rendered, addBOS: false, parseSpecial: true) == chat.ids)
+            // llama.cpp's built-in ChatML renderer is the same except that it leaves out the
+            // template's default system message.
+            let defaultSystemBlock =
+                "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n"
+            let startsWithSystem = chat.messages.first?.role == "system"
+            #expect(rendered == (startsWithSystem ? "" : defaultSystemBlock) + chat.llamaCppBuiltin)
         }
     }
 

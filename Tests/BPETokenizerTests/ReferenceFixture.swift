@@ -18,7 +18,10 @@ struct ReferenceFixture: Decodable, Sendable {
         }
         let messages: [Message]
         let addGenerationPrompt: Bool
+        /// Rendered by jinja2 from the GGUF template (as Hugging Face does).
         let rendered: String
+        /// Rendered by llama.cpp's `llama_chat_apply_template` (family formats, no Jinja).
+        let llamaCppBuiltin: String
         let ids: [Int32]
     }
 

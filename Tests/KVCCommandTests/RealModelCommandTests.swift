@@ -114,4 +114,27 @@ struct RealModelCommandTests {
         #expect(outcome.stderr.contains("'banana' is not a token id"))
         #expect(!FileManager.default.fileExists(atPath: directory.path("l.h5")))
     }
+
+    @Test func compressionShowsRetentionAndFreesBlocks() throws {
+        let directory = try ScratchDirectory()
+        let stats = directory.path("stats.json")
+        let document = KVCProcess.packageRoot.appendingPathComponent("scripts/demo/lighthouse.txt").path
+        let outcome = try KVCProcess.run([
+            "generate", "--prompt-file", document, "--chat", "--max-tokens", "8", "--compression", "kvcompress", "--rate", "4",
+            "--stats-json", stats,
+        ])
+        #expect(outcome.status == 0, "stderr: \(outcome.stderr)")
+        #expect(!outcome.stdout.isEmpty)
+        #expect(outcome.stderr.contains("KV retention"))
+        let json = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: stats))) as? [String: Any])
+        let compression = try #require(json["compression"] as? [String: Any])
+        let statistics = try #require(compression["statistics"] as? [String: Any])
+        #expect((statistics["compressions"] as? Int ?? 0) >= 1)
+        #expect((statistics["kvs_evicted"] as? Int ?? 0) > 0)
+        // Rate 4 on a ~420-token prompt: fewer than half the blocks stay.
+        let cache = try #require(json["cache"] as? [String: Any])
+        let resident = try #require(cache["resident_blocks"] as? Int), uncompressed = try #require(cache["uncompressed_blocks"] as? Int)
+        #expect(resident * 2 < uncompressed)
+    }
 }

@@ -145,6 +145,25 @@ struct LlamaCppAgreementTests {
         #expect(agreement.meanKL <= 0.01, "mean KL \(agreement.meanKL) nats")
     }
 
+    /// Decode multiplies with the file's Q4_1/Q8_0 blocks (``QuantizedMatrix``), prefill with their
+    /// float32 dequantization: the same weights, so the logits agree up to summation order.
+    @Test("decoding with the quantized weights gives the logits of prefill")
+    func decodeMatchesPrefill() throws {
+        let model = try RealModel.model.get()
+        let tokens = Array(try ReferenceLogits(named: "short").tokens.prefix(40))
+        let full = try RealModel.logits(tokens)
+        let c = model.configuration
+        let cache = try model.makeCache(capacityBlocks: c.layers * c.kvHeads * 4)
+        let sequence = cache.addSequence()
+        var rows = try model.prefill(Array(tokens.prefix(30)), sequence: sequence, cache: cache, allLogits: true)
+        for t in tokens[30...] { rows += try model.decode([(sequence, t)], cache: cache)[0] }
+        let v = c.vocabularySize
+        for p in 30..<40 {
+            let difference = maxDifference(Array(rows[p * v..<(p + 1) * v]), Array(full[p * v..<(p + 1) * v]))
+            #expect(difference < 1e-3, "position \(p): logits differ by \(difference)")
+        }
+    }
+
     @Test(
         "logits of a 2000-token prompt agree with llama.cpp",
         .enabled(if: ProcessInfo.processInfo.environment["KVC_LONG_TESTS"] != nil, "set KVC_LONG_TESTS=1"))

@@ -121,6 +121,13 @@ EDGE_CASES = [
     # Bytes SmolLM2 has no token for (0xF1/0xF2 lead bytes, some controls): llama.cpp drops them.
     "x\U00040000y\U0009ABCDz",
     "a\x04b\x13c\x1dd",
+    # Characters of recent Unicode versions (15.1: CJK extension I; 16.0: Cyrillic TJE, Tulu-Tigalari,
+    # Ol Onal digits). Our classes come from Swift's Unicode tables, llama.cpp's from its generated
+    # table; these only show a difference where a merge would cross the word boundary in question.
+    "x\U0002EBF0y \U0002EBF1\U0002EBF2 z",
+    "x\u1C89y \u1C8A\u1C89 z",
+    "x\U00011380y \U00011381\U00011382 z",
+    "1\U0001E5F1 \U0001E5F2\U0001E5F3 2",
 ]
 
 # Characters drawn by the random strings, grouped by the class of the pre-tokenizer
@@ -221,6 +228,22 @@ def detokenize(vocab, ids: list[int], render_special: bool) -> bytes:
     return buffer.raw[:count]
 
 
+def apply_builtin_chat_template(template: str, messages: list[dict], add_generation_prompt: bool) -> str:
+    """llama.cpp's own (non-Jinja) rendering, `llama_chat_apply_template`, which recognises the
+    template family but does not evaluate the template (so it omits SmolLM2's default system message)."""
+    array = (llama_cpp.llama_chat_message * len(messages))(
+        *[llama_cpp.llama_chat_message(role=m["role"].encode(), content=m["content"].encode()) for m in messages]
+    )
+    capacity = 1 << 16
+    buffer = ctypes.create_string_buffer(capacity)
+    count = llama_cpp.llama_chat_apply_template(
+        template.encode(), array, len(messages), add_generation_prompt, buffer, capacity
+    )
+    if count < 0 or count > capacity:
+        raise RuntimeError(f"llama_chat_apply_template failed ({count})")
+    return buffer.raw[:count].decode("utf-8")
+
+
 def dumps_with_compact_id_lists(value) -> str:
     """Indented JSON in which every list of integers stays on one line (small file, readable diffs)."""
     compact: list[str] = []
@@ -319,7 +342,8 @@ def main() -> int:
         for special in (True, False)
     ]
 
-    # Chat template, rendered as Hugging Face does: jinja2 with the template from the GGUF.
+    # Chat template, rendered as Hugging Face does: jinja2 with the template from the GGUF; and as
+    # llama.cpp's built-in renderer does.
     template_text = llm.metadata["tokenizer.chat_template"]
     environment = jinja2.Environment(trim_blocks=True, lstrip_blocks=True)
     template = environment.from_string(template_text)
@@ -348,6 +372,7 @@ def main() -> int:
                     "messages": messages,
                     "addGenerationPrompt": add_generation_prompt,
                     "rendered": rendered,
+                    "llamaCppBuiltin": apply_builtin_chat_template(template_text, messages, add_generation_prompt),
                     "ids": llm.tokenize(rendered.encode("utf-8"), add_bos=False, special=True),
                 }
             )

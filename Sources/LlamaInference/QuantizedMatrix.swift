@@ -1,0 +1,210 @@
+import GGUF
+
+/// A weight matrix kept in its file's 4- or 8-bit block format (ggml Q4_1 or Q8_0, blocks of 32
+/// weights along a row) for the matrix-vector products of small decode batches.
+///
+/// Why: a decode step of one sequence reads every weight once, so it is bound by memory bandwidth,
+/// not arithmetic. Float32 weights of SmolLM2-135M are 540 MB per token; the file's Q4_1 blocks are
+/// a fifth of that. The blocks are used exactly as stored (scale and minimum converted to float32),
+/// so these products compute the same weights as the float32 copy used by prefill's sgemm — only
+/// the summation order differs.
+///
+/// Storage (row-major, per row `blocksPerRow = columns / 32` blocks):
+/// - `scales`: `[rows, blocksPerRow]` float32 — d of each block.
+/// - `minimums`: `[rows, blocksPerRow]` float32 — m of each Q4_1 block (weight = d·q + m); unused for Q8_0.
+/// - `quants`: Q4_1 `[rows, blocksPerRow, 16]` bytes (weight j in the low nibble of byte j, weight
+///   j + 16 in its high nibble); Q8_0 `[rows, blocksPerRow, 32]` signed bytes (weight = d·q).
+final class QuantizedMatrix: @unchecked Sendable {
+    enum Format: Sendable { case q4_1, q8_0 }
+    static let blockLength = 32
+
+    let format: Format
+    let rows: Int
+    let columns: Int
+    let blocksPerRow: Int
+    let scales: UnsafeMutablePointer<Float>
+    let minimums: UnsafeMutablePointer<Float>
+    let quants: UnsafeMutableRawPointer
+
+    var quantBytesPerBlock: Int { format == .q4_1 ? 16 : 32 }
+    /// Bytes the matrix occupies.
+    var byteCount: Int { rows * blocksPerRow * (quantBytesPerBlock + (format == .q4_1 ? 8 : 4)) }
+
+    private init(format: Format, rows: Int, columns: Int) {
+        self.format = format
+        self.rows = rows
+        self.columns = columns
+        blocksPerRow = columns / Self.blockLength
+        scales = .allocate(capacity: rows * blocksPerRow)
+        minimums = .allocate(capacity: format == .q4_1 ? rows * blocksPerRow : 1)
+        quants = .allocate(byteCount: rows * blocksPerRow * (format == .q4_1 ? 16 : 32), alignment: 64)
+    }
+
+    /// Unpacks the raw bytes of a ggml tensor of `rows` × `columns` weights; nil when its type is not
+    /// Q4_1 or Q8_0 (the caller then keeps float32 only).
+    convenience init?(raw: UnsafeRawBufferPointer, type: GGMLType, rows: Int, columns: Int) {
+        let format: Format
+        switch type {
+        case .q4_1: format = .q4_1
+        case .q8_0: format = .q8_0
+        default: return nil
+        }
+        guard columns % Self.blockLength == 0 else { return nil }
+        self.init(format: format, rows: rows, columns: columns)
+        let blocks = rows * blocksPerRow
+        let stride = format == .q4_1 ? 20 : 34
+        guard raw.count >= blocks * stride else { return nil }
+        let base = raw.baseAddress!
+        for b in 0..<blocks {
+            let block = base + b * stride
+            scales[b] = Float(Float16(bitPattern: block.loadUnaligned(as: UInt16.self)))
+            if format == .q4_1 {
+                minimums[b] = Float(Float16(bitPattern: block.loadUnaligned(fromByteOffset: 2, as: UInt16.self)))
+                (quants + b * 16).copyMemory(from: block + 4, byteCount: 16)
+            } else {
+                (quants + b * 32).copyMemory(from: block + 2, byteCount: 32)
+            }
+        }
+    }
+
+    /// Stacks matrices of one format and width vertically (the fused QKV and gate-up projections).
+    convenience init?(stacking parts: [QuantizedMatrix?]) {
+        guard let first = parts.first ?? nil, parts.allSatisfy({ $0?.format == first.format && $0?.columns == first.columns })
+        else { return nil }
+        let parts = parts.map { $0! }
+        self.init(format: first.format, rows: parts.reduce(0) { $0 + $1.rows }, columns: first.columns)
+        var blockOffset = 0
+        for part in parts {
+            let blocks = part.rows * part.blocksPerRow
+            (scales + blockOffset).update(from: part.scales, count: blocks)
+            if format == .q4_1 { (minimums + blockOffset).update(from: part.minimums, count: blocks) }
+            (quants + blockOffset * quantBytesPerBlock).copyMemory(from: part.quants, byteCount: blocks * quantBytesPerBlock)
+            blockOffset += blocks
+        }
+    }
+
+    deinit {
+        scales.deallocate()
+        minimums.deallocate()
+        quants.deallocate()
+    }
+
+    /// y[b, r] (+)= Σ_c W[r, c] · x[b, c] for every row r and batch entry b, rows spread over all cores.
+    /// - Parameters:
+    ///   - x: `[batch, columns]`.
+    ///   - y: `[batch, ldy]`; the result goes to columns `0..<rows`.
+    ///   - accumulate: add to y (a residual connection) instead of overwriting it.
+    func multiply(_ x: UnsafePointer<Float>, batch: Int, into y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool) {
+        // x reordered once per call to the lane order in which the kernels unpack a block (see
+        // `lane(_:)`), plus the sum of each 32-block of x: the minimum term of Q4_1
+        // (Σ (d q + m) x = d Σ q x + m Σ x). Both are shared by every row.
+        let permuted = UnsafeMutablePointer<Float>.allocate(capacity: batch * columns)
+        let blockSums = UnsafeMutablePointer<Float>.allocate(capacity: batch * blocksPerRow)
+        defer {
+            permuted.deallocate()
+            blockSums.deallocate()
+        }
+        for b in 0..<batch {
+            for k in 0..<blocksPerRow {
+                let source = x + b * columns + k * Self.blockLength, target = permuted + b * columns + k * Self.blockLength
+                var sum: Float = 0
+                for e in 0..<Self.blockLength {
+                    target[lane(e)] = source[e]
+                    sum += source[e]
+                }
+                blockSums[b * blocksPerRow + k] = sum
+            }
+        }
+        // Enough chunks for the cores to balance, each large enough to amortise the dispatch.
+        let chunkRows = max(16, (rows + 15) / 16)
+        let chunks = (rows + chunkRows - 1) / chunkRows
+        let xs = SharedPointer(permuted), ys = SharedPointer(y), sums = SharedPointer(blockSums)
+        parallelFor(chunks) { chunk in
+            let start = chunk * chunkRows, end = min(self.rows, start + chunkRows)
+            for r in start..<end {
+                for b in 0..<batch {
+                    let xb = xs.base + b * self.columns
+                    let value = self.format == .q4_1
+                        ? self.dotQ4_1(row: r, x: xb, blockSums: sums.base + b * self.blocksPerRow)
+                        : self.dotQ8_0(row: r, x: xb)
+                    let out = ys.base + b * ldy + r
+                    out.pointee = accumulate ? out.pointee + value : value
+                }
+            }
+        }
+    }
+
+    /// Where element `e` of a block sits in the kernels' unpacking order.
+    ///
+    /// The kernels read a block's bytes as 32-bit lanes (`SIMD4<UInt32>`) and peel one nibble or byte
+    /// off every lane per shift, which yields the elements in a strided order; x is permuted to match
+    /// once per product instead of shuffling every block of every row. Integers become floats by the
+    /// exponent trick (bits 0x4B00_0000 | t are the float 2^23 + t), since generic SIMD integer to float
+    /// conversions lower to scalar code.
+    /// - Q4_1: step s (shift 4s) of lane L is byte 4L + s/2, low nibble (element 4L + s/2) for even s,
+    ///   high nibble (element 4L + s/2 + 16) for odd s.
+    /// - Q8_0: half h (bytes 16h..<16h+16), step i (shift 8i) of lane L is element 16h + 4L + i.
+    private func lane(_ e: Int) -> Int {
+        switch format {
+        case .q4_1:
+            let high = e >= 16, byte = e % 16
+            let l = byte / 4, s = 2 * (byte % 4) + (high ? 1 : 0)
+            return s * 4 + l
+        case .q8_0:
+            let h = e / 16, within = e % 16
+            let l = within / 4, i = within % 4
+            return h * 16 + i * 4 + l
+        }
+    }
+
+    /// Σ_c W[row, c] · x[c] for Q4_1 blocks; `x` permuted by `lane(_:)`.
+    @inline(__always)
+    private func dotQ4_1(row: Int, x: UnsafePointer<Float>, blockSums: UnsafePointer<Float>) -> Float {
+        var acc = SIMD4<Float>()
+        var minimumTerm: Float = 0
+        let first = row * blocksPerRow
+        let q = UnsafeRawPointer(quants) + first * 16
+        let xr = UnsafeRawPointer(x)
+        let mask = SIMD4<UInt32>(repeating: 0xF), exponent = SIMD4<UInt32>(repeating: 0x4B00_0000)
+        let twoTo23 = SIMD4<Float>(repeating: 8_388_608)
+        for k in 0..<blocksPerRow {
+            let packed = q.loadUnaligned(fromByteOffset: k * 16, as: SIMD4<UInt32>.self)
+            let xk = xr + k * 128
+            var block = SIMD4<Float>()
+            for s in 0..<8 {
+                let t = (packed &>> UInt32(4 * s)) & mask
+                let value = unsafeBitCast(t | exponent, to: SIMD4<Float>.self) - twoTo23
+                block += value * xk.loadUnaligned(fromByteOffset: s * 16, as: SIMD4<Float>.self)
+            }
+            acc += block * scales[first + k]
+            minimumTerm += minimums[first + k] * blockSums[k]
+        }
+        return acc.sum() + minimumTerm
+    }
+
+    /// Σ_c W[row, c] · x[c] for Q8_0 blocks; `x` permuted by `lane(_:)`.
+    @inline(__always)
+    private func dotQ8_0(row: Int, x: UnsafePointer<Float>) -> Float {
+        var acc = SIMD4<Float>()
+        let first = row * blocksPerRow
+        let q = UnsafeRawPointer(quants) + first * 32
+        let xr = UnsafeRawPointer(x)
+        // Signed bytes flipped to unsigned (q + 128) by xor 0x80, then 2^23 + 128 subtracted.
+        let mask = SIMD4<UInt32>(repeating: 0xFF), flip = SIMD4<UInt32>(repeating: 0x80)
+        let exponent = SIMD4<UInt32>(repeating: 0x4B00_0000), offset = SIMD4<Float>(repeating: 8_388_608 + 128)
+        for k in 0..<blocksPerRow {
+            let xk = xr + k * 128
+            var block = SIMD4<Float>()
+            for h in 0..<2 {
+                let packed = q.loadUnaligned(fromByteOffset: k * 32 + h * 16, as: SIMD4<UInt32>.self)
+                for i in 0..<4 {
+                    let t = ((packed &>> UInt32(8 * i)) & mask) ^ flip
+                    let value = unsafeBitCast(t | exponent, to: SIMD4<Float>.self) - offset
+                    block += value * xk.loadUnaligned(fromByteOffset: (h * 16 + i * 4) * 4, as: SIMD4<Float>.self)
+                }
+            }
+            acc += block * scales[first + k]
+        }
+        return acc.sum()
+    }
+}
