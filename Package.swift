@@ -50,7 +50,7 @@ let package = Package(
         // MARK: - KV-Compress mechanism (protocols, driver, executor) and the plug-ins
         .target(
             name: "KVCompress",
-            dependencies: ["PagedKVCache", "LlamaInference", "KVCHDF5", .product(name: "Yams", package: "Yams")],
+            dependencies: ["PagedKVCache", "LlamaInference", "BPETokenizer", "KVCHDF5", .product(name: "Yams", package: "Yams")],
             swiftSettings: strict),
         .target(
             name: "EvictionPolicies", dependencies: ["KVCompress"], path: "Plugins/EvictionPolicies",
@@ -94,7 +94,7 @@ let package = Package(
         .testTarget(
             name: "KVCompressTests",
             dependencies: [
-                "KVCompress", "EvictionPolicies", "LlamaInference", "PagedKVCache", "KVCHDF5",
+                "KVCompress", "EvictionPolicies", "LlamaInference", "PagedKVCache", "BPETokenizer", "KVCHDF5",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             swiftSettings: strict),

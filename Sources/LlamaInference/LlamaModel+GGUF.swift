@@ -7,17 +7,20 @@ import GGUF
 extension LlamaConfiguration {
     /// Reads the hyper-parameters of `file`.
     public init(file: GGUFFile) throws(LlamaError) {
-        let architecture: String
-        do { architecture = try file.string("general.architecture") } catch { throw .missingMetadata("general.architecture") }
+        /// A missing key is `missingMetadata`; a key of the wrong type or a damaged file keeps GGUF's
+        /// own description (which names file and key).
+        func read<T>(_ key: String, _ get: (String) throws(GGUFError) -> T) throws(LlamaError) -> T {
+            do { return try get(key) } catch {
+                if case .missingKey = error { throw .missingMetadata(key) }
+                throw .unreadableModel(error.description)
+            }
+        }
+        let architecture = try read("general.architecture", file.string)
         guard Self.acceptedArchitectures.contains(architecture) else { throw .unsupportedArchitecture(architecture) }
         let prefix = architecture + "."
-        func int(_ key: String) throws(LlamaError) -> Int {
-            do { return try file.int(prefix + key) } catch { throw .missingMetadata(prefix + key) }
-        }
+        func int(_ key: String) throws(LlamaError) -> Int { try read(prefix + key, file.int) }
         func optionalInt(_ key: String) throws(LlamaError) -> Int? { file.has(prefix + key) ? try int(key) : nil }
-        func float(_ key: String) throws(LlamaError) -> Float {
-            do { return try file.float(prefix + key) } catch { throw .missingMetadata(prefix + key) }
-        }
+        func float(_ key: String) throws(LlamaError) -> Float { try read(prefix + key, file.float) }
         let hidden = try int("embedding_length")
         let heads = try int("attention.head_count")
         let embedding: GGUFTensorInfo

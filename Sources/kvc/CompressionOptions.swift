@@ -12,7 +12,7 @@ struct CompressionOptions: ParsableArguments {
     @Option(
         help: ArgumentHelp(
             "Compression: none, kvcompress, uniform, a baseline method (streaming-llm, h2o, snapkv, pyramidkv, adakv, tova, key-norm, keydiff, random: its metric, window and policy), or any registered policy.",
-            discussion: "Default: none, or the configuration file's policy when --config is given.",
+            discussion: "Default: kvcompress when a budget or another compression flag is given (the configuration file's policy with --config), none otherwise.",
             valueName: "name"))
     var compression: String?
 
@@ -61,37 +61,45 @@ struct CompressionOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Compression configuration file (.yaml, .yml or .json); flags override its fields.", valueName: "file"), completion: .file())
     var config: String?
 
-    /// Whether compression is on: a policy other than `none`, or a configuration file.
-    var isEnabled: Bool { compression.map { $0 != "none" } ?? (config != nil) }
+    /// Compression flags given on the command line, by name.
+    private var givenFlags: [String] {
+        [
+            rate.map { _ in "--rate" }, maxCacheTokens.map { _ in "--max-cache-tokens" }, paperRate.map { _ in "--paper-rate" },
+            window.map { _ in "--window" }, protectedWindow.map { _ in "--protected-window" }, sinks.map { _ in "--sinks" },
+            metric.map { _ in "--metric" }, aggregate.map { _ in "--aggregate" }, poolKernel.map { _ in "--pool-kernel" },
+            buffer.map { _ in "--buffer" }, interval.map { _ in "--interval" }, config.map { _ in "--config" },
+            noMaxpool ? "--no-maxpool" : nil, evenLayerEvict ? "--even-layer-evict" : nil,
+            prefillMetricsOnly ? "--prefill-metrics-only" : nil,
+        ].compactMap { $0 }
+    }
+
+    /// Whether compression is on: a policy other than `none`, or any compression flag (which implies
+    /// `kvcompress` when no policy is named).
+    var isEnabled: Bool { compression.map { $0 != "none" } ?? !givenFlags.isEmpty }
 
     func validate() throws {
         let budgets = [rate != nil, maxCacheTokens != nil, paperRate != nil].filter { $0 }.count
         guard budgets <= 1 else { throw ValidationError("give one budget: --rate, --max-cache-tokens or --paper-rate") }
-        if compression == "none" {
-            let given = [
-                rate.map { _ in "--rate" }, maxCacheTokens.map { _ in "--max-cache-tokens" }, paperRate.map { _ in "--paper-rate" },
-                window.map { _ in "--window" }, protectedWindow.map { _ in "--protected-window" }, sinks.map { _ in "--sinks" },
-                metric.map { _ in "--metric" }, aggregate.map { _ in "--aggregate" }, poolKernel.map { _ in "--pool-kernel" },
-                buffer.map { _ in "--buffer" }, interval.map { _ in "--interval" }, config.map { _ in "--config" },
-                noMaxpool ? "--no-maxpool" : nil, evenLayerEvict ? "--even-layer-evict" : nil,
-                prefillMetricsOnly ? "--prefill-metrics-only" : nil,
-            ].compactMap { $0 }
-            if !given.isEmpty { throw ValidationError("\(given.joined(separator: ", ")) need(s) compression; drop --compression none") }
-            return
+        if compression == "none", !givenFlags.isEmpty {
+            throw ValidationError("\(givenFlags.joined(separator: ", ")) need(s) compression; drop --compression none")
         }
+        guard isEnabled else { return }
+        if let metric, !["l1", "l2"].contains(metric) { throw ValidationError("--metric must be l1 or l2 (got '\(metric)')") }
+        if let aggregate, !["sum", "avg"].contains(aggregate) { throw ValidationError("--aggregate must be sum or avg (got '\(aggregate)')") }
         if let window, window != "full", Int(window) == nil {
             throw ValidationError("--window must be a number of queries or 'full' (got '\(window)')")
         }
         // Build the configuration now so every mistake surfaces before the model loads.
-        if isEnabled { _ = try resolve(cacheBlockSize: 16, defaultPolicy: "kvcompress") }
+        _ = try resolve(cacheBlockSize: 16)
     }
 
     /// The configuration these flags describe, validated against the plug-in registry; nil when off.
     /// - Parameters:
     ///   - cacheBlockSize: the cache's `--block-size`, used for the `fixed` block-size policy.
     ///   - defaultPolicy: the policy when neither `--compression` nor `--config` names one.
-    func resolve(cacheBlockSize: Int, defaultPolicy: String? = nil) throws -> CompressionConfiguration? {
-        guard isEnabled || defaultPolicy != nil else { return nil }
+    ///   - required: build a configuration even when no compression flag was given (`kvc compress`).
+    func resolve(cacheBlockSize: Int, defaultPolicy: String = "kvcompress", required: Bool = false) throws -> CompressionConfiguration? {
+        guard isEnabled || required else { return nil }
         var c: CompressionConfiguration
         var fileNamesBlockSize = false
         if let config {
@@ -143,10 +151,8 @@ struct CompressionOptions: ParsableArguments {
     }
 }
 
-/// The plug-ins `kvc` knows: KV-Compress's own, the baselines and the user's, registered through the public API like any other.
+/// The plug-ins `kvc` knows: KV-Compress's own, the baselines and the user's (Plugins/EvictionPolicies/User),
+/// registered through the public API like any other.
 enum CompressionRegistry {
-    static let shared: PluginRegistry = {
-        // Built-ins, baselines and the user's plug-ins (Plugins/EvictionPolicies/User), all through the public API.
-        PluginRegistry.withAllPlugins()
-    }()
+    static let shared = PluginRegistry.withAllPlugins()
 }

@@ -1,7 +1,6 @@
 import ArgumentParser
 import BPETokenizer
 import Foundation
-import KVCLinearAlgebra
 import KVCompress
 import LlamaInference
 import PagedKVCache
@@ -28,7 +27,7 @@ struct Generate: ParsableCommand {
 
     func run() throws {
         if let statsJSON { try OutputFile.checkWritable(statsJSON) }  // fail before the work, not after
-        BLAS.threads = compute.threads
+        try compute.apply()
         let prompts = try promptOptions.prompts()
 
         let loaded = try LoadedModel.load(path: modelOptions.resolvedPath())
@@ -37,17 +36,20 @@ struct Generate: ParsableCommand {
 
         let promptTokens = try prompts.map { try encode($0, with: tokenizer) }
         let contextLength = model.configuration.contextLength
+        let compressionConfiguration = try compression.resolve(cacheBlockSize: cacheOptions.blockSize)
+        let driver = try compressionConfiguration.map { try CompressionDriver(configuration: $0, registry: CompressionRegistry.shared) }
+        // A per-layer block-size policy asks for its smallest size as the cache's physical block size.
+        let llama = model.configuration
+        let blockSize =
+            driver?.compressor.plugins.blockSize.physicalBlockSize(layers: llama.layers, kvHeads: llama.kvHeads, headDim: llama.headDim)
+            ?? cacheOptions.blockSize
         let cache = try model.makeCache(
-            blockSize: cacheOptions.blockSize,
+            blockSize: blockSize,
             capacityBlocks: cacheOptions.capacityBlocks(
-                layout: try CacheLayout(
-                    layers: model.configuration.layers, kvHeads: model.configuration.kvHeads,
-                    headDim: model.configuration.headDim, blockSize: cacheOptions.blockSize),
+                layout: try CacheLayout(layers: llama.layers, kvHeads: llama.kvHeads, headDim: llama.headDim, blockSize: blockSize),
                 sequences: prompts.count,
                 tokensPerSequence: promptTokens.map { min(contextLength, $0.count + sampling.maxTokens) }))
 
-        let compressionConfiguration = try compression.resolve(cacheBlockSize: cacheOptions.blockSize)
-        let driver = try compressionConfiguration.map { try CompressionDriver(configuration: $0, registry: CompressionRegistry.shared) }
         let generator = Generator(model: model, cache: cache, controller: driver, loadSeconds: loaded.loadSeconds)
         let parameters = GenerationParameters(
             maxTokens: sampling.maxTokens,
@@ -60,14 +62,30 @@ struct Generate: ParsableCommand {
         let totalPromptTokens = promptTokens.reduce(0) { $0 + $1.count }
         Terminal.note("prefill: \(totalPromptTokens) prompt tokens in \(prompts.count) sequence(s); cache \(cache.capacityBlocks) blocks × \(cache.layout.blockSize) KVs (\(Format.bytes(cache.capacityBlocks * cache.layout.bytesPerBlock)))")
         var output = TextOutput(tokenizer: tokenizer, prompts: prompts, streaming: prompts.count == 1)
-        var progress = ProgressLine(label: "decode", total: prompts.count * sampling.maxTokens, unit: "tokens", minimumTotal: prompts.count > 1 ? 1 : .max)
-        var produced = 0
+        // Prefill runs inside the generator, so its line shows elapsed time and prompts done; the
+        // decode of a batch (whose text is not streamed) gets a progress bar.
+        let prefillLine = ActivityLine("prefill  \(totalPromptTokens) tokens")
+        defer { prefillLine.stop() }
+        var decodeProgress: ProgressLine?  // from the end of the last prefill
+        var prefilled = Set<Int>(), produced = 0
         let result = try generator.generate(prompts: promptTokens, parameters: parameters) { index, token in
+            // A prompt's first token arrives right after its prefill.
+            if prefilled.count < prompts.count, prefilled.insert(index).inserted {
+                prefillLine.relabel("prefill  \(totalPromptTokens) tokens  (\(prefilled.count)/\(prompts.count) prompts done)")
+                if prefilled.count == prompts.count {
+                    prefillLine.stop()
+                    // Counts decode steps' tokens only: each prompt's first token came from its prefill.
+                    decodeProgress = ProgressLine(
+                        label: "decode", total: prompts.count * (sampling.maxTokens - 1), unit: "tokens",
+                        minimumTotal: prompts.count > 1 ? 1 : .max)
+                }
+            }
             output.append(token, to: index)
             produced += 1
-            progress.update(produced)
+            decodeProgress?.update(produced - prompts.count)
         }
-        progress.finish()
+        prefillLine.stop()
+        decodeProgress?.finish()
         output.finish()
 
         if let driver { showRetention(driver.latestReports) }

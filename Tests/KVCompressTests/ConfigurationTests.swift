@@ -85,7 +85,7 @@ import Testing
         ("budget: {rate: 8}\npolcy: uniform", "unknown configuration key 'polcy'"),
         ("budget: {rate: 8}\nprotected_window: -1", "protected_window must be ≥ 0"),
         ("budget: {rate: 8}\nschedule: {interval: -3}", "interval must be ≥ 0"),
-        ("budget: {rate: 8}\npolicy: snapkvv", "unknown policy 'snapkvv'; known policys: kvcompress, uniform"),
+        ("budget: {rate: 8}\npolicy: snapkvv", "unknown policy 'snapkvv'; known policies: kvcompress, uniform"),
         ("budget: {rate: 8}\nmetric: attn", "unknown metric 'attn'; known metrics: kvcompress"),
         ("budget: {rate: 8}\nwindow: {name: last, options: {querys: 8}}", "unknown option 'querys' for 'last'; it takes:"),
         ("budget: {rate: 8}\nwindow: {name: last, options: {queries: 0}}", "option 'queries' of 'last': 0 is outside 1..."),

@@ -46,6 +46,14 @@ import Testing
         #expect(full.scores == [2.5, 7])
         #expect(VirtualBlocks(scores: [], blockSize: 4).count == 0)
         #expect(VirtualBlocks(scores: [3, 1, 2], blockSize: 8).ends == [3])
+        // A NaN score sorts lowest, so orders built on block scores stay consistent.
+        let broken = VirtualBlocks(scores: [2, .nan, 1, 3], blockSize: 2)
+        #expect(broken.ascendingSlots == [1, 2, 0, 3] && broken.scores == [1, 3])
+    }
+
+    @Test func nanMetricsDoNotBreakTheSchedule() throws {
+        let plan = try Self.plan([[[2, .nan, 1, 3], [.nan, .nan, 5, 0]]], blockSize: 2, budget: .maxCacheTokens(2))
+        #expect(plan.evicted == [[1, 2], [0, 1]])
     }
 
     /// Two heads, bs 2. Head 0 metrics [5,1,4,2,3] → virtual blocks {1}:1, {3,4}:3, {2,0}:5;
@@ -123,7 +131,8 @@ import Testing
         #expect(Set((0..<2).map { head0.position($0) }) == [0, 2])
         #expect(Set((0..<2).map { head1.position($0) }) == [1, 3])
         #expect(report.budgetHeld)
-        #expect(report.retention(layer: 0, head: 0) == 0.4 && report.retention(layer: 0, head: 1) == 0.5)
+        // Retention is relative to the 5 tokens of the sequence, whatever a head held before.
+        #expect(report.retention(layer: 0, head: 0) == 0.4 && report.retention(layer: 0, head: 1) == 0.4)
         #expect(report.renderGrid().contains("40%"))
     }
 }
@@ -131,4 +140,43 @@ import Testing
 extension EvictionPlan {
     /// The plan with each head's slots sorted, for comparing with hand-worked sets.
     var sorted: EvictionPlan { EvictionPlan(evicted: evicted.map { $0.sorted() }) }
+}
+
+/// Per-layer block sizes: a layer with a larger size evicts in units of several physical blocks.
+@Suite struct PerLayerBlockSizeTests {
+    static func compressor(budget: CompressionBudget, policy: PluginSpec = "kvcompress") throws -> Compressor {
+        var c = configuration(policy: policy, budget: budget, protectedWindow: 0, blockSize: 2)
+        c.blockSize = PluginSpec("per_layer", options: ["sizes": "4,2"])
+        return try Compressor(configuration: c, registry: builtins)
+    }
+
+    @Test func largerLayerBlocksEvictSeveralPhysicalBlocksAtOnce() throws {
+        // Layer 0 (size 4) metrics 1…8 → virtual blocks {0-3}:4, {4-7}:8; layer 1 (size 2) 0.5…7.5 →
+        // {0,1}:1.5, {2,3}:3.5, … Rate 2 keeps 8 of 16: evict 1.5 (→14), 3.5 (→12), 4 (→8).
+        let (cache, sequence) = try ScheduleExampleTests.cache(
+            [[[1, 2, 3, 4, 5, 6, 7, 8]], [[0.5, 1.5, 2.5, 3.5, 4.5, 5.5, 6.5, 7.5]]], blockSize: 2)
+        let free = cache.freeBlockCount
+        let report = try Self.compressor(budget: .rate(2)).compress(sequence, cache: cache, trigger: .manual)
+        #expect(cache.contextLengths(sequence) == [4, 4])
+        #expect(report.blocksFreed == 4 && cache.freeBlockCount == free + 4)
+    }
+
+    @Test func theExecutorHoldsALayerToItsOwnBlockSize() throws {
+        let (cache, sequence) = try ScheduleExampleTests.cache([[[1, 2, 3, 4, 5, 6, 7, 8]], [[1, 2, 3, 4]]], blockSize: 2)
+        let compressor = try Self.compressor(budget: .rate(2))
+        let input = try compressor.evictionInput(sequence, cache: cache)
+        #expect(input.blockSizes == [4, 2] && input.physicalBlockSize == 2)
+        #expect(throws: CompressionError.self) {
+            _ = try EvictionExecutor.apply(EvictionPlan(evicted: [[0, 1], []]), for: input, policy: "test", to: cache)
+        }
+    }
+
+    @Test func aLayerSizeBelowTheCacheBlockSizeIsRefused() throws {
+        var c = configuration(budget: .rate(2), protectedWindow: 0, blockSize: 4)
+        c.blockSize = PluginSpec("per_layer", options: ["sizes": "2,4"])
+        let (cache, sequence) = try ScheduleExampleTests.cache([[[1, 2, 3, 4]], [[1, 2, 3, 4]]], blockSize: 4)
+        #expect {
+            _ = try Compressor(configuration: c, registry: builtins).compress(sequence, cache: cache, trigger: .manual)
+        } throws: { "\($0)".contains("not a multiple of the cache's block size 4") }
+    }
 }

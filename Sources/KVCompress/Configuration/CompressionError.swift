@@ -17,7 +17,7 @@ public enum CompressionError: Error, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case let .unknownPlugin(kind, name, known):
-            "unknown \(kind) '\(name)'; known \(kind)s: \(known.sorted().joined(separator: ", "))"
+            "unknown \(kind) '\(name)'; known \(kind.plural): \(known.sorted().joined(separator: ", "))"
         case let .invalidOption(plugin, key, why):
             "option '\(key)' of '\(plugin)': \(why)"
         case let .unknownOptions(plugin, keys, known):
@@ -38,4 +38,12 @@ public enum PluginKind: String, Sendable, Hashable, Codable, CaseIterable, Custo
     case policy
     case blockSize = "block size policy"
     public var description: String { rawValue }
+    public var plural: String {
+        switch self {
+        case .metric: "metrics"
+        case .window: "windows"
+        case .policy: "policies"
+        case .blockSize: "block size policies"
+        }
+    }
 }

@@ -30,33 +30,31 @@ public struct CompressionReport: Sendable, Hashable, Codable {
     public let schedulingSeconds: Double
     public let moveSeconds: Double
 
-    /// Fraction of the head's KVs kept.
+    /// Fraction of the sequence's tokens whose KV the head still holds (after repeated compressions,
+    /// relative to the uncompressed cache, not to the previous compression).
     public func retention(layer: Int, head: Int) -> Double {
-        let i = layer * kvHeads + head
-        return lengthsBefore[i] == 0 ? 1 : Double(lengthsAfter[i]) / Double(lengthsBefore[i])
+        sequenceLength == 0 ? 1 : Double(lengthsAfter[layer * kvHeads + head]) / Double(sequenceLength)
     }
 
-    /// Fraction of all KVs kept.
+    /// Fraction of the uncompressed cache's KVs kept, over all layers and heads.
     public var totalRetention: Double {
-        let before = lengthsBefore.reduce(0, +)
-        return before == 0 ? 1 : Double(lengthsAfter.reduce(0, +)) / Double(before)
+        sequenceLength == 0 ? 1 : Double(lengthsAfter.reduce(0, +)) / Double(sequenceLength * lengthsAfter.count)
     }
 
-    /// A compact terminal grid: one row per layer, one column per KV head, the percentage of KVs kept,
-    /// then the layer's mean. Variable rates per head are the point of KV-Compress, so they must be visible.
+    /// A compact terminal grid: one row per layer, one column per KV head, the percentage of the
+    /// sequence's KVs the head holds after this compression, then the layer's mean. Variable rates per head are the point of KV-Compress, so they must be visible.
     public func renderGrid() -> String {
         var lines: [String] = []
         lines.append(
-            "KV retention, seq \(sequence) (\(trigger.rawValue)): \(sequenceLength) tokens, \(budget) (\(limit)); kept \(percent(totalRetention)) of KVs, "
+            "KV retention, seq \(sequence) (\(trigger.rawValue)): \(sequenceLength) tokens, \(budget) (\(limit)); holds \(percent(totalRetention)) of the uncompressed KVs; this compression: "
                 + "\(blocksBefore) → \(blocksAfter) blocks (\(blocksFreed) freed, \(formatBytes(blocksFreed * bytesPerBlock)))"
                 + (budgetHeld ? "" : " — budget not reachable without evicting protected KVs"))
         let headLabels = (0..<kvHeads).map { pad("h\($0)", 5) }.joined()
         lines.append("layer" + headLabels + "  mean")
         for layer in 0..<layers {
             let cells = (0..<kvHeads).map { pad(percent(retention(layer: layer, head: $0)), 5) }.joined()
-            let before = (0..<kvHeads).reduce(0) { $0 + lengthsBefore[layer * kvHeads + $1] }
             let after = (0..<kvHeads).reduce(0) { $0 + lengthsAfter[layer * kvHeads + $1] }
-            lines.append(pad("\(layer)", 5) + cells + pad(percent(before == 0 ? 1 : Double(after) / Double(before)), 6))
+            lines.append(pad("\(layer)", 5) + cells + pad(percent(sequenceLength == 0 ? 1 : Double(after) / Double(sequenceLength * kvHeads)), 6))
         }
         return lines.joined(separator: "\n")
     }
