@@ -56,6 +56,13 @@ let package = Package(
             name: "EvictionPolicies", dependencies: ["KVCompress"], path: "Plugins/EvictionPolicies",
             swiftSettings: strict),
 
+        // MARK: - `swift package scaffold-policy --name MyPolicy`: a new eviction policy and its tests
+        .plugin(
+            name: "ScaffoldPolicy",
+            capability: .command(
+                intent: .custom(verb: "scaffold-policy", description: "Write a documented EvictionPolicy starting point and its tests under Plugins/EvictionPolicies/User"),
+                permissions: [.writeToPackageDirectory(reason: "writes Plugins/EvictionPolicies/User/<Name>.swift and Tests/KVCompressTests/User/<Name>Tests.swift and registers it in User/UserPlugins.swift")])),
+
         // MARK: - Command line and experiments
         .executableTarget(
             name: "kvc",
