@@ -60,6 +60,9 @@ def main() -> int:
         print("error: llama-cpp-python is not installed; run scripts/setup-bench.sh", file=sys.stderr)
         return 1
 
+    load_average = os.getloadavg()[0]
+    if load_average > 0.5:
+        print(f"warning: load average {load_average:.1f} at start: other work shares the cores, figures will be low", file=sys.stderr)
     context = max(args.prefill + [args.decode_prompt + args.decode_steps]) + 64
     llm = Llama(
         model_path=args.model, n_ctx=context, n_threads=args.threads, n_threads_batch=args.threads,
@@ -106,6 +109,7 @@ def main() -> int:
         "decode_steps": args.decode_steps,
         "prefill_tokens_per_second": prefill,
         "decode_tokens_per_second": decode,
+        "load_average_at_start": load_average,
     }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

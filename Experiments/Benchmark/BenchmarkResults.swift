@@ -11,6 +11,13 @@ struct BenchmarkResults: Codable {
     var decodeSteps: Int
     var prefillTokensPerSecond: [String: Double]
     var decodeTokensPerSecond: [String: Double]
+    /// 1-minute load average when the run started: above ~0.5 other work shared the cores.
+    var loadAverageAtStart: Double?
+
+    static func currentLoadAverage() -> Double? {
+        var load = [0.0]
+        return getloadavg(&load, 1) == 1 ? load[0] : nil
+    }
 
     static func load(_ path: String) throws -> BenchmarkResults {
         let data: Data

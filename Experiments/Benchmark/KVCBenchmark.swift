@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
 import GGUF
-import KVCLinearAlgebra
 import LlamaInference
 import PagedKVCache
 
@@ -16,7 +15,7 @@ struct KVCBenchmark: ParsableCommand {
     @Option(help: "GGUF model.")
     var model = "models/SmolLM2-135M-Instruct.Q4_1.gguf"
 
-    @Option(help: "Threads (OpenBLAS).")
+    @Option(help: "Cores the run is pinned to, recorded with the results (scripts/bench.sh pins both engines with `taskset`).")
     var threads = 2
 
     @Option(help: "Timed runs per figure (after one warm-up); the median is reported.")
@@ -54,8 +53,11 @@ struct KVCBenchmark: ParsableCommand {
 
     func run() throws {
         let referenceResults = try reference.map(BenchmarkResults.load)
+        let loadAverage = BenchmarkResults.currentLoadAverage()
+        if let loadAverage, loadAverage > 0.5 {
+            log("warning: load average \(ComparisonTable.rate(loadAverage)) at start: other work shares the cores, figures will be low")
+        }
         guard FileManager.default.isReadableFile(atPath: model) else { throw BenchmarkError.modelMissing(path: model) }
-        BLAS.threads = threads
         let llama = try LlamaModel(file: GGUFFile(path: model))
         let timing = Measurement(repetitions: repetitions)
 
@@ -83,9 +85,9 @@ struct KVCBenchmark: ParsableCommand {
         }
 
         let results = BenchmarkResults(
-            engine: "kvc (Swift, release)", model: URL(fileURLWithPath: model).lastPathComponent, threads: threads,
+            engine: Self.engine, model: URL(fileURLWithPath: model).lastPathComponent, threads: threads,
             repetitions: repetitions, decodePromptTokens: decodePrompt, decodeSteps: decodeSteps,
-            prefillTokensPerSecond: prefillRates, decodeTokensPerSecond: decodeRates)
+            prefillTokensPerSecond: prefillRates, decodeTokensPerSecond: decodeRates, loadAverageAtStart: loadAverage)
         try results.write(to: out)
         print(ComparisonTable(ours: results, reference: referenceResults).markdown)
         if let referenceResults, referenceResults.threads != threads {
@@ -112,6 +114,12 @@ struct KVCBenchmark: ParsableCommand {
         let c = model.configuration
         return sequences * ((tokens + blockSize - 1) / blockSize) * c.layers * c.kvHeads
     }
+
+    #if DEBUG
+        static let engine = "kvc (Swift, debug build: not for comparisons)"
+    #else
+        static let engine = "kvc (Swift, release build)"
+    #endif
 
     private func log(_ line: String) { FileHandle.standardError.write(Data((line + "\n").utf8)) }
 }

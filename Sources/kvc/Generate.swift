@@ -1,7 +1,6 @@
 import ArgumentParser
 import BPETokenizer
 import Foundation
-import KVCLinearAlgebra
 import KVCompress
 import LlamaInference
 import PagedKVCache
@@ -28,7 +27,7 @@ struct Generate: ParsableCommand {
 
     func run() throws {
         if let statsJSON { try OutputFile.checkWritable(statsJSON) }  // fail before the work, not after
-        BLAS.threads = compute.threads
+        try compute.apply()
         let prompts = try promptOptions.prompts()
 
         let loaded = try LoadedModel.load(path: modelOptions.resolvedPath())
@@ -63,14 +62,30 @@ struct Generate: ParsableCommand {
         let totalPromptTokens = promptTokens.reduce(0) { $0 + $1.count }
         Terminal.note("prefill: \(totalPromptTokens) prompt tokens in \(prompts.count) sequence(s); cache \(cache.capacityBlocks) blocks × \(cache.layout.blockSize) KVs (\(Format.bytes(cache.capacityBlocks * cache.layout.bytesPerBlock)))")
         var output = TextOutput(tokenizer: tokenizer, prompts: prompts, streaming: prompts.count == 1)
-        var progress = ProgressLine(label: "decode", total: prompts.count * sampling.maxTokens, unit: "tokens", minimumTotal: prompts.count > 1 ? 1 : .max)
-        var produced = 0
+        // Prefill runs inside the generator, so its line shows elapsed time and prompts done; the
+        // decode of a batch (whose text is not streamed) gets a progress bar.
+        let prefillLine = ActivityLine("prefill  \(totalPromptTokens) tokens")
+        defer { prefillLine.stop() }
+        var decodeProgress: ProgressLine?  // from the end of the last prefill
+        var prefilled = Set<Int>(), produced = 0
         let result = try generator.generate(prompts: promptTokens, parameters: parameters) { index, token in
+            // A prompt's first token arrives right after its prefill.
+            if prefilled.count < prompts.count, prefilled.insert(index).inserted {
+                prefillLine.relabel("prefill  \(totalPromptTokens) tokens  (\(prefilled.count)/\(prompts.count) prompts done)")
+                if prefilled.count == prompts.count {
+                    prefillLine.stop()
+                    // Counts decode steps' tokens only: each prompt's first token came from its prefill.
+                    decodeProgress = ProgressLine(
+                        label: "decode", total: prompts.count * (sampling.maxTokens - 1), unit: "tokens",
+                        minimumTotal: prompts.count > 1 ? 1 : .max)
+                }
+            }
             output.append(token, to: index)
             produced += 1
-            progress.update(produced)
+            decodeProgress?.update(produced - prompts.count)
         }
-        progress.finish()
+        prefillLine.stop()
+        decodeProgress?.finish()
         output.finish()
 
         if let driver { showRetention(driver.latestReports) }

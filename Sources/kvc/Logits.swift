@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
 import KVCHDF5
-import KVCLinearAlgebra
 import LlamaInference
 import PagedKVCache
 
@@ -38,7 +37,7 @@ struct Logits: ParsableCommand {
     }
 
     func run() throws {
-        BLAS.threads = compute.threads
+        try compute.apply()
         let output = try HDF5File.create(path: out)  // fails now on an unwritable path, not after the work
         defer { output.discard() }  // no-op after commit; otherwise removes the partial file
         let loaded = try LoadedModel.load(path: modelOptions.resolvedPath())

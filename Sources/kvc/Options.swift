@@ -16,14 +16,20 @@ struct ModelOptions: ParsableArguments {
     func resolvedPath() throws -> String { try ModelLocation.resolve(explicit: model) }
 }
 
-/// `--threads N`: worker threads of the forward pass (and of OpenBLAS).
+/// `--threads N`: how many CPU cores the forward pass runs on (see ``CPUAffinity``).
 struct ComputeOptions: ParsableArguments {
-    @Option(help: "Threads for the forward pass.")
-    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    @Option(help: "CPU cores to run on (the process is pinned to that many; default: all it may use).")
+    var threads: Int = CPUAffinity.allowedCPUs().count
 
     func validate() throws {
-        guard (1...512).contains(threads) else { throw ValidationError("--threads must be between 1 and 512 (got \(threads))") }
+        let available = CPUAffinity.allowedCPUs().count
+        guard (1...available).contains(threads) else {
+            throw ValidationError("--threads must be between 1 and \(available), the CPUs this process may use (got \(threads))")
+        }
     }
+
+    /// Pins the process to `threads` cores; call before the model starts its workers.
+    func apply() throws { try CPUAffinity.limit(to: threads) }
 }
 
 /// The paged KV cache: block size and pool size (KV-Compress §3: one block holds `blockSize` KVs of

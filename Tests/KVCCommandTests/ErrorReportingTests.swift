@@ -82,6 +82,7 @@ import Testing
         (["--temperature", "-1"], "--temperature"),
         (["--max-tokens", "-1"], "--max-tokens"),
         (["--threads", "0"], "--threads"),
+        (["--threads", "100000"], "the CPUs this process may use"),
         (["--cache-blocks", "0"], "--cache-blocks"),
         (["--cache-blocks", "10", "--cache-mb", "1"], "--cache-blocks or --cache-mb"),
         (["--system", "be brief"], "--system needs --chat"),
