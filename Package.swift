@@ -50,11 +50,18 @@ let package = Package(
         // MARK: - KV-Compress mechanism (protocols, driver, executor) and the plug-ins
         .target(
             name: "KVCompress",
-            dependencies: ["PagedKVCache", "LlamaInference", "KVCHDF5", .product(name: "Yams", package: "Yams")],
+            dependencies: ["PagedKVCache", "LlamaInference", "BPETokenizer", "KVCHDF5", .product(name: "Yams", package: "Yams")],
             swiftSettings: strict),
         .target(
             name: "EvictionPolicies", dependencies: ["KVCompress"], path: "Plugins/EvictionPolicies",
             swiftSettings: strict),
+
+        // MARK: - `swift package scaffold-policy --name MyPolicy`: a new eviction policy and its tests
+        .plugin(
+            name: "ScaffoldPolicy",
+            capability: .command(
+                intent: .custom(verb: "scaffold-policy", description: "Write a documented EvictionPolicy starting point and its tests under Plugins/EvictionPolicies/User"),
+                permissions: [.writeToPackageDirectory(reason: "writes Plugins/EvictionPolicies/User/<Name>.swift and Tests/KVCompressTests/User/<Name>Tests.swift and registers it in User/UserPlugins.swift")])),
 
         // MARK: - Command line and experiments
         .executableTarget(
@@ -87,7 +94,7 @@ let package = Package(
         .testTarget(
             name: "KVCompressTests",
             dependencies: [
-                "KVCompress", "EvictionPolicies", "LlamaInference", "PagedKVCache", "KVCHDF5",
+                "KVCompress", "EvictionPolicies", "LlamaInference", "PagedKVCache", "BPETokenizer", "KVCHDF5",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             swiftSettings: strict),

@@ -22,8 +22,8 @@ public final class PagedKVCache: @unchecked Sendable {
     public let metrics: UnsafeMutablePointer<Float>
     public let positions: UnsafeMutablePointer<Int32>
 
-    private var allocator: BlockAllocator
-    private var tables: [SequenceID: SequenceTables] = [:]
+    var allocator: BlockAllocator
+    var tables: [SequenceID: SequenceTables] = [:]
     private var nextSequence = 0
 
     /// Creates a pool of `capacityBlocks` blocks. Memory is reserved, not touched: pages become

@@ -11,7 +11,7 @@ import KVCompress
 struct CompressionOptions: ParsableArguments {
     @Option(
         help: ArgumentHelp(
-            "Compression policy: none, kvcompress, uniform, or any registered policy.",
+            "Compression: none, kvcompress, uniform, a baseline method (streaming-llm, h2o, snapkv, pyramidkv, adakv, tova, key-norm, keydiff, random: its metric, window and policy), or any registered policy.",
             discussion: "Default: kvcompress when a budget or another compression flag is given (the configuration file's policy with --config), none otherwise.",
             valueName: "name"))
     var compression: String?
@@ -112,7 +112,14 @@ struct CompressionOptions: ParsableArguments {
             c = CompressionConfiguration(budget: budget)
         }
         if let budget = budgetFromFlags { c.budget = budget }
-        if let name = compression ?? (config == nil ? defaultPolicy : nil) { c.policy = PluginSpec(name) }
+        if let name = compression ?? (config == nil ? defaultPolicy : nil) {
+            // A baseline method brings the metric and window it needs (the flags below still override them).
+            if let method = CompressionMethod.baselines.first(where: { $0.name == name }) {
+                (c.metric, c.window, c.policy) = (method.metric, method.window, method.policy)
+            } else {
+                c.policy = PluginSpec(name)
+            }
+        }
         if evenLayerEvict { c.policy.options["even_layer_evict"] = .bool(true) }
         if !fileNamesBlockSize { c.blockSize = PluginSpec("fixed", options: ["size": .int(cacheBlockSize)]) }
         if let metric { c.metric.options["norm"] = .string(metric) }
@@ -144,8 +151,8 @@ struct CompressionOptions: ParsableArguments {
     }
 }
 
-/// The plug-ins `kvc` knows: KV-Compress's own and the baselines, registered through the public API
-/// like any other.
+/// The plug-ins `kvc` knows: KV-Compress's own, the baselines and the user's (Plugins/EvictionPolicies/User),
+/// registered through the public API like any other.
 enum CompressionRegistry {
-    static let shared = PluginRegistry.withBuiltinsAndBaselines()
+    static let shared = PluginRegistry.withAllPlugins()
 }

@@ -10,5 +10,5 @@ struct KVC: ParsableCommand {
             Without --model, the default model (\(ModelLocation.defaultRelativePath)) is used; fetch it with \
             \(ModelLocation.fetchCommand). Generated text goes to stdout; timings and cache figures to stderr.
             """,
-        subcommands: [Generate.self, Tokenize.self, Logits.self, Compress.self])
+        subcommands: [Generate.self, Tokenize.self, Logits.self, Compress.self, Sweep.self])
 }

@@ -37,6 +37,39 @@ struct CompressCommandTests {
         #expect((statistics["blocks_freed"] as? Int ?? 0) > 0)
     }
 
+    @Test func flagsAndConfigurationFilesReachTheDump() throws {
+        let directory = try ScratchDirectory()
+        let prompt = "The lighthouse keeper counted the ships that passed in the night, one by one, until dawn."
+        let flagged = directory.path("flags.h5")
+        var outcome = try KVCProcess.run([
+            "compress", "--prompt", prompt, "--rate", "2", "--window", "full", "--no-maxpool", "--metric", "l1",
+            "--aggregate", "avg", "--protected-window", "4", "--sinks", "2", "--block-size", "4", "--dump", flagged,
+        ])
+        #expect(outcome.status == 0, "stderr: \(outcome.stderr)")
+        var file = try HDF5File.open(path: flagged)
+        #expect(try file.attribute("window", as: String.self) == "full")
+        #expect(try file.attribute("maxpool", as: Int.self) == 0)
+        #expect(try file.attribute("norm", as: String.self) == "l1")
+        #expect(try file.attribute("aggregate", as: String.self) == "avg")
+        #expect(try file.attribute("sinks", as: Int.self) == 2)
+        let evicted = try file.read(UInt8.self, dataset: "evicted")
+        let n = try file.attribute("prompt_len", as: Int.self)
+        for head in 0..<90 { #expect(evicted.values[head * n] == 0 && evicted.values[head * n + 1] == 0, "sinks are kept") }
+
+        // A configuration file, with a flag overriding its budget.
+        let config = directory.path("c.yaml")
+        try "policy: uniform\nwindow: {name: last, options: {queries: 16}}\nbudget: {max_cache_tokens: 64}\nprotected_window: 8\n"
+            .write(toFile: config, atomically: true, encoding: .utf8)
+        let configured = directory.path("config.h5")
+        outcome = try KVCProcess.run(["compress", "--prompt", prompt, "--config", config, "--rate", "3", "--dump", configured])
+        #expect(outcome.status == 0, "stderr: \(outcome.stderr)")
+        file = try HDF5File.open(path: configured)
+        #expect(try file.attribute("policy", as: String.self) == "uniform")
+        #expect(try file.attribute("window_queries", as: Int.self) == 16)
+        #expect(try file.attribute("rate", as: Double.self) == 3)
+        #expect(try file.attribute("protected_window", as: Int.self) == 8)
+    }
+
     @Test(arguments: [
         (["--rate", "4", "--compression", "none"], "--rate need(s) compression; drop --compression none"),
         (["--compression", "none"], "--compression none does nothing"),

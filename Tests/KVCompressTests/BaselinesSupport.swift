@@ -3,7 +3,7 @@ import KVCompress
 import PagedKVCache
 
 /// The registry every baseline test uses: KV-Compress's built-ins plus the baselines, registered as a user would.
-let baselineRegistry = PluginRegistry.withBuiltinsAndBaselines()
+let baselineRegistry = PluginRegistry.withAllPlugins()
 
 /// The baseline called `name` (a test bug, not a user error, if it does not exist).
 func baselineMethod(_ name: String) -> CompressionMethod {

@@ -46,6 +46,14 @@ import Testing
         #expect(full.scores == [2.5, 7])
         #expect(VirtualBlocks(scores: [], blockSize: 4).count == 0)
         #expect(VirtualBlocks(scores: [3, 1, 2], blockSize: 8).ends == [3])
+        // A NaN score sorts lowest, so orders built on block scores stay consistent.
+        let broken = VirtualBlocks(scores: [2, .nan, 1, 3], blockSize: 2)
+        #expect(broken.ascendingSlots == [1, 2, 0, 3] && broken.scores == [1, 3])
+    }
+
+    @Test func nanMetricsDoNotBreakTheSchedule() throws {
+        let plan = try Self.plan([[[2, .nan, 1, 3], [.nan, .nan, 5, 0]]], blockSize: 2, budget: .maxCacheTokens(2))
+        #expect(plan.evicted == [[1, 2], [0, 1]])
     }
 
     /// Two heads, bs 2. Head 0 metrics [5,1,4,2,3] → virtual blocks {1}:1, {3,4}:3, {2,0}:5;

@@ -33,10 +33,12 @@ public func registerBaselines(in registry: PluginRegistry) {
 }
 
 extension PluginRegistry {
-    /// A registry holding KV-Compress's built-in plug-ins and every baseline.
-    public static func withBuiltinsAndBaselines() -> PluginRegistry {
+    /// A registry holding KV-Compress's built-in plug-ins, every baseline and the user's plug-ins
+    /// (``registerUserPlugins(in:)``).
+    public static func withAllPlugins() -> PluginRegistry {
         let registry = PluginRegistry.withBuiltins()
         registerBaselines(in: registry)
+        registerUserPlugins(in: registry)
         return registry
     }
 }

@@ -9,18 +9,16 @@ public struct VirtualBlocks: Sendable {
     public let ascendingSlots: [Int]
     /// End (exclusive) of virtual block i in `ascendingSlots`: `[blockCount]`.
     public let ends: [Int]
-    /// Score of virtual block i, its largest: `[blockCount]`; +inf when it holds a protected KV.
+    /// Score of virtual block i, its largest: `[blockCount]`; +inf when it holds a protected KV, never NaN.
     public let scores: [Float]
 
     public init(scores slotScores: [Float], blockSize: Int) {
         precondition(blockSize > 0)
         let n = slotScores.count
-        // NaN would break the order; treat it as the lowest score (a broken metric evicts first, visibly).
-        let order = (0..<n).sorted { a, b in
-            let x = slotScores[a].isNaN ? -Float.infinity : slotScores[a]
-            let y = slotScores[b].isNaN ? -Float.infinity : slotScores[b]
-            return x < y || (x == y && a < b)
-        }
+        // NaN would break every order built on these scores; it counts as the lowest score (a broken
+        // metric evicts first, visibly, instead of corrupting the sort).
+        let sane = slotScores.map { $0.isNaN ? -Float.infinity : $0 }
+        let order = (0..<n).sorted { a, b in sane[a] < sane[b] || (sane[a] == sane[b] && a < b) }
         ascendingSlots = order
         var ends: [Int] = []
         if n > 0 {
@@ -32,7 +30,7 @@ public struct VirtualBlocks: Sendable {
             }
         }
         self.ends = ends
-        scores = ends.map { slotScores[order[$0 - 1]] }
+        scores = ends.map { sane[order[$0 - 1]] }
     }
 
     public var count: Int { ends.count }
