@@ -48,27 +48,42 @@ struct Attention {
         let tiles = (count + Self.queryTile - 1) / Self.queryTile
         let out = SharedPointer(output), q = SharedPointer(UnsafeMutablePointer(mutating: qkv))
         let queryWidth = c.queryWidth, scale = scale
-        // Heavier (later) tiles first, interleaving heads, for a balanced dynamic schedule.
+        // Heavier (later) tiles first, interleaving heads, for a balanced dynamic schedule. The
+        // group's query heads are stacked into one [groupSize · rows, headDim] matrix, so each tile is
+        // two sgemm calls however large the group.
         parallelFor(c.kvHeads * tiles) { item in
             let h = item % c.kvHeads, tile = tiles - 1 - item / c.kvHeads
             let rowStart = tile * Self.queryTile, rows = min(Self.queryTile, count - rowStart)
             let past = views[h].length - count
             let width = past + rowStart + rows
-            let scores = UnsafeMutablePointer<Float>.allocate(capacity: rows * width)
-            defer { scores.deallocate() }
+            let stacked = UnsafeMutablePointer<Float>.allocate(capacity: g * rows * d)
+            let scores = UnsafeMutablePointer<Float>.allocate(capacity: g * rows * width)
+            let results = UnsafeMutablePointer<Float>.allocate(capacity: g * rows * d)
+            defer {
+                stacked.deallocate()
+                scores.deallocate()
+                results.deallocate()
+            }
             for j in 0..<g {
-                let head = h * g + j
-                BLAS.gemm(
-                    m: rows, n: width, k: d, a: q.base + rowStart * qkvStride + head * d, lda: qkvStride,
-                    b: sharedKeys[h].base, ldb: d, transposeB: true, c: scores, ldc: width, alpha: scale)
                 for i in 0..<rows {
-                    let row = scores + i * width, visible = past + rowStart + i + 1
-                    Kernels.softmax(row, count: visible)
-                    (row + visible).update(repeating: 0, count: width - visible)
+                    (stacked + (j * rows + i) * d).update(from: q.base + (rowStart + i) * qkvStride + (h * g + j) * d, count: d)
                 }
-                BLAS.gemm(
-                    m: rows, n: d, k: width, a: scores, lda: width, b: sharedValues[h].base, ldb: d, transposeB: false,
-                    c: out.base + rowStart * queryWidth + head * d, ldc: queryWidth)
+            }
+            BLAS.gemm(
+                m: g * rows, n: width, k: d, a: stacked, b: sharedKeys[h].base, ldb: d, transposeB: true, c: scores,
+                ldc: width, alpha: scale)
+            for r in 0..<g * rows {
+                let row = scores + r * width, visible = past + rowStart + r % rows + 1
+                Kernels.softmax(row, count: visible)
+                (row + visible).update(repeating: 0, count: width - visible)
+            }
+            BLAS.gemm(
+                m: g * rows, n: d, k: width, a: scores, lda: width, b: sharedValues[h].base, ldb: d, transposeB: false,
+                c: results, ldc: d)
+            for j in 0..<g {
+                for i in 0..<rows {
+                    (out.base + (rowStart + i) * queryWidth + (h * g + j) * d).update(from: results + (j * rows + i) * d, count: d)
+                }
             }
         }
 

@@ -161,7 +161,6 @@ final class QuantizedMatrix: @unchecked Sendable {
     @inline(__always)
     private func dotQ4_1(row: Int, x: UnsafePointer<Float>, blockSums: UnsafePointer<Float>) -> Float {
         var acc = SIMD4<Float>()
-        var minimumTerm: Float = 0
         let first = row * blocksPerRow
         let q = UnsafeRawPointer(quants) + first * 16
         let xr = UnsafeRawPointer(x)
@@ -170,16 +169,17 @@ final class QuantizedMatrix: @unchecked Sendable {
         for k in 0..<blocksPerRow {
             let packed = q.loadUnaligned(fromByteOffset: k * 16, as: SIMD4<UInt32>.self)
             let xk = xr + k * 128
-            var block = SIMD4<Float>()
+            // Two partial sums halve the chain of dependent adds.
+            var even = SIMD4<Float>(), odd = SIMD4<Float>()
             for s in 0..<8 {
                 let t = (packed &>> UInt32(4 * s)) & mask
                 let value = unsafeBitCast(t | exponent, to: SIMD4<Float>.self) - twoTo23
-                block += value * xk.loadUnaligned(fromByteOffset: s * 16, as: SIMD4<Float>.self)
+                let product = value * xk.loadUnaligned(fromByteOffset: s * 16, as: SIMD4<Float>.self)
+                if s % 2 == 0 { even += product } else { odd += product }
             }
-            acc += block * scales[first + k]
-            minimumTerm += minimums[first + k] * blockSums[k]
+            acc += (even + odd) * scales[first + k]
         }
-        return acc.sum() + minimumTerm
+        return acc.sum() + Kernels.dot(minimums + first, blockSums, blocksPerRow)
     }
 
     /// Σ_c W[row, c] · x[c] for Q8_0 blocks; `x` permuted by `lane(_:)`.
@@ -194,16 +194,17 @@ final class QuantizedMatrix: @unchecked Sendable {
         let exponent = SIMD4<UInt32>(repeating: 0x4B00_0000), offset = SIMD4<Float>(repeating: 8_388_608 + 128)
         for k in 0..<blocksPerRow {
             let xk = xr + k * 128
-            var block = SIMD4<Float>()
+            var even = SIMD4<Float>(), odd = SIMD4<Float>()
             for h in 0..<2 {
                 let packed = q.loadUnaligned(fromByteOffset: k * 32 + h * 16, as: SIMD4<UInt32>.self)
                 for i in 0..<4 {
                     let t = ((packed &>> UInt32(8 * i)) & mask) ^ flip
                     let value = unsafeBitCast(t | exponent, to: SIMD4<Float>.self) - offset
-                    block += value * xk.loadUnaligned(fromByteOffset: (h * 16 + i * 4) * 4, as: SIMD4<Float>.self)
+                    let product = value * xk.loadUnaligned(fromByteOffset: (h * 16 + i * 4) * 4, as: SIMD4<Float>.self)
+                    if i % 2 == 0 { even += product } else { odd += product }
                 }
             }
-            acc += block * scales[first + k]
+            acc += (even + odd) * scales[first + k]
         }
         return acc.sum()
     }

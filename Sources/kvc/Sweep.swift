@@ -34,6 +34,13 @@ struct Sweep: ParsableCommand {
         help: ArgumentHelp("Run only these of the specification's lengths (to split a long sweep into runs).", valueName: "tokens"))
     var lengths: [Int] = []
 
+    @Option(
+        help: ArgumentHelp(
+            "Write the sweep's prompts (JSON lines: length, prompt, seed, answer, tokens, needle offset, text) to this file and stop, without running the model.",
+            valueName: "path"),
+        completion: .file())
+    var writePrompts: String?
+
     func validate() throws {
         if let limitPrompts, limitPrompts < 1 { throw ValidationError("--limit-prompts must be at least 1 (got \(limitPrompts))") }
     }
@@ -50,6 +57,7 @@ struct Sweep: ParsableCommand {
             }
             specification.lengths = specification.lengths.filter(lengths.contains)
         }
+        if let writePrompts { return try write(specification: specification, registry: registry, to: writePrompts) }
         let file = try HDF5File.create(path: out)  // fails on a bad path now, not after the sweep
         do {
             BLAS.threads = compute.threads
@@ -72,6 +80,38 @@ struct Sweep: ParsableCommand {
             file.discard()
             throw error
         }
+    }
+}
+
+extension Sweep {
+    /// One line of `--write-prompts`: what other engines (llama.cpp) need to run the same prompts.
+    struct PromptRecord: Codable {
+        let length: Int
+        let prompt: Int
+        let seed: UInt64
+        let answer: String
+        let tokens: Int
+        let needleTokenOffset: Int
+        let depth: Double
+        let text: String
+    }
+
+    func write(specification: SweepSpecification, registry: PluginRegistry, to path: String) throws {
+        try OutputFile.checkWritable(path)
+        let loaded = try LoadedModel.load(path: modelOptions.resolvedPath())
+        let runner = try SweepRunner(specification: specification, model: loaded.model, tokenizer: loaded.tokenizer, registry: registry)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        var lines = Data()
+        for (index, p) in try runner.prompts().enumerated() {
+            lines += try encoder.encode(
+                PromptRecord(
+                    length: p.targetTokens, prompt: index % specification.prompts, seed: p.seed, answer: p.answer, tokens: p.tokens.count,
+                    needleTokenOffset: p.needleTokenOffset, depth: p.depth, text: p.text))
+            lines += Data("\n".utf8)
+        }
+        try OutputFile.writeAtomically(lines, to: path)
+        Terminal.note("wrote \(specification.lengths.count * specification.prompts) prompts to \(path)")
     }
 }
 

@@ -2,6 +2,7 @@ import EvictionPolicies
 import KVCompress
 import LlamaInference
 import PagedKVCache
+import PropertyBased
 import Testing
 
 /// Compression on a tiny random Llama: what the issue asks the model-level tests to show.
@@ -48,24 +49,64 @@ import Testing
         #expect(driver.reports.count == 4 && driver.reports.allSatisfy { $0.kvsEvicted == 0 })
     }
 
+    /// The same over random prompt lengths, block sizes, protected windows and metric settings.
+    @Test func rateOneIsBitIdenticalWhateverTheSettings() async throws {
+        await propertyCheck(
+            count: 12, input: Gen.int(in: 1...100), Gen.int(in: 0...(CacheLayout.supportedBlockSizes.count - 1)), Gen.uint64()
+        ) { length, bsIndex, seed in
+            let bs = CacheLayout.supportedBlockSizes[bsIndex]
+            var c = configuration(budget: .rate(1), protectedWindow: Int(seed % 40), blockSize: bs)
+            c.metric = PluginSpec("kvcompress", options: ["norm": seed % 2 == 0 ? "l1" : "l2", "aggregate": seed % 3 == 0 ? "avg" : "sum"])
+            c.window = seed % 5 == 0 ? "full" : PluginSpec("last", options: ["queries": .int(Int(seed % 16) + 1)])
+            c.schedule.interval = 1
+            let prompt = Self.tokens(length, seed: seed)
+            let capacity = 4 * Self.llama.layers * Self.llama.kvHeads * ((length + 4 + bs - 1) / bs)
+            let plain = try Self.run(prompt: prompt, steps: 3, cache: Self.model.makeCache(blockSize: bs, capacityBlocks: capacity), driver: nil)
+            let driver = try CompressionDriver(configuration: c, registry: builtins)
+            let compressed = try Self.run(prompt: prompt, steps: 3, cache: Self.model.makeCache(blockSize: bs, capacityBlocks: capacity), driver: driver)
+            #expect(plain == compressed)
+            #expect(driver.reports.allSatisfy { $0.kvsEvicted == 0 })
+        }
+    }
+
     @Test func compressionFreesTheEvictedBlocksAndAttendsOverExactlyTheKeptKVs() throws {
-        let prompt = Self.tokens(90, seed: 11)
-        let full = try Self.model.makeCache(blockSize: 4, capacityBlocks: 400)
+        let (cache, sequence) = try Self.checkKeptSetAttention(length: 90, blockSize: 4, rate: 4, protectedWindow: 8, seed: 11)
+        // Variable rates: the heads do not all keep the same number of KVs.
+        #expect(Set(cache.contextLengths(sequence)).count > 1)
+    }
+
+    @Test func keptSetAttentionHoldsWhateverTheSettings() async throws {
+        await propertyCheck(
+            count: 20, input: Gen.int(in: 1...120), Gen.int(in: 0...(CacheLayout.supportedBlockSizes.count - 1)), Gen.uint64()
+        ) { length, bsIndex, seed in
+            _ = try Self.checkKeptSetAttention(
+                length: length, blockSize: CacheLayout.supportedBlockSizes[bsIndex], rate: 1 + Double(seed % 1000) / 100,
+                protectedWindow: Int(seed % 24), seed: seed)
+        }
+    }
+
+    /// Prefills a random prompt, compresses it, and checks that the freed blocks are the evicted ones,
+    /// that every kept KV is bit-identical to the uncompressed prefill's, and that the next token's
+    /// logits over the compressed cache equal those over a cache built directly from the kept set.
+    @discardableResult
+    static func checkKeptSetAttention(
+        length: Int, blockSize: Int, rate: Double, protectedWindow: Int, seed: UInt64
+    ) throws -> (PagedKVCache, SequenceID) {
+        let prompt = Self.tokens(length, seed: seed)
+        let capacity = 2 * Self.llama.layers * Self.llama.kvHeads * ((length + 1 + blockSize - 1) / blockSize)
+        let full = try Self.model.makeCache(blockSize: blockSize, capacityBlocks: capacity)
         let fullSequence = full.addSequence()
         _ = try Self.model.prefill(prompt, sequence: fullSequence, cache: full)
 
-        let cache = try Self.model.makeCache(blockSize: 4, capacityBlocks: 400)
+        let cache = try Self.model.makeCache(blockSize: blockSize, capacityBlocks: capacity)
         let sequence = cache.addSequence()
-        let driver = try Self.driver(.rate(4))
+        let driver = try Self.driver(.rate(rate), blockSize: blockSize, protectedWindow: protectedWindow)
         _ = try Self.model.prefill(prompt, sequence: sequence, cache: cache, observer: driver.observer)
         let freeBefore = cache.freeBlockCount, bytesBefore = cache.residentBytes
         try driver.didPrefill(sequence, cache: cache)
         let report = try #require(driver.reports.first)
-        #expect(report.blocksFreed > 0 && report.budgetHeld)
         #expect(cache.freeBlockCount - freeBefore == report.blocksFreed)
         #expect(bytesBefore - cache.residentBytes == report.blocksFreed * cache.layout.bytesPerBlock)
-        // Variable rates: the heads do not all keep the same number of KVs.
-        #expect(Set(cache.contextLengths(sequence)).count > 1)
 
         // The kept set: every KV still cached, with K and V exactly as the uncompressed prefill made them.
         let layout = cache.layout, d = layout.headDim
@@ -83,14 +124,14 @@ import Testing
                 }
                 kept.append(positions.sorted())
                 #expect(Set(positions).count == positions.count)
-                #expect(positions.contains { $0 >= 90 - 8 } && (82..<90).allSatisfy { positions.contains(Int32($0)) })
+                #expect((max(0, length - protectedWindow)..<length).allSatisfy { positions.contains(Int32($0)) })
             }
         }
 
         // A cache built directly from the kept (position, K, V) set, in position order.
-        let direct = try Self.model.makeCache(blockSize: 4, capacityBlocks: 400)
+        let direct = try Self.model.makeCache(blockSize: blockSize, capacityBlocks: capacity)
         let directSequence = direct.addSequence()
-        let longest = kept.map(\.count).max()!
+        let longest = max(1, kept.map(\.count).max()!)
         try direct.reserve(directSequence, tokens: longest)
         let zeros = [Float](repeating: 0, count: longest * layout.kvHeads * d)
         for layer in 0..<layout.layers {
@@ -110,10 +151,11 @@ import Testing
         direct.advance(directSequence, by: prompt.count)
 
         // Next-token logits over the compressed cache equal those over the kept set.
-        let next = Self.tokens(1, seed: 99)[0]
+        let next = Self.tokens(1, seed: seed &+ 1)[0]
         let fromCompressed = try Self.model.decode([(sequence, next)], cache: cache)[0]
         let fromDirect = try Self.model.decode([(directSequence, next)], cache: direct)[0]
         for (a, b) in zip(fromCompressed, fromDirect) { #expect(abs(a - b) <= 1e-4 * max(1, abs(b))) }
+        return (cache, sequence)
     }
 
     @Test func theL1MetricOfTheFullPromptSumsToGroupSizeTimesQueries() throws {
