@@ -54,9 +54,9 @@ struct CacheOptions: ParsableArguments {
         if let cacheMegabytes, !(cacheMegabytes > 0) { throw ValidationError("--cache-mb must be positive (got \(cacheMegabytes))") }
     }
 
-    /// Blocks in the pool for `layout`. Without an explicit size: room for `tokensPerSequence` KVs on
-    /// every head of `sequences` sequences, i.e. no compression ever needed.
-    func capacityBlocks(layout: CacheLayout, sequences: Int, tokensPerSequence: [Int]) -> Int {
+    /// Blocks in the pool for `layout`. Without an explicit size: room for `tokensPerSequence[i]` KVs
+    /// on every head of sequence i, i.e. no compression ever needed.
+    func capacityBlocks(layout: CacheLayout, tokensPerSequence: [Int]) -> Int {
         if let cacheBlocks { return cacheBlocks }
         if let cacheMegabytes { return max(1, Int(cacheMegabytes * 1024 * 1024) / layout.bytesPerBlock) }
         return max(1, tokensPerSequence.reduce(0) { $0 + layout.blocks(forTokens: $1) * layout.headCount })
