@@ -93,18 +93,22 @@ struct GGUFLoadingTests {
         let c = model.configuration
         let full = try model.makeCache(blockSize: 4, capacityBlocks: c.layers * c.kvHeads * 8)
         let expected = try model.prefill(tokens, sequence: full.addSequence(), cache: full, allLogits: true)
-        // Batches of 1 and 3 both take the quantized path (at most `quantizedBatchLimit`).
+        // Batches of 1 and 2 take the quantized path (`quantizedBatchLimit`), batches of 3 sgemm.
+        #expect(LlamaModel.quantizedBatchLimit == 2)
         let cache = try model.makeCache(blockSize: 4, capacityBlocks: 3 * c.layers * c.kvHeads * 8)
         let ids = (0..<3).map { _ in cache.addSequence() }
         for id in ids { _ = try model.prefill(Array(tokens.prefix(5)), sequence: id, cache: cache) }
+        let v = c.vocabularySize
         for p in 5..<tokens.count {
-            let batch = p % 2 == 0 ? ids : [ids[0]]
-            let rows = try model.decode(batch.map { ($0, tokens[p]) }, cache: cache)
-            for row in rows {
-                #expect(maxDifference(row, Array(expected[p * c.vocabularySize..<(p + 1) * c.vocabularySize])) < 1e-4)
+            let batches: [[SequenceID]] = switch p % 3 {
+            case 0: [ids]
+            case 1: [Array(ids.prefix(2)), [ids[2]]]
+            default: ids.map { [$0] }
             }
-            if batch.count == 1 {
-                for id in ids.dropFirst() { _ = try model.decode([(id, tokens[p])], cache: cache) }
+            for batch in batches {
+                for row in try model.decode(batch.map { ($0, tokens[p]) }, cache: cache) {
+                    #expect(maxDifference(row, Array(expected[p * v..<(p + 1) * v])) < 1e-4)
+                }
             }
         }
     }
