@@ -17,7 +17,7 @@ struct Logits: ParsableCommand {
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var compute: ComputeOptions
 
-    @Option(help: "File of token ids separated by whitespace (as `kvc tokenize` prints them).", completion: .file())
+    @Option(help: "File of token ids separated by whitespace, as `kvc tokenize` prints them (- for stdin).", completion: .file())
     var tokensFile: String
 
     @Option(help: "HDF5 file to write.", completion: .file())

@@ -92,10 +92,10 @@ struct PromptOptions: ParsableArguments {
     @Option(help: "Prompt text.")
     var prompt: String?
 
-    @Option(help: "File whose whole content is the prompt.", completion: .file())
+    @Option(help: "File whose whole content is the prompt (- for stdin).", completion: .file())
     var promptFile: String?
 
-    @Option(help: "File with one prompt per line (blank lines skipped); the prompts are decoded together as a batch.", completion: .file())
+    @Option(help: "File with one prompt per line (blank lines skipped; - for stdin); the prompts are decoded together as a batch.", completion: .file())
     var batchFile: String?
 
     @Flag(help: "Wrap each prompt in the model's chat template as a user message.")
