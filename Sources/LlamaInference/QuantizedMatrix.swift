@@ -121,7 +121,21 @@ final class QuantizedMatrix: @unchecked Sendable {
         let xs = SharedPointer(permuted), ys = SharedPointer(y), sums = SharedPointer(blockSums)
         parallelFor(chunks) { chunk in
             let start = chunk * chunkRows, end = min(self.rows, start + chunkRows)
-            for b in 0..<batch {
+            var b = 0
+            // Sequences in pairs: the blocks are unpacked once for both.
+            while b + 2 <= batch {
+                let x0 = xs.base + b * self.columns, x1 = x0 + self.columns
+                let y0 = ys.base + b * ldy, y1 = y0 + ldy
+                let s0 = sums.base + b * self.blocksPerRow, s1 = s0 + self.blocksPerRow
+                for r in start..<end {
+                    let (v0, v1) = self.format == .q4_1
+                        ? self.dotQ4_1(row: r, x0, x1, blockSums: s0, s1) : self.dotQ8_0(row: r, x0, x1)
+                    y0[r] = accumulate ? y0[r] + v0 : v0
+                    y1[r] = accumulate ? y1[r] + v1 : v1
+                }
+                b += 2
+            }
+            if b < batch {
                 let xb = xs.base + b * self.columns, yb = ys.base + b * ldy
                 var r = start
                 if self.format == .q4_1 {
@@ -217,6 +231,59 @@ final class QuantizedMatrix: @unchecked Sendable {
             acc0.sum() + Kernels.dot(minimums + first, blockSums, blocksPerRow),
             acc1.sum() + Kernels.dot(minimums + second, blockSums, blocksPerRow)
         )
+    }
+
+    /// One Q4_1 row against two vectors (`x` permuted by `lane(_:)`): each block unpacked once.
+    @inline(__always)
+    private func dotQ4_1(
+        row: Int, _ x0: UnsafePointer<Float>, _ x1: UnsafePointer<Float>, blockSums s0: UnsafePointer<Float>,
+        _ s1: UnsafePointer<Float>
+    ) -> (Float, Float) {
+        var acc0 = SIMD4<Float>(), acc1 = SIMD4<Float>()
+        let first = row * blocksPerRow
+        let q = UnsafeRawPointer(quants) + first * 16
+        let xr0 = UnsafeRawPointer(x0), xr1 = UnsafeRawPointer(x1)
+        let mask = SIMD4<UInt32>(repeating: 0xF)
+        for k in 0..<blocksPerRow {
+            let packed = q.loadUnaligned(fromByteOffset: k * 16, as: SIMD4<UInt32>.self)
+            var block0 = SIMD4<Float>(), block1 = SIMD4<Float>()
+            for s in 0..<8 {
+                let w = SIMD4<Float>(SIMD4<Int32>(truncatingIfNeeded: (packed &>> UInt32(4 * s)) & mask))
+                block0 += w * xr0.loadUnaligned(fromByteOffset: k * 128 + s * 16, as: SIMD4<Float>.self)
+                block1 += w * xr1.loadUnaligned(fromByteOffset: k * 128 + s * 16, as: SIMD4<Float>.self)
+            }
+            let scale = scales[first + k]
+            acc0 += block0 * scale
+            acc1 += block1 * scale
+        }
+        return (
+            acc0.sum() + Kernels.dot(minimums + first, s0, blocksPerRow), acc1.sum() + Kernels.dot(minimums + first, s1, blocksPerRow)
+        )
+    }
+
+    /// One Q8_0 row against two vectors (`x` permuted by `lane(_:)`): each block unpacked once.
+    @inline(__always)
+    private func dotQ8_0(row: Int, _ x0: UnsafePointer<Float>, _ x1: UnsafePointer<Float>) -> (Float, Float) {
+        var acc0 = SIMD4<Float>(), acc1 = SIMD4<Float>()
+        let first = row * blocksPerRow
+        let q = UnsafeRawPointer(quants) + first * 32
+        let xr0 = UnsafeRawPointer(x0), xr1 = UnsafeRawPointer(x1)
+        for k in 0..<blocksPerRow {
+            var block0 = SIMD4<Float>(), block1 = SIMD4<Float>()
+            for h in 0..<2 {
+                let packed = q.loadUnaligned(fromByteOffset: k * 32 + h * 16, as: SIMD4<Int32>.self)
+                for i in 0..<4 {
+                    let w = SIMD4<Float>((packed &<< Int32(24 - 8 * i)) &>> 24)
+                    let offset = k * 128 + (h * 16 + i * 4) * 4
+                    block0 += w * xr0.loadUnaligned(fromByteOffset: offset, as: SIMD4<Float>.self)
+                    block1 += w * xr1.loadUnaligned(fromByteOffset: offset, as: SIMD4<Float>.self)
+                }
+            }
+            let scale = scales[first + k]
+            acc0 += block0 * scale
+            acc1 += block1 * scale
+        }
+        return (acc0.sum(), acc1.sum())
     }
 
     /// Σ_c W[row, c] · x[c] for Q8_0 blocks; `x` permuted by `lane(_:)`.

@@ -94,16 +94,17 @@ struct GGUFLoadingTests {
         let c = model.configuration
         let full = try model.makeCache(blockSize: 4, capacityBlocks: c.layers * c.kvHeads * 8)
         let expected = try model.prefill(tokens, sequence: full.addSequence(), cache: full, allLogits: true)
-        // Batches of 1 and 2 take the quantized path (`quantizedBatchLimit`), batches of 3 sgemm.
-        #expect(LlamaModel.quantizedBatchLimit == 2)
-        let cache = try model.makeCache(blockSize: 4, capacityBlocks: 3 * c.layers * c.kvHeads * 8)
-        let ids = (0..<3).map { _ in cache.addSequence() }
+        // Batches of 1 to 4 take the quantized path (`quantizedBatchLimit`; pairs of sequences and a
+        // single one), batches of 5 sgemm.
+        #expect(LlamaModel.quantizedBatchLimit == 4)
+        let cache = try model.makeCache(blockSize: 4, capacityBlocks: 5 * c.layers * c.kvHeads * 8)
+        let ids = (0..<5).map { _ in cache.addSequence() }
         for id in ids { _ = try model.prefill(Array(tokens.prefix(5)), sequence: id, cache: cache) }
         let v = c.vocabularySize
         for p in 5..<tokens.count {
             let batches: [[SequenceID]] = switch p % 3 {
             case 0: [ids]
-            case 1: [Array(ids.prefix(2)), [ids[2]]]
+            case 1: [Array(ids.prefix(3)), Array(ids.suffix(2))]
             default: ids.map { [$0] }
             }
             for batch in batches {
