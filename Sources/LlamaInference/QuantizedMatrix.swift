@@ -121,14 +121,24 @@ final class QuantizedMatrix: @unchecked Sendable {
         let xs = SharedPointer(permuted), ys = SharedPointer(y), sums = SharedPointer(blockSums)
         parallelFor(chunks) { chunk in
             let start = chunk * chunkRows, end = min(self.rows, start + chunkRows)
-            for r in start..<end {
-                for b in 0..<batch {
-                    let xb = xs.base + b * self.columns
+            for b in 0..<batch {
+                let xb = xs.base + b * self.columns, yb = ys.base + b * ldy
+                var r = start
+                if self.format == .q4_1 {
+                    // Rows in pairs: one load of x serves both.
+                    while r + 2 <= end {
+                        let (first, second) = self.dotQ4_1(rows: r, x: xb, blockSums: sums.base + b * self.blocksPerRow)
+                        yb[r] = accumulate ? yb[r] + first : first
+                        yb[r + 1] = accumulate ? yb[r + 1] + second : second
+                        r += 2
+                    }
+                }
+                while r < end {
                     let value = self.format == .q4_1
                         ? self.dotQ4_1(row: r, x: xb, blockSums: sums.base + b * self.blocksPerRow)
                         : self.dotQ8_0(row: r, x: xb)
-                    let out = ys.base + b * ldy + r
-                    out.pointee = accumulate ? out.pointee + value : value
+                    yb[r] = accumulate ? yb[r] + value : value
+                    r += 1
                 }
             }
         }
@@ -138,9 +148,9 @@ final class QuantizedMatrix: @unchecked Sendable {
     ///
     /// The kernels read a block's bytes as 32-bit lanes (`SIMD4<UInt32>`) and peel one nibble or byte
     /// off every lane per shift, which yields the elements in a strided order; x is permuted to match
-    /// once per product instead of shuffling every block of every row. Integers become floats by the
-    /// exponent trick (bits 0x4B00_0000 | t are the float 2^23 + t), since generic SIMD integer to float
-    /// conversions lower to scalar code.
+    /// once per product instead of shuffling every block of every row. Lanes are converted with the
+    /// concrete `SIMD4<Int32>` → `SIMD4<Float>` initialiser, one instruction (`cvtdq2ps`); generic and
+    /// wider conversions lower to scalar code.
     /// - Q4_1: step s (shift 4s) of lane L is byte 4L + s/2, low nibble (element 4L + s/2) for even s,
     ///   high nibble (element 4L + s/2 + 16) for odd s.
     /// - Q8_0: half h (bytes 16h..<16h+16), step i (shift 8i) of lane L is element 16h + 4L + i.
@@ -164,8 +174,7 @@ final class QuantizedMatrix: @unchecked Sendable {
         let first = row * blocksPerRow
         let q = UnsafeRawPointer(quants) + first * 16
         let xr = UnsafeRawPointer(x)
-        let mask = SIMD4<UInt32>(repeating: 0xF), exponent = SIMD4<UInt32>(repeating: 0x4B00_0000)
-        let twoTo23 = SIMD4<Float>(repeating: 8_388_608)
+        let mask = SIMD4<UInt32>(repeating: 0xF)
         for k in 0..<blocksPerRow {
             let packed = q.loadUnaligned(fromByteOffset: k * 16, as: SIMD4<UInt32>.self)
             let xk = xr + k * 128
@@ -173,13 +182,41 @@ final class QuantizedMatrix: @unchecked Sendable {
             var even = SIMD4<Float>(), odd = SIMD4<Float>()
             for s in 0..<8 {
                 let t = (packed &>> UInt32(4 * s)) & mask
-                let value = unsafeBitCast(t | exponent, to: SIMD4<Float>.self) - twoTo23
+                let value = SIMD4<Float>(SIMD4<Int32>(truncatingIfNeeded: t))
                 let product = value * xk.loadUnaligned(fromByteOffset: s * 16, as: SIMD4<Float>.self)
                 if s % 2 == 0 { even += product } else { odd += product }
             }
             acc += (even + odd) * scales[first + k]
         }
         return acc.sum() + Kernels.dot(minimums + first, blockSums, blocksPerRow)
+    }
+
+    /// Rows `row` and `row + 1` at once (see `dotQ4_1(row:x:blockSums:)`): each x chunk is loaded
+    /// once for both.
+    @inline(__always)
+    private func dotQ4_1(rows row: Int, x: UnsafePointer<Float>, blockSums: UnsafePointer<Float>) -> (Float, Float) {
+        var acc0 = SIMD4<Float>(), acc1 = SIMD4<Float>()
+        let first = row * blocksPerRow, second = first + blocksPerRow
+        let q0 = UnsafeRawPointer(quants) + first * 16, q1 = UnsafeRawPointer(quants) + second * 16
+        let xr = UnsafeRawPointer(x)
+        let mask = SIMD4<UInt32>(repeating: 0xF)
+        for k in 0..<blocksPerRow {
+            let packed0 = q0.loadUnaligned(fromByteOffset: k * 16, as: SIMD4<UInt32>.self)
+            let packed1 = q1.loadUnaligned(fromByteOffset: k * 16, as: SIMD4<UInt32>.self)
+            let xk = xr + k * 128
+            var block0 = SIMD4<Float>(), block1 = SIMD4<Float>()
+            for s in 0..<8 {
+                let xs = xk.loadUnaligned(fromByteOffset: s * 16, as: SIMD4<Float>.self)
+                block0 += SIMD4<Float>(SIMD4<Int32>(truncatingIfNeeded: (packed0 &>> UInt32(4 * s)) & mask)) * xs
+                block1 += SIMD4<Float>(SIMD4<Int32>(truncatingIfNeeded: (packed1 &>> UInt32(4 * s)) & mask)) * xs
+            }
+            acc0 += block0 * scales[first + k]
+            acc1 += block1 * scales[second + k]
+        }
+        return (
+            acc0.sum() + Kernels.dot(minimums + first, blockSums, blocksPerRow),
+            acc1.sum() + Kernels.dot(minimums + second, blockSums, blocksPerRow)
+        )
     }
 
     /// Σ_c W[row, c] · x[c] for Q8_0 blocks; `x` permuted by `lane(_:)`.
@@ -189,17 +226,14 @@ final class QuantizedMatrix: @unchecked Sendable {
         let first = row * blocksPerRow
         let q = UnsafeRawPointer(quants) + first * 32
         let xr = UnsafeRawPointer(x)
-        // Signed bytes flipped to unsigned (q + 128) by xor 0x80, then 2^23 + 128 subtracted.
-        let mask = SIMD4<UInt32>(repeating: 0xFF), flip = SIMD4<UInt32>(repeating: 0x80)
-        let exponent = SIMD4<UInt32>(repeating: 0x4B00_0000), offset = SIMD4<Float>(repeating: 8_388_608 + 128)
         for k in 0..<blocksPerRow {
             let xk = xr + k * 128
             var even = SIMD4<Float>(), odd = SIMD4<Float>()
             for h in 0..<2 {
-                let packed = q.loadUnaligned(fromByteOffset: k * 32 + h * 16, as: SIMD4<UInt32>.self)
+                let packed = q.loadUnaligned(fromByteOffset: k * 32 + h * 16, as: SIMD4<Int32>.self)
                 for i in 0..<4 {
-                    let t = ((packed &>> UInt32(8 * i)) & mask) ^ flip
-                    let value = unsafeBitCast(t | exponent, to: SIMD4<Float>.self) - offset
+                    // Byte i of each lane, sign-extended: shift it to the top, then arithmetically down.
+                    let value = SIMD4<Float>((packed &<< Int32(24 - 8 * i)) &>> 24)
                     let product = value * xk.loadUnaligned(fromByteOffset: (h * 16 + i * 4) * 4, as: SIMD4<Float>.self)
                     if i % 2 == 0 { even += product } else { odd += product }
                 }
