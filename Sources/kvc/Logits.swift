@@ -31,9 +31,7 @@ struct Logits: ParsableCommand {
 
     func validate() throws {
         guard chunkSize >= 1 else { throw ValidationError("--chunk-size must be at least 1 (got \(chunkSize))") }
-        guard CacheLayout.supportedBlockSizes.contains(blockSize) else {
-            throw ValidationError("--block-size must be one of \(CacheLayout.supportedBlockSizes.map(String.init).joined(separator: ", ")) (got \(blockSize))")
-        }
+        try CacheOptions.checkBlockSize(blockSize)
     }
 
     func run() throws {

@@ -45,13 +45,18 @@ struct CacheOptions: ParsableArguments {
     var cacheMegabytes: Double?
 
     func validate() throws {
+        try Self.checkBlockSize(blockSize)
+        if cacheBlocks != nil, cacheMegabytes != nil { throw ValidationError("give --cache-blocks or --cache-mb, not both") }
+        if let cacheBlocks, cacheBlocks < 1 { throw ValidationError("--cache-blocks must be at least 1 (got \(cacheBlocks))") }
+        if let cacheMegabytes, !(cacheMegabytes > 0) { throw ValidationError("--cache-mb must be positive (got \(cacheMegabytes))") }
+    }
+
+    /// `--block-size` must be one the paged cache supports (also checked by `kvc logits`).
+    static func checkBlockSize(_ blockSize: Int) throws {
         guard CacheLayout.supportedBlockSizes.contains(blockSize) else {
             throw ValidationError(
                 "--block-size must be one of \(CacheLayout.supportedBlockSizes.map(String.init).joined(separator: ", ")) (got \(blockSize))")
         }
-        if cacheBlocks != nil, cacheMegabytes != nil { throw ValidationError("give --cache-blocks or --cache-mb, not both") }
-        if let cacheBlocks, cacheBlocks < 1 { throw ValidationError("--cache-blocks must be at least 1 (got \(cacheBlocks))") }
-        if let cacheMegabytes, !(cacheMegabytes > 0) { throw ValidationError("--cache-mb must be positive (got \(cacheMegabytes))") }
     }
 
     /// Blocks in the pool for `layout`. Without an explicit size: room for `tokensPerSequence[i]` KVs
