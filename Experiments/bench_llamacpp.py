@@ -3,10 +3,10 @@
 
 Measures what `kvc-bench` measures for our engine, with the same token ids and thread count:
 - prefill tokens/s for prompts of 512, 2048 and 8192 tokens (`llm.eval(tokens)` after `llm.reset()`);
-- decode tokens/s at batch 1: single-token evals after a short prompt.
-
-llama-cpp-python's high-level `Llama` object drives one sequence, so batched decode is measured on our
-side only (see Experiments/README.md).
+- decode tokens/s at batch 1: single-token evals after a short prompt (`llm.eval([token])`);
+- decode tokens/s at larger batches: llama-cpp-python's high-level `Llama` object drives one sequence,
+  so these go through its low-level binding of llama.cpp's C API (`llama_batch` with one sequence id
+  per row, `llama_decode`), on a second context of the same loaded model.
 
 Every figure: one warm-up run, then the median of `--repetitions` timed runs. Writes JSON (the input of
 `kvc-bench --reference`) and prints a markdown table.
@@ -22,11 +22,59 @@ import time
 from pathlib import Path
 
 
-def benchmark_tokens(count: int) -> list[int]:
-    """The benchmark's prompt: `count` token ids, the same formula as `BenchmarkPrompt` in
-    Experiments/Benchmark. Speed does not depend on which ids are fed, only on how many; a fixed
-    formula keeps both engines on identical input without a shared data file."""
-    return [1000 + (i * 7919) % 40000 for i in range(count)]
+def benchmark_tokens(count: int, offset: int = 0) -> list[int]:
+    """The benchmark's prompt: `count` token ids from index `offset`, the same formula as
+    `BenchmarkPrompt` in Experiments/Benchmark. Speed does not depend on which ids are fed, only on
+    how many; a fixed formula keeps both engines on identical input without a shared data file."""
+    return [1000 + (i * 7919) % 40000 for i in range(offset, offset + count)]
+
+
+class BatchedDecoder:
+    """Decodes `batch` sequences together through llama.cpp's C API: each sequence is prefilled with
+    its own prompt (sequence s gets `benchmark_tokens(prompt, offset=s)`, as `kvc-bench` does), then
+    every step feeds one token per sequence in one `llama_decode` call, logits for every row."""
+
+    def __init__(self, llama_cpp, llm, batch: int, prompt: int, steps: int, threads: int):
+        self.api, self.batch, self.prompt, self.steps = llama_cpp, batch, prompt, steps
+        params = llama_cpp.llama_context_default_params()
+        params.n_ctx = batch * (prompt + steps) + 256
+        params.n_batch = params.n_ubatch = 512
+        params.n_seq_max = batch
+        params.n_threads = params.n_threads_batch = threads
+        self.context = llama_cpp.llama_init_from_model(llm._model.model, params)
+        if not self.context:
+            raise RuntimeError(f"llama.cpp could not create a context for batch {batch}")
+        self.rows = llama_cpp.llama_batch_init(max(512, batch), 0, batch)
+
+    def close(self) -> None:
+        self.api.llama_batch_free(self.rows)
+        self.api.llama_free(self.context)
+
+    def _decode(self, entries) -> None:
+        """entries: (token, position, sequence, wants logits) per row."""
+        self.rows.n_tokens = len(entries)
+        for i, (token, position, sequence, logits) in enumerate(entries):
+            self.rows.token[i], self.rows.pos[i], self.rows.n_seq_id[i] = token, position, 1
+            self.rows.seq_id[i][0], self.rows.logits[i] = sequence, logits
+        status = self.api.llama_decode(self.context, self.rows)
+        if status != 0:
+            raise RuntimeError(f"llama_decode failed with status {status}")
+
+    def timed_run(self) -> float:
+        """Prefills every sequence (untimed), then returns the seconds of `steps` batched steps."""
+        self.api.llama_memory_clear(self.api.llama_get_memory(self.context), True)
+        for sequence in range(self.batch):
+            tokens = benchmark_tokens(self.prompt, offset=sequence)
+            for start in range(0, self.prompt, 512):
+                end = min(self.prompt, start + 512)
+                self._decode([(tokens[i], i, sequence, i == self.prompt - 1) for i in range(start, end)])
+        fed = benchmark_tokens(self.steps, offset=self.prompt)
+        self.api.llama_synchronize(self.context)
+        start = time.perf_counter()
+        for step, token in enumerate(fed):
+            self._decode([(token, self.prompt + step, sequence, True) for sequence in range(self.batch)])
+        self.api.llama_synchronize(self.context)
+        return time.perf_counter() - start
 
 
 def median_time(run, repetitions: int) -> float:
@@ -44,6 +92,7 @@ def main() -> int:
     parser.add_argument("--model", default="models/SmolLM2-135M-Instruct.Q4_1.gguf")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--prefill", type=int, nargs="+", default=[512, 2048, 8192], metavar="TOKENS")
+    parser.add_argument("--batch", type=int, nargs="+", default=[1, 8, 32], metavar="SEQUENCES", help="decode batch sizes")
     parser.add_argument("--decode-prompt", type=int, default=128, help="prompt tokens before decoding")
     parser.add_argument("--decode-steps", type=int, default=64, help="timed single-token evals")
     parser.add_argument("--repetitions", type=int, default=3)
@@ -100,6 +149,16 @@ def main() -> int:
     decode = {"1": args.decode_steps / decode_seconds}
     print(f"llama.cpp decode batch 1: {decode['1']:8.1f} tok/s", file=sys.stderr)
 
+    for batch in (b for b in args.batch if b > 1):
+        decoder = BatchedDecoder(llama_cpp, llm, batch, args.decode_prompt, args.decode_steps, args.threads)
+        try:
+            decoder.timed_run()  # warm-up
+            seconds = statistics.median(decoder.timed_run() for _ in range(args.repetitions))
+        finally:
+            decoder.close()
+        decode[str(batch)] = batch * args.decode_steps / seconds
+        print(f"llama.cpp decode batch {batch}: {decode[str(batch)]:8.1f} tok/s", file=sys.stderr)
+
     result = {
         "engine": f"llama.cpp via llama-cpp-python {llama_cpp.__version__}",
         "model": os.path.basename(args.model),
@@ -121,7 +180,8 @@ def main() -> int:
     print("|---|---:|")
     for count, rate in prefill.items():
         print(f"| prefill {count} | {rate:.1f} |")
-    print(f"| decode batch 1 | {decode['1']:.1f} |")
+    for batch, rate in decode.items():
+        print(f"| decode batch {batch} | {rate:.1f} |")
     return 0
 
 

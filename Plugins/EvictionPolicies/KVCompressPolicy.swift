@@ -45,19 +45,19 @@ public struct KVCompressPolicy: EvictionPolicy {
 
 /// The same metric with the budget split evenly over heads, in whole blocks: the baseline that shows
 /// what variable per-head rates buy (issue: `--compression uniform`).
+///
+/// Water-filling rather than a fixed share of ⌊budget / heads⌋: the head that keeps the most KVs gives
+/// up its lowest virtual block next, until the sequence meets the same ``BudgetLimit`` KV-Compress
+/// meets. Heads end within one block of each other and the sequence keeps the same resident bytes as
+/// under `kvcompress`, so the two are compared at equal memory (a rounded-down share would leave part
+/// of the budget unused and handicap the baseline).
 public struct UniformPolicy: EvictionPolicy {
     public init() {}
 
     public func plan(_ input: EvictionInput) throws -> EvictionPlan {
-        var ledger = EvictionLedger(input)
-        let share = input.limit.share(of: input.heads.count)
-        for head in input.heads.indices {
-            for c in ledger.evictableBlocks(ofHead: head) {
-                if share.holds(blocks: ledger.physicalBlocks(head), kvs: ledger.keptKVs(head)) { break }
-                ledger.evict(c)
-            }
-        }
-        return ledger.plan
+        var allocator = BlockAllocator(input, rankingScores: input.metricScores)
+        allocator.evictFromLargest { a, h in Double(a.keptKVs(h)) }
+        return allocator.plan
     }
 }
 

@@ -48,27 +48,42 @@ struct Attention {
         let tiles = (count + Self.queryTile - 1) / Self.queryTile
         let out = SharedPointer(output), q = SharedPointer(UnsafeMutablePointer(mutating: qkv))
         let queryWidth = c.queryWidth, scale = scale
-        // Heavier (later) tiles first, interleaving heads, for a balanced dynamic schedule.
+        // Heavier (later) tiles first, interleaving heads, for a balanced dynamic schedule. The
+        // group's query heads are stacked into one [groupSize · rows, headDim] matrix, so each tile is
+        // two sgemm calls however large the group.
         parallelFor(c.kvHeads * tiles) { item in
             let h = item % c.kvHeads, tile = tiles - 1 - item / c.kvHeads
             let rowStart = tile * Self.queryTile, rows = min(Self.queryTile, count - rowStart)
             let past = views[h].length - count
             let width = past + rowStart + rows
-            let scores = UnsafeMutablePointer<Float>.allocate(capacity: rows * width)
-            defer { scores.deallocate() }
+            let stacked = UnsafeMutablePointer<Float>.allocate(capacity: g * rows * d)
+            let scores = UnsafeMutablePointer<Float>.allocate(capacity: g * rows * width)
+            let results = UnsafeMutablePointer<Float>.allocate(capacity: g * rows * d)
+            defer {
+                stacked.deallocate()
+                scores.deallocate()
+                results.deallocate()
+            }
             for j in 0..<g {
-                let head = h * g + j
-                BLAS.gemm(
-                    m: rows, n: width, k: d, a: q.base + rowStart * qkvStride + head * d, lda: qkvStride,
-                    b: sharedKeys[h].base, ldb: d, transposeB: true, c: scores, ldc: width, alpha: scale)
                 for i in 0..<rows {
-                    let row = scores + i * width, visible = past + rowStart + i + 1
-                    Kernels.softmax(row, count: visible)
-                    (row + visible).update(repeating: 0, count: width - visible)
+                    (stacked + (j * rows + i) * d).update(from: q.base + (rowStart + i) * qkvStride + (h * g + j) * d, count: d)
                 }
-                BLAS.gemm(
-                    m: rows, n: d, k: width, a: scores, lda: width, b: sharedValues[h].base, ldb: d, transposeB: false,
-                    c: out.base + rowStart * queryWidth + head * d, ldc: queryWidth)
+            }
+            BLAS.gemm(
+                m: g * rows, n: width, k: d, a: stacked, b: sharedKeys[h].base, ldb: d, transposeB: true, c: scores,
+                ldc: width, alpha: scale)
+            for r in 0..<g * rows {
+                let row = scores + r * width, visible = past + rowStart + r % rows + 1
+                Kernels.softmax(row, count: visible)
+                (row + visible).update(repeating: 0, count: width - visible)
+            }
+            BLAS.gemm(
+                m: g * rows, n: d, k: width, a: scores, lda: width, b: sharedValues[h].base, ldb: d, transposeB: false,
+                c: results, ldc: d)
+            for j in 0..<g {
+                for i in 0..<rows {
+                    (out.base + (rowStart + i) * queryWidth + (h * g + j) * d).update(from: results + (j * rows + i) * d, count: d)
+                }
             }
         }
 
@@ -158,20 +173,20 @@ struct Attention {
         query: UnsafePointer<Float>, view: HeadView, output: UnsafeMutablePointer<Float>, kvHead h: Int,
         sequence: SequenceID, position: Int32, layer: Int, observer: (any AttentionObserver)?
     ) {
-        let c = configuration, d = c.headDim, g = c.groupSize, length = view.length, bs = view.blockSize
-        let scale = scale
+        let c = configuration, d = c.headDim, g = c.groupSize, length = view.length
         /// `[groupSize, length]`.
         let probabilities = UnsafeMutablePointer<Float>.allocate(capacity: g * length)
         defer { probabilities.deallocate() }
-        let firstQuery = query + h * g * d
-        for block in 0..<view.blockCount {
-            let keys = view.keys(block: block), n = view.count(inBlock: block)
-            for s in 0..<n {
-                let key = keys + s * d
-                for j in 0..<g {
-                    probabilities[j * length + block * bs + s] = Kernels.dot(firstQuery + j * d, key, d) * scale
-                }
-            }
+        let firstQuery = query + h * g * d, firstOutput = output + h * g * d
+        // The group's queries in pairs (and a last single one): each key and value is loaded once per
+        // pair rather than once per query.
+        var j = 0
+        while j < g {
+            let pair = j + 1 < g
+            Self.scores(
+                view: view, first: firstQuery + j * d, second: pair ? firstQuery + (j + 1) * d : nil, scale: scale,
+                into: probabilities + j * length, probabilities + (pair ? j + 1 : j) * length)
+            j += pair ? 2 : 1
         }
         for j in 0..<g { Kernels.softmax(probabilities + j * length, count: length) }
         if let observer {
@@ -181,15 +196,89 @@ struct Attention {
                     phase: .decode, queries: UnsafeBufferPointer(start: firstQuery, count: g * d),
                     probabilities: UnsafeBufferPointer(start: probabilities, count: g * length), cache: view))
         }
-        let firstOutput = output + h * g * d
-        firstOutput.update(repeating: 0, count: g * d)
+        j = 0
+        while j < g {
+            let pair = j + 1 < g
+            Self.weightedValues(
+                view: view, first: probabilities + j * length, second: pair ? probabilities + (j + 1) * length : nil,
+                into: firstOutput + j * d, firstOutput + (pair ? j + 1 : j) * d)
+            j += pair ? 2 : 1
+        }
+    }
+
+    /// Scaled scores of one or two queries (`[headDim]` each) against every slot of a head, in logical
+    /// slot order: `[length]` each. Without `second`, `secondScores` must equal `firstScores`.
+    private static func scores(
+        view: HeadView, first: UnsafePointer<Float>, second: UnsafePointer<Float>?, scale: Float,
+        into firstScores: UnsafeMutablePointer<Float>, _ secondScores: UnsafeMutablePointer<Float>
+    ) {
+        let d = view.headDim, bs = view.blockSize
+        let other = second ?? first
+        let q0 = UnsafeRawPointer(first), q1 = UnsafeRawPointer(other)
+        for block in 0..<view.blockCount {
+            let keys = UnsafeRawPointer(view.keys(block: block)), n = view.count(inBlock: block)
+            for s in 0..<n {
+                let key = keys + s * d * 4
+                var a0 = SIMD16<Float>(), a1 = SIMD16<Float>()
+                var tail0: Float = 0, tail1: Float = 0
+                var i = 0
+                while i + 16 <= d {
+                    let k = key.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
+                    a0 += q0.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self) * k
+                    a1 += q1.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self) * k
+                    i += 16
+                }
+                while i < d {
+                    let k = key.load(fromByteOffset: i * 4, as: Float.self)
+                    tail0 += first[i] * k
+                    tail1 += other[i] * k
+                    i += 1
+                }
+                firstScores[block * bs + s] = (a0.sum() + tail0) * scale
+                if second != nil { secondScores[block * bs + s] = (a1.sum() + tail1) * scale }
+            }
+        }
+    }
+
+    /// Σ_slot p[slot] · value[slot] for one or two probability rows, written to `[headDim]` outputs.
+    /// Within a block (in L1 after its first use) the slots are walked once per 16 dimensions, so the
+    /// sums stay in registers and the outputs are read and written once per block, not per slot.
+    /// Without `second`, `secondOutput` must equal `firstOutput`.
+    private static func weightedValues(
+        view: HeadView, first: UnsafePointer<Float>, second: UnsafePointer<Float>?,
+        into firstOutput: UnsafeMutablePointer<Float>, _ secondOutput: UnsafeMutablePointer<Float>
+    ) {
+        let d = view.headDim, bs = view.blockSize
+        let other = second ?? first
+        let out0 = UnsafeMutableRawPointer(firstOutput), out1 = UnsafeMutableRawPointer(secondOutput)
+        firstOutput.update(repeating: 0, count: d)
+        if second != nil { secondOutput.update(repeating: 0, count: d) }
         for block in 0..<view.blockCount {
             let values = view.values(block: block), n = view.count(inBlock: block)
-            for s in 0..<n {
-                let value = values + s * d
-                for j in 0..<g {
-                    Kernels.axpy(probabilities[j * length + block * bs + s], value, firstOutput + j * d, d)
+            let p0 = first + block * bs, p1 = other + block * bs
+            var i = 0
+            while i + 16 <= d {
+                var o0 = out0.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
+                var o1 = out1.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
+                let column = UnsafeRawPointer(values + i)
+                for s in 0..<n {
+                    let v = column.loadUnaligned(fromByteOffset: s * d * 4, as: SIMD16<Float>.self)
+                    o0 += p0[s] * v
+                    o1 += p1[s] * v
                 }
+                out0.storeBytes(of: o0, toByteOffset: i * 4, as: SIMD16<Float>.self)
+                if second != nil { out1.storeBytes(of: o1, toByteOffset: i * 4, as: SIMD16<Float>.self) }
+                i += 16
+            }
+            while i < d {
+                var o0 = firstOutput[i], o1 = secondOutput[i]
+                for s in 0..<n {
+                    o0 += p0[s] * values[s * d + i]
+                    o1 += p1[s] * values[s * d + i]
+                }
+                firstOutput[i] = o0
+                if second != nil { secondOutput[i] = o1 }
+                i += 1
             }
         }
     }

@@ -97,6 +97,21 @@ public final class Generator {
     ) throws -> GenerationResult {
         guard !prompts.isEmpty else { throw LlamaError.emptyInput("no prompt to generate from") }
         guard parameters.maxTokens >= 0 else { throw LlamaError.invalidParameter("maxTokens must be ≥ 0") }
+        var created: [SequenceID] = []
+        do {
+            return try run(prompts: prompts, parameters: parameters, onToken: onToken, created: &created)
+        } catch {
+            // A failed call (out of blocks, a prompt past the context window, …) leaves no sequence of
+            // its own behind in the cache.
+            for id in created where cache.contains(id) { cache.removeSequence(id) }
+            throw error
+        }
+    }
+
+    private func run(
+        prompts: [[Int32]], parameters: GenerationParameters, onToken: (_ prompt: Int, _ token: Int32) -> Void,
+        created: inout [SequenceID]
+    ) throws -> GenerationResult {
         var statistics = GenerationStatistics(loadSeconds: loadSeconds)
         let observer = controller?.observer
         var samplers = prompts.indices.map { parameters.sampler.reseeded(parameters.sampler.seed &+ UInt64($0)) }
@@ -131,15 +146,11 @@ public final class Generator {
 
         for (i, prompt) in prompts.enumerated() {
             let id = cache.addSequence()
+            created.append(id)
             sequences.append(GeneratedSequence(prompt: i, sequence: id, tokens: []))
             let start = DispatchTime.now()
             let logits: [Float]
-            do {
-                logits = try model.prefill(prompt, sequence: id, cache: cache, observer: observer)
-            } catch {
-                cache.removeSequence(id)
-                throw error
-            }
+            logits = try model.prefill(prompt, sequence: id, cache: cache, observer: observer)
             statistics.prefillSeconds += Self.seconds(since: start)
             statistics.promptTokens += prompt.count
             notePeak()

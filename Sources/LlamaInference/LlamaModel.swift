@@ -8,8 +8,10 @@ import PagedKVCache
 /// and residual → RMSNorm → SwiGLU MLP and residual. Then a final RMSNorm and the output projection
 /// (tied to the token embedding when the file has no `output.weight`).
 ///
-/// Projections and MLP of all tokens of a step are one sgemm each (`BLAS.gemm`): the prompt's tokens
-/// in prefill, the batch's sequences in decode.
+/// Projections and MLP of all tokens of a step are one sgemm each (`BLAS.gemm`, split over the cores):
+/// the prompt's tokens in prefill, the batch's sequences in decode. Decode steps of up to four
+/// sequences instead multiply with the file's own Q4_1/Q8_0 blocks (``QuantizedMatrix``), a fifth of
+/// the bytes of float32 weights, since they are bound by memory bandwidth.
 ///
 /// Thread safety: the model is immutable; a forward step mutates only the cache it is given, which
 /// must not be used by another step at the same time.
@@ -21,7 +23,9 @@ public final class LlamaModel: Sendable {
 
     /// Steps of at most this many tokens multiply with the quantized weights (memory-bound
     /// matrix-vector products, see ``QuantizedMatrix``) when the file provides them; larger ones use
-    /// float32 sgemm, which is compute-bound and faster there.
+    /// float32 sgemm. Measured on SmolLM2-135M (CPU ms per decode step, 2 busy cores): quantized
+    /// 21 / 35 / 69 / 139 at batch 1 / 2 / 4 / 8 (blocks unpacked once per pair of sequences), sgemm
+    /// 71 / 77 / 98 at batch 2 / 4 / 8 (it repacks the whole float32 matrix every call).
     public static let quantizedBatchLimit = 4
 
     /// Takes over the BLAS thread setting: the model runs its own Dispatch pool and calls BLAS

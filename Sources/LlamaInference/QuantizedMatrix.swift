@@ -121,14 +121,38 @@ final class QuantizedMatrix: @unchecked Sendable {
         let xs = SharedPointer(permuted), ys = SharedPointer(y), sums = SharedPointer(blockSums)
         parallelFor(chunks) { chunk in
             let start = chunk * chunkRows, end = min(self.rows, start + chunkRows)
-            for r in start..<end {
-                for b in 0..<batch {
-                    let xb = xs.base + b * self.columns
+            var b = 0
+            // Sequences in pairs: the blocks are unpacked once for both.
+            while b + 2 <= batch {
+                let x0 = xs.base + b * self.columns, x1 = x0 + self.columns
+                let y0 = ys.base + b * ldy, y1 = y0 + ldy
+                let s0 = sums.base + b * self.blocksPerRow, s1 = s0 + self.blocksPerRow
+                for r in start..<end {
+                    let (v0, v1) = self.format == .q4_1
+                        ? self.dotQ4_1(row: r, x0, x1, blockSums: s0, s1) : self.dotQ8_0(row: r, x0, x1)
+                    y0[r] = accumulate ? y0[r] + v0 : v0
+                    y1[r] = accumulate ? y1[r] + v1 : v1
+                }
+                b += 2
+            }
+            if b < batch {
+                let xb = xs.base + b * self.columns, yb = ys.base + b * ldy
+                var r = start
+                if self.format == .q4_1 {
+                    // Rows in pairs: one load of x serves both.
+                    while r + 2 <= end {
+                        let (first, second) = self.dotQ4_1(rows: r, x: xb, blockSums: sums.base + b * self.blocksPerRow)
+                        yb[r] = accumulate ? yb[r] + first : first
+                        yb[r + 1] = accumulate ? yb[r + 1] + second : second
+                        r += 2
+                    }
+                }
+                while r < end {
                     let value = self.format == .q4_1
                         ? self.dotQ4_1(row: r, x: xb, blockSums: sums.base + b * self.blocksPerRow)
                         : self.dotQ8_0(row: r, x: xb)
-                    let out = ys.base + b * ldy + r
-                    out.pointee = accumulate ? out.pointee + value : value
+                    yb[r] = accumulate ? yb[r] + value : value
+                    r += 1
                 }
             }
         }
@@ -138,9 +162,9 @@ final class QuantizedMatrix: @unchecked Sendable {
     ///
     /// The kernels read a block's bytes as 32-bit lanes (`SIMD4<UInt32>`) and peel one nibble or byte
     /// off every lane per shift, which yields the elements in a strided order; x is permuted to match
-    /// once per product instead of shuffling every block of every row. Integers become floats by the
-    /// exponent trick (bits 0x4B00_0000 | t are the float 2^23 + t), since generic SIMD integer to float
-    /// conversions lower to scalar code.
+    /// once per product instead of shuffling every block of every row. Lanes are converted with the
+    /// concrete `SIMD4<Int32>` → `SIMD4<Float>` initialiser, one instruction (`cvtdq2ps`); generic and
+    /// wider conversions lower to scalar code.
     /// - Q4_1: step s (shift 4s) of lane L is byte 4L + s/2, low nibble (element 4L + s/2) for even s,
     ///   high nibble (element 4L + s/2 + 16) for odd s.
     /// - Q8_0: half h (bytes 16h..<16h+16), step i (shift 8i) of lane L is element 16h + 4L + i.
@@ -161,25 +185,105 @@ final class QuantizedMatrix: @unchecked Sendable {
     @inline(__always)
     private func dotQ4_1(row: Int, x: UnsafePointer<Float>, blockSums: UnsafePointer<Float>) -> Float {
         var acc = SIMD4<Float>()
-        var minimumTerm: Float = 0
         let first = row * blocksPerRow
         let q = UnsafeRawPointer(quants) + first * 16
         let xr = UnsafeRawPointer(x)
-        let mask = SIMD4<UInt32>(repeating: 0xF), exponent = SIMD4<UInt32>(repeating: 0x4B00_0000)
-        let twoTo23 = SIMD4<Float>(repeating: 8_388_608)
+        let mask = SIMD4<UInt32>(repeating: 0xF)
         for k in 0..<blocksPerRow {
             let packed = q.loadUnaligned(fromByteOffset: k * 16, as: SIMD4<UInt32>.self)
             let xk = xr + k * 128
-            var block = SIMD4<Float>()
+            // Two partial sums halve the chain of dependent adds.
+            var even = SIMD4<Float>(), odd = SIMD4<Float>()
             for s in 0..<8 {
                 let t = (packed &>> UInt32(4 * s)) & mask
-                let value = unsafeBitCast(t | exponent, to: SIMD4<Float>.self) - twoTo23
-                block += value * xk.loadUnaligned(fromByteOffset: s * 16, as: SIMD4<Float>.self)
+                let value = SIMD4<Float>(SIMD4<Int32>(truncatingIfNeeded: t))
+                let product = value * xk.loadUnaligned(fromByteOffset: s * 16, as: SIMD4<Float>.self)
+                if s % 2 == 0 { even += product } else { odd += product }
             }
-            acc += block * scales[first + k]
-            minimumTerm += minimums[first + k] * blockSums[k]
+            acc += (even + odd) * scales[first + k]
         }
-        return acc.sum() + minimumTerm
+        return acc.sum() + Kernels.dot(minimums + first, blockSums, blocksPerRow)
+    }
+
+    /// Rows `row` and `row + 1` at once (see `dotQ4_1(row:x:blockSums:)`): each x chunk is loaded
+    /// once for both.
+    @inline(__always)
+    private func dotQ4_1(rows row: Int, x: UnsafePointer<Float>, blockSums: UnsafePointer<Float>) -> (Float, Float) {
+        var acc0 = SIMD4<Float>(), acc1 = SIMD4<Float>()
+        let first = row * blocksPerRow, second = first + blocksPerRow
+        let q0 = UnsafeRawPointer(quants) + first * 16, q1 = UnsafeRawPointer(quants) + second * 16
+        let xr = UnsafeRawPointer(x)
+        let mask = SIMD4<UInt32>(repeating: 0xF)
+        for k in 0..<blocksPerRow {
+            let packed0 = q0.loadUnaligned(fromByteOffset: k * 16, as: SIMD4<UInt32>.self)
+            let packed1 = q1.loadUnaligned(fromByteOffset: k * 16, as: SIMD4<UInt32>.self)
+            let xk = xr + k * 128
+            var block0 = SIMD4<Float>(), block1 = SIMD4<Float>()
+            for s in 0..<8 {
+                let xs = xk.loadUnaligned(fromByteOffset: s * 16, as: SIMD4<Float>.self)
+                block0 += SIMD4<Float>(SIMD4<Int32>(truncatingIfNeeded: (packed0 &>> UInt32(4 * s)) & mask)) * xs
+                block1 += SIMD4<Float>(SIMD4<Int32>(truncatingIfNeeded: (packed1 &>> UInt32(4 * s)) & mask)) * xs
+            }
+            acc0 += block0 * scales[first + k]
+            acc1 += block1 * scales[second + k]
+        }
+        return (
+            acc0.sum() + Kernels.dot(minimums + first, blockSums, blocksPerRow),
+            acc1.sum() + Kernels.dot(minimums + second, blockSums, blocksPerRow)
+        )
+    }
+
+    /// One Q4_1 row against two vectors (`x` permuted by `lane(_:)`): each block unpacked once.
+    @inline(__always)
+    private func dotQ4_1(
+        row: Int, _ x0: UnsafePointer<Float>, _ x1: UnsafePointer<Float>, blockSums s0: UnsafePointer<Float>,
+        _ s1: UnsafePointer<Float>
+    ) -> (Float, Float) {
+        var acc0 = SIMD4<Float>(), acc1 = SIMD4<Float>()
+        let first = row * blocksPerRow
+        let q = UnsafeRawPointer(quants) + first * 16
+        let xr0 = UnsafeRawPointer(x0), xr1 = UnsafeRawPointer(x1)
+        let mask = SIMD4<UInt32>(repeating: 0xF)
+        for k in 0..<blocksPerRow {
+            let packed = q.loadUnaligned(fromByteOffset: k * 16, as: SIMD4<UInt32>.self)
+            var block0 = SIMD4<Float>(), block1 = SIMD4<Float>()
+            for s in 0..<8 {
+                let w = SIMD4<Float>(SIMD4<Int32>(truncatingIfNeeded: (packed &>> UInt32(4 * s)) & mask))
+                block0 += w * xr0.loadUnaligned(fromByteOffset: k * 128 + s * 16, as: SIMD4<Float>.self)
+                block1 += w * xr1.loadUnaligned(fromByteOffset: k * 128 + s * 16, as: SIMD4<Float>.self)
+            }
+            let scale = scales[first + k]
+            acc0 += block0 * scale
+            acc1 += block1 * scale
+        }
+        return (
+            acc0.sum() + Kernels.dot(minimums + first, s0, blocksPerRow), acc1.sum() + Kernels.dot(minimums + first, s1, blocksPerRow)
+        )
+    }
+
+    /// One Q8_0 row against two vectors (`x` permuted by `lane(_:)`): each block unpacked once.
+    @inline(__always)
+    private func dotQ8_0(row: Int, _ x0: UnsafePointer<Float>, _ x1: UnsafePointer<Float>) -> (Float, Float) {
+        var acc0 = SIMD4<Float>(), acc1 = SIMD4<Float>()
+        let first = row * blocksPerRow
+        let q = UnsafeRawPointer(quants) + first * 32
+        let xr0 = UnsafeRawPointer(x0), xr1 = UnsafeRawPointer(x1)
+        for k in 0..<blocksPerRow {
+            var block0 = SIMD4<Float>(), block1 = SIMD4<Float>()
+            for h in 0..<2 {
+                let packed = q.loadUnaligned(fromByteOffset: k * 32 + h * 16, as: SIMD4<Int32>.self)
+                for i in 0..<4 {
+                    let w = SIMD4<Float>((packed &<< Int32(24 - 8 * i)) &>> 24)
+                    let offset = k * 128 + (h * 16 + i * 4) * 4
+                    block0 += w * xr0.loadUnaligned(fromByteOffset: offset, as: SIMD4<Float>.self)
+                    block1 += w * xr1.loadUnaligned(fromByteOffset: offset, as: SIMD4<Float>.self)
+                }
+            }
+            let scale = scales[first + k]
+            acc0 += block0 * scale
+            acc1 += block1 * scale
+        }
+        return (acc0.sum(), acc1.sum())
     }
 
     /// Σ_c W[row, c] · x[c] for Q8_0 blocks; `x` permuted by `lane(_:)`.
@@ -189,21 +293,19 @@ final class QuantizedMatrix: @unchecked Sendable {
         let first = row * blocksPerRow
         let q = UnsafeRawPointer(quants) + first * 32
         let xr = UnsafeRawPointer(x)
-        // Signed bytes flipped to unsigned (q + 128) by xor 0x80, then 2^23 + 128 subtracted.
-        let mask = SIMD4<UInt32>(repeating: 0xFF), flip = SIMD4<UInt32>(repeating: 0x80)
-        let exponent = SIMD4<UInt32>(repeating: 0x4B00_0000), offset = SIMD4<Float>(repeating: 8_388_608 + 128)
         for k in 0..<blocksPerRow {
             let xk = xr + k * 128
-            var block = SIMD4<Float>()
+            var even = SIMD4<Float>(), odd = SIMD4<Float>()
             for h in 0..<2 {
-                let packed = q.loadUnaligned(fromByteOffset: k * 32 + h * 16, as: SIMD4<UInt32>.self)
+                let packed = q.loadUnaligned(fromByteOffset: k * 32 + h * 16, as: SIMD4<Int32>.self)
                 for i in 0..<4 {
-                    let t = ((packed &>> UInt32(8 * i)) & mask) ^ flip
-                    let value = unsafeBitCast(t | exponent, to: SIMD4<Float>.self) - offset
-                    block += value * xk.loadUnaligned(fromByteOffset: (h * 16 + i * 4) * 4, as: SIMD4<Float>.self)
+                    // Byte i of each lane, sign-extended: shift it to the top, then arithmetically down.
+                    let value = SIMD4<Float>((packed &<< Int32(24 - 8 * i)) &>> 24)
+                    let product = value * xk.loadUnaligned(fromByteOffset: (h * 16 + i * 4) * 4, as: SIMD4<Float>.self)
+                    if i % 2 == 0 { even += product } else { odd += product }
                 }
             }
-            acc += block * scales[first + k]
+            acc += (even + odd) * scales[first + k]
         }
         return acc.sum()
     }

@@ -76,7 +76,7 @@ struct Compress: ParsableCommand {
         let blockSize = compressor.plugins.blockSize.physicalBlockSize(layers: llama.layers, kvHeads: llama.kvHeads, headDim: llama.headDim)
         let layout = try CacheLayout(layers: llama.layers, kvHeads: llama.kvHeads, headDim: llama.headDim, blockSize: blockSize)
         let cache = try model.makeCache(
-            blockSize: blockSize, capacityBlocks: cacheOptions.capacityBlocks(layout: layout, sequences: 1, tokensPerSequence: [tokens.count]))
+            blockSize: blockSize, capacityBlocks: cacheOptions.capacityBlocks(layout: layout, tokensPerSequence: [tokens.count]))
         let sequence = cache.addSequence()
         let collector = MetricCollector(metric: compressor.plugins.metric, window: compressor.plugins.window)
 

@@ -32,10 +32,15 @@ enum OutputError: Error, CustomStringConvertible, Equatable {
 }
 
 enum InputFile {
+    /// The path that means standard input (`kvc generate --prompt-file -`).
+    static let standardInput = "-"
+
+    /// The whole file as UTF-8 text; `-` reads standard input.
     static func readText(_ path: String) throws(InputError) -> String {
         let data: Data
         do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path))
+            data = path == standardInput
+                ? FileHandle.standardInput.readDataToEndOfFile() : try Data(contentsOf: URL(fileURLWithPath: path))
         } catch {
             throw .unreadable(path: path, reason: FileManager.default.fileExists(atPath: path) ? "permission denied or not a file" : "no such file")
         }

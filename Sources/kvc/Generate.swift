@@ -35,20 +35,9 @@ struct Generate: ParsableCommand {
         Terminal.note("loaded \(loaded.name) in \(Format.fixed(loaded.loadSeconds, digits: 2)) s: \(model.configuration)")
 
         let promptTokens = try prompts.map { try encode($0, with: tokenizer) }
-        let contextLength = model.configuration.contextLength
         let compressionConfiguration = try compression.resolve(cacheBlockSize: cacheOptions.blockSize)
         let driver = try compressionConfiguration.map { try CompressionDriver(configuration: $0, registry: CompressionRegistry.shared) }
-        // A per-layer block-size policy asks for its smallest size as the cache's physical block size.
-        let llama = model.configuration
-        let blockSize =
-            driver?.compressor.plugins.blockSize.physicalBlockSize(layers: llama.layers, kvHeads: llama.kvHeads, headDim: llama.headDim)
-            ?? cacheOptions.blockSize
-        let cache = try model.makeCache(
-            blockSize: blockSize,
-            capacityBlocks: cacheOptions.capacityBlocks(
-                layout: try CacheLayout(layers: llama.layers, kvHeads: llama.kvHeads, headDim: llama.headDim, blockSize: blockSize),
-                sequences: prompts.count,
-                tokensPerSequence: promptTokens.map { min(contextLength, $0.count + sampling.maxTokens) }))
+        let cache = try makeCache(for: model.configuration, driver: driver, promptTokens: promptTokens)
 
         let generator = Generator(model: model, cache: cache, controller: driver, loadSeconds: loaded.loadSeconds)
         let parameters = GenerationParameters(
@@ -60,32 +49,16 @@ struct Generate: ParsableCommand {
             releasesFinishedSequences: prompts.count > 1)
 
         let totalPromptTokens = promptTokens.reduce(0) { $0 + $1.count }
-        Terminal.note("prefill: \(totalPromptTokens) prompt tokens in \(prompts.count) sequence(s); cache \(cache.capacityBlocks) blocks × \(cache.layout.blockSize) KVs (\(Format.bytes(cache.capacityBlocks * cache.layout.bytesPerBlock)))")
+        Terminal.note(
+            "prefill: \(totalPromptTokens) prompt tokens in \(prompts.count) sequence(s); cache \(cache.capacityBlocks) blocks × "
+                + "\(cache.layout.blockSize) KVs (\(Format.bytes(cache.capacityBlocks * cache.layout.bytesPerBlock)))")
         var output = TextOutput(tokenizer: tokenizer, prompts: prompts, streaming: prompts.count == 1)
-        // Prefill runs inside the generator, so its line shows elapsed time and prompts done; the
-        // decode of a batch (whose text is not streamed) gets a progress bar.
-        let prefillLine = ActivityLine("prefill  \(totalPromptTokens) tokens")
-        defer { prefillLine.stop() }
-        var decodeProgress: ProgressLine?  // from the end of the last prefill
-        var prefilled = Set<Int>(), produced = 0
+        var progress = GenerationProgress(prompts: prompts.count, promptTokens: totalPromptTokens, maxTokens: sampling.maxTokens)
         let result = try generator.generate(prompts: promptTokens, parameters: parameters) { index, token in
-            // A prompt's first token arrives right after its prefill.
-            if prefilled.count < prompts.count, prefilled.insert(index).inserted {
-                prefillLine.relabel("prefill  \(totalPromptTokens) tokens  (\(prefilled.count)/\(prompts.count) prompts done)")
-                if prefilled.count == prompts.count {
-                    prefillLine.stop()
-                    // Counts decode steps' tokens only: each prompt's first token came from its prefill.
-                    decodeProgress = ProgressLine(
-                        label: "decode", total: prompts.count * (sampling.maxTokens - 1), unit: "tokens",
-                        minimumTotal: prompts.count > 1 ? 1 : .max)
-                }
-            }
+            progress.tokenArrived(for: index)
             output.append(token, to: index)
-            produced += 1
-            decodeProgress?.update(produced - prompts.count)
         }
-        prefillLine.stop()
-        decodeProgress?.finish()
+        progress.finish()
         output.finish()
 
         if let driver { showRetention(driver.latestReports) }
@@ -98,6 +71,21 @@ struct Generate: ParsableCommand {
             try OutputFile.writeAtomically(report.json(), to: statsJSON)
             Terminal.note("statistics written to \(statsJSON)")
         }
+    }
+
+    /// The paged cache: the block size of `--block-size`, or the physical one a per-layer block-size
+    /// policy asks for (its smallest); the pool as `--cache-blocks`/`--cache-mb` say, or just enough
+    /// for every prompt plus `--max-tokens`.
+    private func makeCache(
+        for llama: LlamaConfiguration, driver: CompressionDriver?, promptTokens: [[Int32]]
+    ) throws -> PagedKVCache {
+        let blockSize =
+            driver?.compressor.plugins.blockSize.physicalBlockSize(layers: llama.layers, kvHeads: llama.kvHeads, headDim: llama.headDim)
+            ?? cacheOptions.blockSize
+        let layout = try CacheLayout(layers: llama.layers, kvHeads: llama.kvHeads, headDim: llama.headDim, blockSize: blockSize)
+        let capacity = cacheOptions.capacityBlocks(
+            layout: layout, tokensPerSequence: promptTokens.map { min(llama.contextLength, $0.count + sampling.maxTokens) })
+        return try PagedKVCache(layout: layout, capacityBlocks: capacity)
     }
 
     /// What compression kept: the per-head retention grid of the latest compression for a single

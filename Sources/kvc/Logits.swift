@@ -17,7 +17,7 @@ struct Logits: ParsableCommand {
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var compute: ComputeOptions
 
-    @Option(help: "File of token ids separated by whitespace (as `kvc tokenize` prints them).", completion: .file())
+    @Option(help: "File of token ids separated by whitespace, as `kvc tokenize` prints them (- for stdin).", completion: .file())
     var tokensFile: String
 
     @Option(help: "HDF5 file to write.", completion: .file())
@@ -31,9 +31,7 @@ struct Logits: ParsableCommand {
 
     func validate() throws {
         guard chunkSize >= 1 else { throw ValidationError("--chunk-size must be at least 1 (got \(chunkSize))") }
-        guard CacheLayout.supportedBlockSizes.contains(blockSize) else {
-            throw ValidationError("--block-size must be one of \(CacheLayout.supportedBlockSizes.map(String.init).joined(separator: ", ")) (got \(blockSize))")
-        }
+        try CacheOptions.checkBlockSize(blockSize)
     }
 
     func run() throws {

@@ -45,18 +45,23 @@ struct CacheOptions: ParsableArguments {
     var cacheMegabytes: Double?
 
     func validate() throws {
-        guard CacheLayout.supportedBlockSizes.contains(blockSize) else {
-            throw ValidationError(
-                "--block-size must be one of \(CacheLayout.supportedBlockSizes.map(String.init).joined(separator: ", ")) (got \(blockSize))")
-        }
+        try Self.checkBlockSize(blockSize)
         if cacheBlocks != nil, cacheMegabytes != nil { throw ValidationError("give --cache-blocks or --cache-mb, not both") }
         if let cacheBlocks, cacheBlocks < 1 { throw ValidationError("--cache-blocks must be at least 1 (got \(cacheBlocks))") }
         if let cacheMegabytes, !(cacheMegabytes > 0) { throw ValidationError("--cache-mb must be positive (got \(cacheMegabytes))") }
     }
 
-    /// Blocks in the pool for `layout`. Without an explicit size: room for `tokensPerSequence` KVs on
-    /// every head of `sequences` sequences, i.e. no compression ever needed.
-    func capacityBlocks(layout: CacheLayout, sequences: Int, tokensPerSequence: [Int]) -> Int {
+    /// `--block-size` must be one the paged cache supports (also checked by `kvc logits`).
+    static func checkBlockSize(_ blockSize: Int) throws {
+        guard CacheLayout.supportedBlockSizes.contains(blockSize) else {
+            throw ValidationError(
+                "--block-size must be one of \(CacheLayout.supportedBlockSizes.map(String.init).joined(separator: ", ")) (got \(blockSize))")
+        }
+    }
+
+    /// Blocks in the pool for `layout`. Without an explicit size: room for `tokensPerSequence[i]` KVs
+    /// on every head of sequence i, i.e. no compression ever needed.
+    func capacityBlocks(layout: CacheLayout, tokensPerSequence: [Int]) -> Int {
         if let cacheBlocks { return cacheBlocks }
         if let cacheMegabytes { return max(1, Int(cacheMegabytes * 1024 * 1024) / layout.bytesPerBlock) }
         return max(1, tokensPerSequence.reduce(0) { $0 + layout.blocks(forTokens: $1) * layout.headCount })
@@ -92,10 +97,10 @@ struct PromptOptions: ParsableArguments {
     @Option(help: "Prompt text.")
     var prompt: String?
 
-    @Option(help: "File whose whole content is the prompt.", completion: .file())
+    @Option(help: "File whose whole content is the prompt (- for stdin).", completion: .file())
     var promptFile: String?
 
-    @Option(help: "File with one prompt per line (blank lines skipped); the prompts are decoded together as a batch.", completion: .file())
+    @Option(help: "File with one prompt per line (blank lines skipped; - for stdin); the prompts are decoded together as a batch.", completion: .file())
     var batchFile: String?
 
     @Flag(help: "Wrap each prompt in the model's chat template as a user message.")

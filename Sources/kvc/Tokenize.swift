@@ -13,7 +13,7 @@ struct Tokenize: ParsableCommand {
     @Option(help: "Text to tokenize.")
     var text: String?
 
-    @Option(help: "File whose whole content is tokenized.", completion: .file())
+    @Option(help: "File whose whole content is tokenized (- for stdin).", completion: .file())
     var textFile: String?
 
     @Flag(inversion: .prefixedNo, help: "Prepend BOS (default: what the model's tokenizer metadata says).")

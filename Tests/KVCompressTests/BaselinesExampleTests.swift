@@ -219,6 +219,38 @@ import Testing
         #expect(type(of: plugins.policy) != KVCompressPolicy.self)
     }
 
+    /// Each preset observes what its paper scores: SnapKV the last 32 prompt queries pooled with kernel 7
+    /// and no decode queries; H2O every prompt and decode query, unpooled; TOVA only the latest query with
+    /// a replacing metric; the attention-free methods nothing.
+    @Test func presetsObserveWhatTheirPapersScore() throws {
+        func plugins(_ name: String) throws -> CompressionPlugins {
+            try baselineMethod(name).configuration(budget: .rate(4)).validate(registry: baselineRegistry)
+        }
+        let snap = try plugins("snapkv").window
+        #expect(snap.observedQueries(chunkLength: 100, startPosition: 0) == 68..<100)
+        #expect(!snap.observesDecode && snap.poolKernel == 7)
+        let h2o = try plugins("h2o")
+        #expect(h2o.window.observedQueries(chunkLength: 100, startPosition: 0) == 0..<100)
+        #expect(h2o.window.observesDecode && h2o.window.poolKernel == nil && h2o.metric.update == .accumulate)
+        let tova = try plugins("tova")
+        #expect(tova.window.observedQueries(chunkLength: 100, startPosition: 0) == 99..<100)
+        #expect(tova.window.observesDecode && tova.window.poolKernel == nil && tova.metric.update == .replace)
+        for name in ["streaming-llm", "key-norm", "keydiff", "random"] {
+            let window = try plugins(name).window
+            #expect(window.observedQueries(chunkLength: 100, startPosition: 0).isEmpty && !window.observesDecode)
+        }
+    }
+
+    /// A method's configuration survives a YAML round trip, so a run can be saved and replayed.
+    @Test(arguments: CompressionMethod.baselines.map(\.name))
+    func presetConfigurationsRoundTripThroughYAML(name: String) throws {
+        let configuration = baselineMethod(name).withPolicyOptions(name == "random" ? ["seed": 7] : [:])
+            .configuration(budget: .paperRate(8), protectedWindow: 16, sinks: 2)
+        let decoded = try CompressionConfiguration.fromYAML(try configuration.toYAML())
+        #expect(decoded == configuration)
+        _ = try decoded.validate(registry: baselineRegistry)
+    }
+
     @Test func theUniformAndKVCompressMethodsExistToo() {
         #expect(CompressionMethod.named("kvcompress")?.policy == "kvcompress")
         #expect(CompressionMethod.named("uniform")?.policy == "uniform")

@@ -102,8 +102,10 @@ import Testing
 
     @Test func uniformSplitsTheBudgetEvenlyOverHeads() throws {
         let metrics: [[[Float]]] = [[[1, 2, 3]], [[10, 20, 30]]]
-        // rate 2 keeps 3 KVs: ⌊3/2⌋ = 1 per head, whatever the metrics say.
-        #expect(try Self.plan(metrics, blockSize: 1, budget: .rate(2), policy: "uniform").evicted == [[0, 1], [0, 1]])
+        // rate 2 keeps 3 KVs over two heads of 3, whatever the metrics say: the fuller head gives up its
+        // lowest KV each time (ties to the lower score), ending at 1 + 2 — the whole budget, within one
+        // block per head.
+        #expect(try Self.plan(metrics, blockSize: 1, budget: .rate(2), policy: "uniform").evicted == [[0, 1], [0]])
         // max_cache_tokens 2 with bs 2: one block per head.
         #expect(try Self.plan(Self.twoHeads, blockSize: 2, budget: .maxCacheTokens(2), policy: "uniform").evicted == [[1, 3, 4], [0, 2]])
     }

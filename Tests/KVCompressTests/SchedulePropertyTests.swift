@@ -122,17 +122,20 @@ import Testing
 
         // The budget holds, unless protected KVs make it unreachable and everything evictable went.
         let policy = scenario.configuration.policy
+        #expect(report.budgetHeld || allEvictableGone, "budget \(input.limit) missed with evictable blocks left")
         if policy.name == "uniform" {
-            let share = input.limit.share(of: input.heads.count)
-            for index in input.heads.indices {
-                let kept = cache.contextLengths(r.sequence)[index]
-                let v = virtualBlocks[index]
-                let evictedBlocks = lengthsBefore[index] == kept ? 0 : v.ends.firstIndex(of: lengthsBefore[index] - kept)! + 1
-                let exhausted = evictedBlocks == v.count || !v.isEvictable(evictedBlocks)
-                #expect(share.holds(blocks: (kept + bs - 1) / bs, kvs: kept) || exhausted)
+            // Even split by water-filling: whenever a head g gave up a block it kept the most among the
+            // heads that still could, and loads only fall; so a head h that could still give up a block
+            // keeps at most what g kept before its last eviction, i.e. g's length plus one block.
+            let lengths = cache.contextLengths(r.sequence)
+            let evictedBlocks = input.heads.indices.map { index in
+                lengthsBefore[index] == lengths[index] ? 0 : virtualBlocks[index].ends.firstIndex(of: lengthsBefore[index] - lengths[index])! + 1
             }
-        } else {
-            #expect(report.budgetHeld || allEvictableGone, "budget \(input.limit) missed with evictable blocks left")
+            for h in input.heads.indices where evictedBlocks[h] < virtualBlocks[h].count && virtualBlocks[h].isEvictable(evictedBlocks[h]) {
+                for g in input.heads.indices where evictedBlocks[g] > 0 {
+                    #expect(lengths[h] <= lengths[g] + bs, "head \(h) keeps \(lengths[h]) while head \(g) was cut to \(lengths[g])")
+                }
+            }
         }
         // KV-Compress evicts no more than it must: restoring its last (highest) evicted block breaks the budget.
         if policy == PluginSpec("kvcompress"), let last = lastEvicted {

@@ -6,10 +6,11 @@ import Testing
 @testable import LlamaInference
 
 /// Writes tiny Llama files with the project's GGUFWriter — matrices as Q4_1, the embedding as Q8_0,
-/// like the SmolLM2 file — to test loading, its errors, and the quantized decode kernels.
+/// like the SmolLM2 file — to test loading, its errors, and the quantized decode kernels. The odd
+/// vocabulary (51 rows) leaves an odd last chunk, so the kernels' single-row path runs too.
 struct TinyGGUF {
     var architecture = "llama"
-    var layers = 2, hidden = 64, ffn = 96, heads = 4, kvHeads = 2, vocabulary = 50
+    var layers = 2, hidden = 64, ffn = 96, heads = 4, kvHeads = 2, vocabulary = 51
     var headDim: Int { hidden / heads }
     /// Tensors to leave out, or to write with a wrong shape.
     var omit: Set<String> = []
@@ -77,7 +78,7 @@ struct GGUFLoadingTests {
         let c = model.configuration
         #expect(c.layers == 2 && c.hiddenSize == 64 && c.intermediateSize == 96)
         #expect(c.attentionHeads == 4 && c.kvHeads == 2 && c.headDim == 16 && c.groupSize == 2)
-        #expect(c.vocabularySize == 50 && c.contextLength == 256 && c.ropeFrequencyBase == 100_000)
+        #expect(c.vocabularySize == 51 && c.contextLength == 256 && c.ropeFrequencyBase == 100_000)
         #expect(c.tiedEmbeddings == !untied)
         #expect(model.weights.layers[0].qkv.quantized?.format == .q4_1)
         #expect(model.weights.output.quantized?.format == (untied ? .q4_1 : .q8_0))
@@ -89,22 +90,27 @@ struct GGUFLoadingTests {
     @Test("quantized decode equals float32 prefill", arguments: [false, true])
     func quantizedDecodeMatchesPrefill(untied: Bool) throws {
         let model = try TinyGGUF(untied: untied).load()
-        let tokens: [Int32] = [3, 17, 42, 8, 8, 1, 49, 0, 23, 11, 30, 2]
+        let tokens: [Int32] = [3, 17, 42, 8, 8, 1, 50, 0, 23, 11, 30, 2]
         let c = model.configuration
         let full = try model.makeCache(blockSize: 4, capacityBlocks: c.layers * c.kvHeads * 8)
         let expected = try model.prefill(tokens, sequence: full.addSequence(), cache: full, allLogits: true)
-        // Batches of 1 and 3 both take the quantized path (at most `quantizedBatchLimit`).
-        let cache = try model.makeCache(blockSize: 4, capacityBlocks: 3 * c.layers * c.kvHeads * 8)
-        let ids = (0..<3).map { _ in cache.addSequence() }
+        // Batches of 1 to 4 take the quantized path (`quantizedBatchLimit`; pairs of sequences and a
+        // single one), batches of 5 sgemm.
+        #expect(LlamaModel.quantizedBatchLimit == 4)
+        let cache = try model.makeCache(blockSize: 4, capacityBlocks: 5 * c.layers * c.kvHeads * 8)
+        let ids = (0..<5).map { _ in cache.addSequence() }
         for id in ids { _ = try model.prefill(Array(tokens.prefix(5)), sequence: id, cache: cache) }
+        let v = c.vocabularySize
         for p in 5..<tokens.count {
-            let batch = p % 2 == 0 ? ids : [ids[0]]
-            let rows = try model.decode(batch.map { ($0, tokens[p]) }, cache: cache)
-            for row in rows {
-                #expect(maxDifference(row, Array(expected[p * c.vocabularySize..<(p + 1) * c.vocabularySize])) < 1e-4)
+            let batches: [[SequenceID]] = switch p % 3 {
+            case 0: [ids]
+            case 1: [Array(ids.prefix(3)), Array(ids.suffix(2))]
+            default: ids.map { [$0] }
             }
-            if batch.count == 1 {
-                for id in ids.dropFirst() { _ = try model.decode([(id, tokens[p])], cache: cache) }
+            for batch in batches {
+                for row in try model.decode(batch.map { ($0, tokens[p]) }, cache: cache) {
+                    #expect(maxDifference(row, Array(expected[p * v..<(p + 1) * v])) < 1e-4)
+                }
             }
         }
     }

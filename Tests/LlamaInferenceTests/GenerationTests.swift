@@ -83,6 +83,16 @@ struct GenerationTests {
         #expect(result.sequences[0].stopReason == .stopToken)
     }
 
+    @Test("a failed generation leaves no sequence behind")
+    func failureCleansUp() throws {
+        let cache = try makeCache(blockSize: 16, tokens: 600, sequences: 2)
+        #expect(throws: LlamaError.contextOverflow(tokens: 513, contextLength: 512)) {
+            try Generator(model: tinyModel, cache: cache).generate(prompts: [randomTokens(5, seed: 1), randomTokens(513, seed: 2)])
+        }
+        #expect(cache.sequences.isEmpty)
+        #expect(cache.usedBlockCount == 0)
+    }
+
     final class RecordingController: CacheController {
         var observer: (any AttentionObserver)? { nil }
         var prefilled: [SequenceID] = []
