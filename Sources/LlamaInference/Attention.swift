@@ -11,7 +11,8 @@ import PagedKVCache
 struct Attention {
     let configuration: LlamaConfiguration
     /// Query rows processed together in a prefill tile: bounds the score matrix to
-    /// `[queryTile, context]` per task instead of `[n, n]` per head.
+    /// `[groupSize · queryTile, context]` per task instead of `[n, n]` per query head (64 and 128
+    /// measured alike at 2048 tokens).
     static let queryTile = 128
 
     var scale: Float { 1 / Float(configuration.headDim).squareRoot() }

@@ -94,11 +94,11 @@ struct ForwardPassTests {
         }
     }
 
-    @Test("decode over heads compressed to different lengths equals attention over the kept KVs",
+    @Test("prefill and decode over heads compressed to different lengths equal attention over the kept KVs",
           arguments: CacheLayout.supportedBlockSizes)
     func decodeOverCompressedHeads(blockSize: Int) throws {
         let c = tinyConfiguration, prompt = Self.prompt, n = prompt.count
-        let cache = try makeCache(blockSize: blockSize, tokens: n + 2)
+        let cache = try makeCache(blockSize: blockSize, tokens: n + 4)
         let sequence = cache.addSequence()
         _ = try tinyModel.prefill(prompt, sequence: sequence, cache: cache)
         // Keep a different random subset per (layer, head), down to a single KV.
@@ -116,17 +116,19 @@ struct ForwardPassTests {
             }
             kept.append(layerKept)
         }
-        let next = randomTokens(2, seed: 99)
-        let first = try tinyModel.decode([(sequence, next[0])], cache: cache)[0]
-        let second = try tinyModel.decode([(sequence, next[1])], cache: cache)[0]
+        // A prefilled chunk and a decode step after compression: both read each head's own blocks
+        // and length, and see the chunk's or step's new KVs as well.
+        let next = randomTokens(4, seed: 99)
+        let chunk = try tinyModel.prefill(Array(next.prefix(3)), sequence: sequence, cache: cache, allLogits: true)
+        let decoded = try tinyModel.decode([(sequence, next[3])], cache: cache)[0]
         let reference = ReferenceLlama(model: tinyModel).forward(prompt + next) { layer, head, query, key in
             query < n ? key <= query : key <= query && (key >= n || kept[layer][head].contains(key))
         }
-        #expect(maxDifference(first, reference.logits[n]) < 1e-4)
-        #expect(maxDifference(second, reference.logits[n + 1]) < 1e-4)
+        #expect(maxDifference(chunk, reference.logits[n..<n + 3].flatMap { $0 }) < 1e-4)
+        #expect(maxDifference(decoded, reference.logits[n + 3]) < 1e-4)
         for layer in 0..<c.layers {
             for head in 0..<c.kvHeads {
-                #expect(cache.contextLength(sequence, layer: layer, head: head) == kept[layer][head].count + 2)
+                #expect(cache.contextLength(sequence, layer: layer, head: head) == kept[layer][head].count + 4)
             }
         }
     }
