@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Full-cache reference for the sweeps: runs the exact prompts of a sweep (written by
-`kvc sweep --spec SPEC --out unused.h5 --write-prompts prompts.jsonl`) through llama.cpp
+`kvc sweep --spec SPEC --write-prompts prompts.jsonl`) through llama.cpp
 (llama-cpp-python) with greedy decoding of the same number of tokens, and scores them the same way
 (correct when the 5 digits appear in the continuation). With the sweep's HDF5 file it also counts how
 often llama.cpp and `kvc` at rate 1 (no compression) generated the same text.

@@ -23,8 +23,8 @@ struct Sweep: ParsableCommand {
     @Option(help: "Sweep specification (YAML).", completion: .file())
     var spec: String
 
-    @Option(help: "HDF5 file to write (appears only when the sweep is complete).", completion: .file())
-    var out: String
+    @Option(help: "HDF5 file to write (appears only when the sweep is complete); required unless --write-prompts.", completion: .file())
+    var out: String?
 
     @Option(help: ArgumentHelp("Run only the first N prompts of each length (to estimate the time of the whole sweep).", valueName: "N"))
     var limitPrompts: Int?
@@ -42,6 +42,7 @@ struct Sweep: ParsableCommand {
     var writePrompts: String?
 
     func validate() throws {
+        if out == nil, writePrompts == nil { throw ValidationError("--out FILE.h5 is required (where the sweep's results go)") }
         if let limitPrompts, limitPrompts < 1 { throw ValidationError("--limit-prompts must be at least 1 (got \(limitPrompts))") }
     }
 
@@ -58,6 +59,7 @@ struct Sweep: ParsableCommand {
             specification.lengths = specification.lengths.filter(lengths.contains)
         }
         if let writePrompts { return try write(specification: specification, registry: registry, to: writePrompts) }
+        guard let out else { return }  // validate() requires --out without --write-prompts
         let file = try HDF5File.create(path: out)  // fails on a bad path now, not after the sweep
         do {
             BLAS.threads = compute.threads
