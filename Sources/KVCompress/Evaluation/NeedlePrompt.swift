@@ -84,8 +84,7 @@ struct NeedleLayout: Sendable {
             let cost = tokenizer.encode(unitSeparator + next).count
             if estimate + cost > targetTokens { break }
             units.append(next)
-            estimate += cost
-            if units.count > 1_000_000 { break }
+            estimate += cost  // ≥ 1 per unit (the separator alone is a token), so the loop ends
         }
         let depthIndex = Int(rng.next() % UInt64(units.count + 1))
         var count = units.count
