@@ -77,6 +77,26 @@ class BatchedDecoder:
         return time.perf_counter() - start
 
 
+def measure_busy_cores(seconds: float = 1.0) -> float | None:
+    """Cores other work kept busy over the next `seconds` (two samples of /proc/stat's `cpu` line),
+    as `BenchmarkResults.measureBusyCores` does on our side."""
+    def sample():
+        try:
+            with open("/proc/stat") as stat:
+                ticks = [float(t) for t in stat.readline().split()[1:]]
+        except OSError:
+            return None
+        idle = ticks[3] + ticks[4]
+        return sum(ticks) - idle, sum(ticks)
+
+    before = sample()
+    time.sleep(seconds)
+    after = sample()
+    if before is None or after is None or after[1] <= before[1]:
+        return None
+    return (after[0] - before[0]) / (after[1] - before[1]) * os.cpu_count()
+
+
 def median_time(run, repetitions: int) -> float:
     run()  # warm-up: page in weights, size buffers
     times = []
@@ -109,9 +129,9 @@ def main() -> int:
         print("error: llama-cpp-python is not installed; run scripts/setup-bench.sh", file=sys.stderr)
         return 1
 
-    load_average = os.getloadavg()[0]
-    if load_average > 0.5:
-        print(f"warning: load average {load_average:.1f} at start: other work shares the cores, figures will be low", file=sys.stderr)
+    busy_cores = measure_busy_cores()
+    if busy_cores is not None and busy_cores > 0.3:
+        print(f"warning: other work kept {busy_cores:.1f} cores busy before the start: figures will be low", file=sys.stderr)
     context = max(args.prefill + [args.decode_prompt + args.decode_steps]) + 64
     llm = Llama(
         model_path=args.model, n_ctx=context, n_threads=args.threads, n_threads_batch=args.threads,
@@ -168,7 +188,7 @@ def main() -> int:
         "decode_steps": args.decode_steps,
         "prefill_tokens_per_second": prefill,
         "decode_tokens_per_second": decode,
-        "load_average_at_start": load_average,
+        "busy_cores_before_start": busy_cores,
     }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

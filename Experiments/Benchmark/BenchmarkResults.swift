@@ -11,12 +11,27 @@ struct BenchmarkResults: Codable {
     var decodeSteps: Int
     var prefillTokensPerSecond: [String: Double]
     var decodeTokensPerSecond: [String: Double]
-    /// 1-minute load average when the run started: above ~0.5 other work shared the cores.
-    var loadAverageAtStart: Double?
+    /// Cores other work kept busy during the second before the run (from /proc/stat): above ~0.3
+    /// the figures are low. (The load average would lag: right after the other engine's run it
+    /// still reads about 2 on an idle machine.)
+    var busyCoresBeforeStart: Double?
 
-    static func currentLoadAverage() -> Double? {
-        var load = [0.0]
-        return getloadavg(&load, 1) == 1 ? load[0] : nil
+    /// Busy cores over the next `seconds`, from two samples of /proc/stat's aggregate `cpu` line.
+    static func measureBusyCores(over seconds: Double = 1) -> Double? {
+        func sample() -> (busy: Double, total: Double)? {
+            guard let stat = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
+                let line = stat.split(separator: "\n").first, line.hasPrefix("cpu ")
+            else { return nil }
+            let ticks = line.split(separator: " ").dropFirst().compactMap { Double($0) }
+            guard ticks.count >= 5 else { return nil }
+            let total = ticks.reduce(0, +), idle = ticks[3] + ticks[4]  // idle + iowait
+            return (total - idle, total)
+        }
+        guard let before = sample() else { return nil }
+        Thread.sleep(forTimeInterval: seconds)
+        guard let after = sample(), after.total > before.total else { return nil }
+        let cores = Double(ProcessInfo.processInfo.activeProcessorCount)
+        return (after.busy - before.busy) / (after.total - before.total) * cores
     }
 
     static func load(_ path: String) throws -> BenchmarkResults {

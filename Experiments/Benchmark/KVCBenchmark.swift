@@ -53,9 +53,9 @@ struct KVCBenchmark: ParsableCommand {
 
     func run() throws {
         let referenceResults = try reference.map(BenchmarkResults.load)
-        let loadAverage = BenchmarkResults.currentLoadAverage()
-        if let loadAverage, loadAverage > 0.5 {
-            log("warning: load average \(ComparisonTable.rate(loadAverage)) at start: other work shares the cores, figures will be low")
+        let busyCores = BenchmarkResults.measureBusyCores()
+        if let busyCores, busyCores > 0.3 {
+            log("warning: other work kept \(ComparisonTable.rate(busyCores)) cores busy before the start: figures will be low")
         }
         guard FileManager.default.isReadableFile(atPath: model) else { throw BenchmarkError.modelMissing(path: model) }
         let llama = try LlamaModel(file: GGUFFile(path: model))
@@ -87,7 +87,7 @@ struct KVCBenchmark: ParsableCommand {
         let results = BenchmarkResults(
             engine: Self.engine, model: URL(fileURLWithPath: model).lastPathComponent, threads: threads,
             repetitions: repetitions, decodePromptTokens: decodePrompt, decodeSteps: decodeSteps,
-            prefillTokensPerSecond: prefillRates, decodeTokensPerSecond: decodeRates, loadAverageAtStart: loadAverage)
+            prefillTokensPerSecond: prefillRates, decodeTokensPerSecond: decodeRates, busyCoresBeforeStart: busyCores)
         try results.write(to: out)
         print(ComparisonTable(ours: results, reference: referenceResults).markdown)
         if let referenceResults, referenceResults.threads != threads {
