@@ -1,7 +1,6 @@
 import BPETokenizer
 import Foundation
 import GGUF
-import KVCLinearAlgebra
 import LlamaInference
 
 /// A model file opened for inference: the GGUF, its tokenizer and the transformer, with the time
