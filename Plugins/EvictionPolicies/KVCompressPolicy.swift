@@ -54,10 +54,10 @@ public struct KVCompressPolicy: EvictionPolicy {
 public struct UniformPolicy: EvictionPolicy {
     public init() {}
 
+    /// The even allocation is SnapKV's (same top-k count per head); only the metric and window that
+    /// feed it differ (here KV-Compress's, chosen by the configuration).
     public func plan(_ input: EvictionInput) throws -> EvictionPlan {
-        var allocator = BlockAllocator(input, rankingScores: input.metricScores)
-        allocator.evictFromLargest { a, h in Double(a.keptKVs(h)) }
-        return allocator.plan
+        try SnapKVPolicy().plan(input)
     }
 }
 

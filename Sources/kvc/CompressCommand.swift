@@ -1,7 +1,6 @@
 import ArgumentParser
 import EvictionPolicies
 import Foundation
-import KVCLinearAlgebra
 import KVCompress
 import LlamaInference
 import PagedKVCache
@@ -56,7 +55,7 @@ struct Compress: ParsableCommand {
         }
         if let dump { try OutputFile.checkWritable(dump) }  // fail before the work, not after
         if let reportJSON { try OutputFile.checkWritable(reportJSON) }
-        BLAS.threads = compute.threads
+        try compute.apply()
         guard let configuration = try compression.resolve(cacheBlockSize: cacheOptions.blockSize, required: true) else { return }
         let text: String
         if let prompt {
