@@ -22,24 +22,20 @@ public struct KVCompressPolicy: EvictionPolicy {
     public var settings: [String: OptionValue] { ["even_layer_evict": .bool(evenLayerEvict)] }
 
     public func plan(_ input: EvictionInput) throws -> EvictionPlan {
-        var ledger = EvictionLedger(input)
-        if ledger.holds { return ledger.plan }
-        let candidates = ledger.evictableBlocks()
+        var allocator = BlockAllocator(input, rankingScores: input.metricScores)
         if evenLayerEvict {
-            var perLayer = [[EvictionLedger.Candidate]](repeating: [], count: input.layers)
-            for c in candidates { perLayer[input.heads[c.head].layer].append(c) }
-            var round = 0
-            while !ledger.holds, perLayer.contains(where: { $0.count > round }) {
-                for layer in perLayer where layer.count > round { ledger.evict(layer[round]) }
-                round += 1
+            // Rounds: every layer gives up its lowest remaining block; the budget is checked between
+            // rounds only, so all layers lose the same number (a layer out of blocks gives what it has).
+            let h = input.kvHeads
+            while !allocator.holds {
+                let chosen = (0..<input.layers).compactMap { allocator.lowestEvictableHead(among: $0 * h..<($0 + 1) * h) }
+                if chosen.isEmpty { break }
+                for head in chosen { allocator.evictNext(head) }
             }
         } else {
-            for c in candidates {
-                if ledger.holds { break }
-                ledger.evict(c)
-            }
+            allocator.evictLowestFirst()
         }
-        return ledger.plan
+        return allocator.plan
     }
 }
 
@@ -58,75 +54,5 @@ public struct UniformPolicy: EvictionPolicy {
     /// feed it differ (here KV-Compress's, chosen by the configuration).
     public func plan(_ input: EvictionInput) throws -> EvictionPlan {
         try SnapKVPolicy().plan(input)
-    }
-}
-
-/// Book-keeping for block-schedule policies: every head's virtual blocks, how many of them are
-/// evicted, and the blocks and KVs the sequence keeps. Public so user policies can build on it.
-public struct EvictionLedger: Sendable {
-    public struct Candidate: Sendable, Hashable {
-        public let head: Int
-        public let block: Int
-        public let score: Float
-    }
-
-    public let input: EvictionInput
-    public let virtualBlocks: [VirtualBlocks]
-    /// Virtual blocks evicted per head: `[layers * kvHeads]`.
-    public private(set) var evictedBlocks: [Int]
-    /// Physical blocks and KVs the sequence keeps after the evictions so far.
-    public private(set) var keptBlocks: Int
-    public private(set) var keptKVsTotal: Int
-
-    public init(_ input: EvictionInput) {
-        self.input = input
-        virtualBlocks = input.heads.map { VirtualBlocks(scores: $0.scores, blockSize: input.blockSize(ofLayer: $0.layer)) }
-        evictedBlocks = Array(repeating: 0, count: input.heads.count)
-        keptBlocks = input.residentBlocks
-        keptKVsTotal = input.residentKVs
-    }
-
-    /// Whether the sequence now fits its budget.
-    public var holds: Bool { input.limit.holds(blocks: keptBlocks, kvs: keptKVsTotal) }
-
-    /// KVs head `h` keeps after the evictions so far.
-    public func keptKVs(_ h: Int) -> Int {
-        let n = evictedBlocks[h]
-        return input.heads[h].contextLength - (n == 0 ? 0 : virtualBlocks[h].ends[n - 1])
-    }
-
-    /// Physical blocks head `h` keeps.
-    public func physicalBlocks(_ h: Int) -> Int {
-        let p = input.physicalBlockSize
-        return (keptKVs(h) + p - 1) / p
-    }
-
-    /// Evictable virtual blocks of every head, lowest score first; ties by head then block, so a head's
-    /// blocks always come in ascending order and evicting in this order removes a prefix.
-    public func evictableBlocks() -> [Candidate] {
-        input.heads.indices.flatMap { evictableBlocks(ofHead: $0) }.sorted {
-            ($0.score, $0.head, $0.block) < ($1.score, $1.head, $1.block)
-        }
-    }
-
-    /// Evictable virtual blocks of head `h`, in ascending order.
-    public func evictableBlocks(ofHead h: Int) -> [Candidate] {
-        let v = virtualBlocks[h]
-        return (0..<v.count).filter { v.isEvictable($0) }.map { Candidate(head: h, block: $0, score: v.scores[$0]) }
-    }
-
-    /// Evicts the next virtual block of `candidate.head`, which must be `candidate.block`.
-    public mutating func evict(_ candidate: Candidate) {
-        let h = candidate.head
-        precondition(candidate.block == evictedBlocks[h], "virtual blocks of a head are evicted in ascending order")
-        let kvsBefore = keptKVs(h), blocksBefore = physicalBlocks(h)
-        evictedBlocks[h] += 1
-        keptKVsTotal -= kvsBefore - keptKVs(h)
-        keptBlocks -= blocksBefore - physicalBlocks(h)
-    }
-
-    /// The evictions so far as a plan.
-    public var plan: EvictionPlan {
-        EvictionPlan(evicted: input.heads.indices.map { virtualBlocks[$0].slots(evictingFirst: evictedBlocks[$0]) })
     }
 }

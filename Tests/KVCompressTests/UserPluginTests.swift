@@ -7,13 +7,9 @@ import Testing
 /// powers (public building blocks, registry, validation by the executor).
 struct OldestFirst: EvictionPolicy {
     func plan(_ input: EvictionInput) throws -> EvictionPlan {
-        let aged = input.withScores(input.heads.map { $0.positions.map(Float.init) })
-        var ledger = EvictionLedger(aged)
-        for candidate in ledger.evictableBlocks() {
-            if ledger.holds { break }
-            ledger.evict(candidate)
-        }
-        return ledger.plan
+        var allocator = BlockAllocator(input, rankingScores: input.heads.map { $0.positions.map(Float.init) })
+        allocator.evictLowestFirst()  // lowest virtual block over all heads until the budget holds
+        return allocator.plan
     }
 }
 

@@ -1,7 +1,7 @@
 import KVCompress
 
-/// Whole-block book-keeping shared by the baseline policies, written only against the public
-/// protocols (``EvictionInput``, ``VirtualBlocks``, ``BudgetLimit``), as a user's policy would be.
+/// Whole-block book-keeping shared by KV-Compress's schedule and the baseline policies, written only
+/// against the public protocols (``EvictionInput``, ``VirtualBlocks``, ``BudgetLimit``), as a user's policy would be.
 ///
 /// Each baseline ranks the KVs of every head by its own score (+inf: never evict). Ranking a head
 /// ascending and cutting it into virtual blocks (KV-Compress §4: the first holds `ctx % bs`, then bs
@@ -89,6 +89,25 @@ public struct BlockAllocator: Sendable {
     /// `choose` returns nil (it must only name heads that ``canEvict(_:)``).
     public mutating func evictUntilBudgetHolds(choosing choose: (BlockAllocator) -> Int?) {
         while !holds, let h = choose(self) { evictNext(h) }
+    }
+
+    /// Evicts, until the budget holds, the virtual block with the lowest score over all heads (ties to
+    /// the lowest head index): KV-Compress's global schedule (§4). A head's virtual-block scores ascend,
+    /// so taking each head's next block in this order is the same as sorting all blocks of the sequence.
+    public mutating func evictLowestFirst() {
+        evictUntilBudgetHolds { a in a.lowestEvictableHead() }
+    }
+
+    /// The evictable head (among `heads`, default all) whose next virtual block has the lowest score;
+    /// ties to the lowest index. Nil when none can evict.
+    public func lowestEvictableHead(among heads: Range<Int>? = nil) -> Int? {
+        var best: (h: Int, score: Float)?
+        for h in heads ?? input.heads.indices where canEvict(h) {
+            let s = nextScore(h)
+            if let b = best, s >= b.score { continue }
+            best = (h, s)
+        }
+        return best?.h
     }
 
     /// Evicts, until the budget holds, from the head with the largest `load`, ties to the lowest next
