@@ -34,6 +34,13 @@ let package = Package(
         .target(name: "KVCStatistics", dependencies: ["CGSL"], swiftSettings: strict),
         .target(name: "KVCHDF5", dependencies: ["CHDF5"], swiftSettings: strict),
 
+        // MARK: - C kernels: quantized matrix products (AVX-512 VNNI, AVX2, portable; chosen at run time), worker pool
+        .target(
+            name: "CKernels",
+            // Optimised in debug builds too (tests run the model); no contraction of a·b + c into
+            // fma beyond the explicit ones, so every path computes the same floats.
+            cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off"])]),
+
         // MARK: - Model loading
         .target(name: "GGUF", swiftSettings: strict),
         .target(name: "BPETokenizer", dependencies: ["GGUF"], swiftSettings: strict),
@@ -42,7 +49,7 @@ let package = Package(
         .target(name: "PagedKVCache", swiftSettings: strict),
         .target(
             name: "LlamaInference",
-            dependencies: ["GGUF", "BPETokenizer", "PagedKVCache", "KVCLinearAlgebra"],
+            dependencies: ["GGUF", "BPETokenizer", "PagedKVCache", "KVCLinearAlgebra", "CKernels"],
             // The forward pass is optimised in debug builds too: unoptimised SIMD code runs ~100×
             // slower, which would make every test that runs the model (here and downstream) crawl.
             swiftSettings: strict + [.unsafeFlags(["-O"], .when(configuration: .debug))]),

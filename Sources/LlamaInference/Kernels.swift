@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 import KVCLinearAlgebra
 
@@ -193,13 +194,43 @@ enum Kernels {
     }
 }
 
-/// Runs `body(i)` for i in 0..<count on all cores (Dispatch's concurrentPerform), inline when count is 1.
+/// Runs `body(i)` for i in 0..<count on all cores, inline when count is 1.
+///
+/// Uses the model's spinning ``WorkerPool``; when another thread holds the pool (tests running in
+/// parallel, two models used at once) or the call is nested inside a pool job, Dispatch's
+/// concurrentPerform runs the loop instead.
 @inline(__always)
 func parallelFor(_ count: Int, _ body: @Sendable (Int) -> Void) {
     if count == 1 {
         body(0)
-    } else if count > 1 {
+    } else if count > 1, !WorkerPool.shared.run(count, body) {
         DispatchQueue.concurrentPerform(iterations: count, execute: body)
+    }
+}
+
+/// One process-wide pool of spinning workers (`kvc_pool` in CKernels), as wide as the CPUs this
+/// process may use (created on first use, so after `kvc --threads` has pinned the process).
+final class WorkerPool: @unchecked Sendable {
+    static let shared = WorkerPool(threads: ProcessInfo.processInfo.activeProcessorCount)
+
+    private let pool: OpaquePointer?
+
+    init(threads: Int) { pool = threads > 1 ? kvc_pool_create(Int32(threads)) : nil }
+
+    deinit { if let pool { kvc_pool_destroy(pool) } }
+
+    /// Runs `body(i)` for i in 0..<count on the pool; false (nothing run) when the pool is busy
+    /// with another caller, is called from inside its own job, or has no workers.
+    func run(_ count: Int, _ body: (Int) -> Void) -> Bool {
+        guard let pool, count <= Int(KVC_POOL_MAX_ITEMS) else { return false }
+        return withoutActuallyEscaping(body) { body in
+            var job = body
+            return withUnsafeMutablePointer(to: &job) { pointer in
+                kvc_pool_run(pool, Int32(count), { context, index in
+                    context!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(Int(index))
+                }, pointer) == 0
+            }
+        }
     }
 }
 

@@ -45,7 +45,7 @@ extension LlamaConfiguration {
 }
 
 extension LlamaModel {
-    /// Loads the model in `file` (configuration and all weights, dequantized to float32).
+    /// Loads the model in `file` (configuration and all weights).
     public convenience init(file: GGUFFile) throws(LlamaError) {
         let configuration = try LlamaConfiguration(file: file)
         self.init(configuration: configuration, weights: try LlamaWeights(file: file, configuration: configuration))
@@ -61,15 +61,34 @@ extension LlamaModel {
 
 extension LlamaWeights {
     init(file: GGUFFile, configuration c: LlamaConfiguration) throws(LlamaError) {
-        /// A weight of `rows` outputs × `columns` inputs: ggml dimensions `[columns, rows]`.
-        /// Also keeps the raw blocks when the decode kernels can read them.
+        /// A weight of `rows` outputs × `columns` inputs: ggml dimensions `[columns, rows]`. Block
+        /// types of the form d·u + m keep their blocks; other quantized types are requantized to
+        /// 8 bits (see ``QuantizedMatrix``); F32, F16 and BF16 become dense float32.
         @Sendable func matrix(_ name: String, rows: Int, columns: Int) throws(LlamaError) -> WeightMatrix {
-            let values = try tensor(name, dimensions: [columns, rows])
-            var quantized: QuantizedMatrix?
-            if let info = try? file.tensorInfo(named: name), let raw = try? file.rawBytes(of: info) {
-                quantized = QuantizedMatrix(raw: raw, type: info.type, rows: rows, columns: columns)
+            let info: GGUFTensorInfo
+            do { info = try file.tensorInfo(named: name) } catch { throw .missingTensor(name) }
+            guard info.dimensions == [columns, rows] else {
+                throw .tensorShapeMismatch(name: name, expected: [columns, rows], found: info.dimensions)
             }
-            return WeightMatrix(rows: rows, columns: columns, values: values, quantized: quantized)
+            if QuantizedMatrix.format(of: info.type) != nil {
+                let raw: UnsafeRawBufferPointer
+                do { raw = try file.rawBytes(of: info) } catch { throw .unreadableModel(error.description) }
+                if let quantized = try QuantizedMatrix(raw: raw, type: info.type, rows: rows, columns: columns) {
+                    return WeightMatrix(quantized: quantized)
+                }
+            }
+            let values = try tensor(name, dimensions: [columns, rows])
+            switch info.type {
+            case .f32, .f16, .bf16, .f64:
+                return WeightMatrix(rows: rows, columns: columns, values: values)
+            default:
+                guard columns % QuantizedMatrix.blockLength == 0 else {
+                    return WeightMatrix(rows: rows, columns: columns, values: values)
+                }
+                return try values.withUnsafeBufferPointer { (buffer) throws(LlamaError) -> WeightMatrix in
+                    WeightMatrix(quantized: try QuantizedMatrix(requantizing: buffer.baseAddress!, rows: rows, columns: columns))
+                }
+            }
         }
         @Sendable func tensor(_ name: String, dimensions: [Int]) throws(LlamaError) -> [Float] {
             let info: GGUFTensorInfo
@@ -88,14 +107,14 @@ extension LlamaWeights {
             do throws(LlamaError) {
                 let layer = LayerWeights(
                     attentionNorm: try tensor(p + "attn_norm.weight", dimensions: [c.hiddenSize]),
-                    qkv: WeightMatrix(stacking: [
+                    qkv: try WeightMatrix(stacking: [
                         try matrix(p + "attn_q.weight", rows: c.queryWidth, columns: c.hiddenSize),
                         try matrix(p + "attn_k.weight", rows: c.kvWidth, columns: c.hiddenSize),
                         try matrix(p + "attn_v.weight", rows: c.kvWidth, columns: c.hiddenSize),
                     ]),
                     attentionOutput: try matrix(p + "attn_output.weight", rows: c.hiddenSize, columns: c.queryWidth),
                     ffnNorm: try tensor(p + "ffn_norm.weight", dimensions: [c.hiddenSize]),
-                    gateUp: WeightMatrix(stacking: [
+                    gateUp: try WeightMatrix(stacking: [
                         try matrix(p + "ffn_gate.weight", rows: c.intermediateSize, columns: c.hiddenSize),
                         try matrix(p + "ffn_up.weight", rows: c.intermediateSize, columns: c.hiddenSize),
                     ]),

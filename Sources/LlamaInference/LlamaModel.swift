@@ -8,10 +8,11 @@ import PagedKVCache
 /// and residual → RMSNorm → SwiGLU MLP and residual. Then a final RMSNorm and the output projection
 /// (tied to the token embedding when the file has no `output.weight`).
 ///
-/// Projections and MLP of all tokens of a step are one sgemm each (`BLAS.gemm`, split over the cores):
-/// the prompt's tokens in prefill, the batch's sequences in decode. Decode steps of up to four
-/// sequences instead multiply with the file's own Q4_1/Q8_0 blocks (``QuantizedMatrix``), a fifth of
-/// the bytes of float32 weights, since they are bound by memory bandwidth.
+/// Projections and MLP of all tokens of a step are one matrix product each
+/// (``WeightMatrix/multiply(_:tokens:into:accumulate:)``, split over the cores): the prompt's tokens
+/// in prefill, the batch's sequences in decode. Block-quantized files (Q4_1 for SmolLM2) multiply
+/// with their own blocks and 8-bit activations, as llama.cpp does (``QuantizedMatrix``); float32
+/// weights by sgemm.
 ///
 /// Thread safety: the model is immutable; a forward step mutates only the cache it is given, which
 /// must not be used by another step at the same time.
@@ -20,13 +21,6 @@ public final class LlamaModel: Sendable {
     let weights: LlamaWeights
     let rope: RotaryEmbedding
     let attention: Attention
-
-    /// Steps of at most this many tokens multiply with the quantized weights (memory-bound
-    /// matrix-vector products, see ``QuantizedMatrix``) when the file provides them; larger ones use
-    /// float32 sgemm. Measured on SmolLM2-135M (CPU ms per decode step, 2 busy cores): quantized
-    /// 21 / 35 / 69 / 139 at batch 1 / 2 / 4 / 8 (blocks unpacked once per pair of sequences), sgemm
-    /// 71 / 77 / 98 at batch 2 / 4 / 8 (it repacks the whole float32 matrix every call).
-    public static let quantizedBatchLimit = 4
 
     /// Takes over the BLAS thread setting: the model runs its own Dispatch pool and calls BLAS
     /// single-threaded from it (see `Kernels.parallelGemm`).
@@ -172,7 +166,7 @@ public final class LlamaModel: Sendable {
     private func embed(_ tokens: [Int32], into hidden: UnsafeMutablePointer<Float>) {
         let d = configuration.hiddenSize
         for (r, t) in tokens.enumerated() {
-            (hidden + r * d).update(from: weights.tokenEmbedding.row(Int(t)), count: d)
+            weights.tokenEmbedding.copyRow(Int(t), into: hidden + r * d)
         }
     }
 
@@ -240,18 +234,12 @@ public final class LlamaModel: Sendable {
         }
     }
 
-    /// output[rows, weight.rows] (+)= input[rows, weight.columns] · weightᵀ: quantized matrix-vector
-    /// products for small batches when available, else float32 sgemm over all cores.
+    /// output[rows, weight.rows] (+)= input[rows, weight.columns] · weightᵀ.
     private func project(
         _ input: UnsafePointer<Float>, rows: Int, weight: WeightMatrix, into output: UnsafeMutablePointer<Float>,
         accumulate: Bool = false
     ) {
-        if rows <= Self.quantizedBatchLimit, let quantized = weight.quantized {
-            quantized.multiply(input, batch: rows, into: output, ldy: weight.rows, accumulate: accumulate)
-        } else {
-            Kernels.parallelGemm(
-                m: rows, n: weight.rows, k: weight.columns, a: input, weight: weight.data, c: output, accumulate: accumulate)
-        }
+        weight.multiply(input, tokens: rows, into: output, accumulate: accumulate)
     }
 
     // MARK: - Validation

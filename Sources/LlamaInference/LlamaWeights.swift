@@ -1,45 +1,77 @@
-/// A dense float32 weight matrix in GGUF's layout: `[rows, columns]` row-major, one row per output
-/// unit, so `y = W · x` is a product with the transpose of the stored matrix (`BLAS.gemm(transposeB:)`).
-/// Immutable after construction, hence shareable across threads.
+import CKernels
+
+/// A weight matrix `[rows, columns]`, one row per output unit (GGUF's layout), so `y = W · x` is a
+/// product with the transpose of the stored matrix. Either dense float32 (F32/F16/BF16 files and
+/// random test weights; products by sgemm) or block-quantized (``QuantizedMatrix``; products by
+/// integer dot products with 8-bit activations). ``multiply(_:rows:into:accumulate:)`` is the one
+/// place the forward pass multiplies with weights. Immutable, hence shareable across threads.
 public final class WeightMatrix: @unchecked Sendable {
     public let rows: Int
     public let columns: Int
-    /// `[rows, columns]`.
-    public let data: UnsafeMutablePointer<Float>
-    /// The same weights in the file's block format, when it is one the decode kernels read
-    /// (see ``QuantizedMatrix``); nil for float32 sources and random test weights.
+    /// `[rows, columns]` row-major float32; nil when the matrix is block-quantized.
+    let dense: UnsafeMutablePointer<Float>?
+    /// The blocks; nil for dense matrices.
     let quantized: QuantizedMatrix?
 
-    /// Takes `values` (`[rows, columns]`, row-major).
-    init(rows: Int, columns: Int, values: [Float], quantized: QuantizedMatrix? = nil) {
+    /// Takes `values` (`[rows, columns]`, row-major) as dense float32.
+    init(rows: Int, columns: Int, values: [Float]) {
         precondition(values.count == rows * columns, "matrix of \(rows)×\(columns) given \(values.count) values")
         self.rows = rows
         self.columns = columns
         let data = UnsafeMutablePointer<Float>.allocate(capacity: rows * columns)
         values.withUnsafeBufferPointer { data.initialize(from: $0.baseAddress!, count: rows * columns) }
-        self.data = data
+        dense = data
+        quantized = nil
+    }
+
+    init(quantized: QuantizedMatrix) {
+        rows = quantized.rows
+        columns = quantized.columns
+        dense = nil
         self.quantized = quantized
     }
 
     /// Stacks matrices of equal width vertically (fused projections: one product instead of several).
-    init(stacking parts: [WeightMatrix]) {
-        let columns = parts[0].columns
-        precondition(parts.allSatisfy { $0.columns == columns }, "stacked matrices must have equal widths")
-        self.rows = parts.reduce(0) { $0 + $1.rows }
-        self.columns = columns
-        data = .allocate(capacity: rows * columns)
-        var offset = 0
-        for part in parts {
-            (data + offset).initialize(from: part.data, count: part.rows * columns)
-            offset += part.rows * columns
+    /// Quantized parts stay quantized; if any part is dense, the stack is dense.
+    convenience init(stacking parts: [WeightMatrix]) throws(LlamaError) {
+        let quantized = parts.compactMap(\.quantized)
+        if quantized.count == parts.count {
+            self.init(quantized: try QuantizedMatrix(stacking: quantized))
+        } else {
+            self.init(rows: parts.reduce(0) { $0 + $1.rows }, columns: parts[0].columns, values: parts.flatMap { $0.values() })
         }
-        quantized = QuantizedMatrix(stacking: parts.map(\.quantized))
     }
 
-    deinit { data.deallocate() }
+    deinit { dense?.deallocate() }
 
-    /// Row `r`: `[columns]`.
-    @inline(__always) func row(_ r: Int) -> UnsafeMutablePointer<Float> { data + r * columns }
+    /// out[c] = W[r, c] for every column c (an embedding lookup).
+    func copyRow(_ r: Int, into out: UnsafeMutablePointer<Float>) {
+        if let dense {
+            out.update(from: dense + r * columns, count: columns)
+        } else {
+            quantized!.dequantizeRow(r, into: out)
+        }
+    }
+
+    /// All weights as float32, `[rows, columns]` (tests and references).
+    public func values() -> [Float] {
+        if let dense { return Array(UnsafeBufferPointer(start: dense, count: rows * columns)) }
+        return quantized!.dequantized()
+    }
+
+    /// output[t, r] (+)= Σ_c W[r, c]·input[t, c] for `tokens` rows of input (`[tokens, columns]`);
+    /// output is `[tokens, rows]`.
+    func multiply(
+        _ input: UnsafePointer<Float>, tokens: Int, into output: UnsafeMutablePointer<Float>, accumulate: Bool
+    ) {
+        if let quantized {
+            let activations = QuantizedActivations(input, tokens: tokens, columns: columns)
+            quantized.multiply(activations, into: output, ldy: rows, accumulate: accumulate)
+        } else {
+            Kernels.parallelGemm(
+                m: tokens, n: rows, k: columns, a: input, weight: dense!, c: output, accumulate: accumulate)
+        }
+    }
 }
 
 /// Weights of one transformer block.
@@ -89,13 +121,13 @@ extension LlamaWeights {
                 attentionNorm: norm(c.hiddenSize),
                 // Larger Q and K than 1/√fan-in make attention peaked rather than uniform, so tests
                 // notice a wrong key or a wrong position.
-                qkv: WeightMatrix(stacking: [
+                qkv: try! WeightMatrix(stacking: [
                     matrix(c.queryWidth, c.hiddenSize, std: 0.5), matrix(c.kvWidth, c.hiddenSize, std: 0.5),
                     matrix(c.kvWidth, c.hiddenSize),
                 ]),
                 attentionOutput: matrix(c.hiddenSize, c.queryWidth),
                 ffnNorm: norm(c.hiddenSize),
-                gateUp: WeightMatrix(stacking: [
+                gateUp: try! WeightMatrix(stacking: [
                     matrix(c.intermediateSize, c.hiddenSize), matrix(c.intermediateSize, c.hiddenSize),
                 ]),
                 down: matrix(c.hiddenSize, c.intermediateSize))

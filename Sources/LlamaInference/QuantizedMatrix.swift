@@ -1,312 +1,206 @@
+import CKernels
+import Foundation
 import GGUF
 
-/// A weight matrix kept in its file's 4- or 8-bit block format (ggml Q4_1 or Q8_0, blocks of 32
-/// weights along a row) for the matrix-vector products of small decode batches.
+/// A weight matrix `[rows, columns]` in 4- or 8-bit blocks, multiplied with 8-bit quantized
+/// activations by integer dot products (the C kernels of `CKernels`).
 ///
-/// Why: a decode step of one sequence reads every weight once, so it is bound by memory bandwidth,
-/// not arithmetic. Float32 weights of SmolLM2-135M are 540 MB per token; the file's Q4_1 blocks are
-/// a fifth of that. The blocks are used exactly as stored (scale and minimum converted to float32),
-/// so these products compute the same weights as the float32 copy used by prefill's sgemm — only
-/// the summation order differs.
+/// Why: SmolLM2's weights are Q4_1 blocks. Kept as blocks, a decode step reads a fifth of the bytes
+/// of float32 weights, and integer dot products (AVX-512 VNNI `vpdpbusd`, AVX2 `vpmaddubsw`) do four
+/// to eight times the multiply-adds per instruction of float32 FMA. This is the arithmetic of
+/// llama.cpp's CPU backend (activations quantized to Q8_0/Q8_1 per 32-block, ggml-quants.c), in a
+/// layout of our own: panels of 16 rows, so one register holds 4 columns of 16 rows and one token's
+/// 4 activation bytes are broadcast against it — every weight unpacked once serves up to 8 tokens.
 ///
-/// Storage (row-major, per row `blocksPerRow = columns / 32` blocks):
-/// - `scales`: `[rows, blocksPerRow]` float32 — d of each block.
-/// - `minimums`: `[rows, blocksPerRow]` float32 — m of each Q4_1 block (weight = d·q + m); unused for Q8_0.
-/// - `quants`: Q4_1 `[rows, blocksPerRow, 16]` bytes (weight j in the low nibble of byte j, weight
-///   j + 16 in its high nibble); Q8_0 `[rows, blocksPerRow, 32]` signed bytes (weight = d·q).
-final class QuantizedMatrix: @unchecked Sendable {
-    enum Format: Sendable { case q4_1, q8_0 }
-    static let blockLength = 32
+/// Every block is weight = d·u + m with unsigned u. The file's Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0
+/// blocks map to that form exactly; other block types (K-quants, i-quants) are requantized from
+/// their float32 values to 8 bits per 32-block with a minimum (error at most half a step of 1/255 of
+/// the block's range).
+///
+/// Storage: `kvc_qmatrix`, described in `kvc_quant.h`. Immutable after construction.
+public final class QuantizedMatrix: @unchecked Sendable {
+    /// How the quants of a block are stored.
+    public struct Format: Hashable, Sendable, CustomStringConvertible {
+        /// 4 or 8.
+        public let bits: Int
+        /// `m = −zeroPoint·d` when the blocks store no minimum; nil when they do.
+        public let zeroPoint: Float?
 
-    let format: Format
-    let rows: Int
-    let columns: Int
-    let blocksPerRow: Int
-    let scales: UnsafeMutablePointer<Float>
-    let minimums: UnsafeMutablePointer<Float>
-    let quants: UnsafeMutableRawPointer
+        public static let q4Min = Format(bits: 4, zeroPoint: nil)
+        public static let q8Min = Format(bits: 8, zeroPoint: nil)
 
-    var quantBytesPerBlock: Int { format == .q4_1 ? 16 : 32 }
-    /// Bytes the matrix occupies.
-    var byteCount: Int { rows * blocksPerRow * (quantBytesPerBlock + (format == .q4_1 ? 8 : 4)) }
+        public var description: String { "u\(bits)" + (zeroPoint.map { " (zero point \(Int($0)))" } ?? " with minimum") }
+    }
 
-    private init(format: Format, rows: Int, columns: Int) {
-        self.format = format
+    public let rows: Int
+    public let columns: Int
+    public let format: Format
+    /// Heap-allocated so the kernels get a stable pointer.
+    private let matrix: UnsafeMutablePointer<kvc_qmatrix>
+
+    var blocksPerRow: Int { columns / Self.blockLength }
+    static let blockLength = Int(KVC_BLOCK_COLUMNS)
+    /// Bytes the blocks occupy.
+    public var byteCount: Int { Int(matrix.pointee.panels) * Int(matrix.pointee.blocks) * Int(matrix.pointee.record_bytes) }
+
+    /// A zeroed matrix.
+    init(rows: Int, columns: Int, format: Format) throws(LlamaError) {
+        guard rows > 0, columns > 0, columns % Self.blockLength == 0 else {
+            throw .invalidConfiguration("a block-quantized matrix needs a width that is a multiple of 32, got \(rows)×\(columns)")
+        }
         self.rows = rows
         self.columns = columns
-        blocksPerRow = columns / Self.blockLength
-        scales = .allocate(capacity: rows * blocksPerRow)
-        minimums = .allocate(capacity: format == .q4_1 ? rows * blocksPerRow : 1)
-        quants = .allocate(byteCount: rows * blocksPerRow * (format == .q4_1 ? 16 : 32), alignment: 64)
-    }
-
-    /// Unpacks the raw bytes of a ggml tensor of `rows` × `columns` weights; nil when its type is not
-    /// Q4_1 or Q8_0 (the caller then keeps float32 only).
-    convenience init?(raw: UnsafeRawBufferPointer, type: GGMLType, rows: Int, columns: Int) {
-        let format: Format
-        switch type {
-        case .q4_1: format = .q4_1
-        case .q8_0: format = .q8_0
-        default: return nil
-        }
-        guard columns % Self.blockLength == 0 else { return nil }
-        self.init(format: format, rows: rows, columns: columns)
-        let blocks = rows * blocksPerRow
-        let stride = format == .q4_1 ? 20 : 34
-        guard raw.count >= blocks * stride else { return nil }
-        let base = raw.baseAddress!
-        for b in 0..<blocks {
-            let block = base + b * stride
-            scales[b] = Float(Float16(bitPattern: block.loadUnaligned(as: UInt16.self)))
-            if format == .q4_1 {
-                minimums[b] = Float(Float16(bitPattern: block.loadUnaligned(fromByteOffset: 2, as: UInt16.self)))
-                (quants + b * 16).copyMemory(from: block + 4, byteCount: 16)
-            } else {
-                (quants + b * 32).copyMemory(from: block + 2, byteCount: 32)
-            }
-        }
-    }
-
-    /// Stacks matrices of one format and width vertically (the fused QKV and gate-up projections).
-    convenience init?(stacking parts: [QuantizedMatrix?]) {
-        guard let first = parts.first ?? nil, parts.allSatisfy({ $0?.format == first.format && $0?.columns == first.columns })
-        else { return nil }
-        let parts = parts.map { $0! }
-        self.init(format: first.format, rows: parts.reduce(0) { $0 + $1.rows }, columns: first.columns)
-        var blockOffset = 0
-        for part in parts {
-            let blocks = part.rows * part.blocksPerRow
-            (scales + blockOffset).update(from: part.scales, count: blocks)
-            if format == .q4_1 { (minimums + blockOffset).update(from: part.minimums, count: blocks) }
-            (quants + blockOffset * quantBytesPerBlock).copyMemory(from: part.quants, byteCount: blocks * quantBytesPerBlock)
-            blockOffset += blocks
+        self.format = format
+        matrix = .allocate(capacity: 1)
+        matrix.initialize(to: kvc_qmatrix())
+        let status = kvc_qmatrix_init(
+            matrix, Int32(rows), Int32(columns), Int32(format.bits), format.zeroPoint == nil ? 1 : 0, format.zeroPoint ?? 0)
+        guard status == 0 else {
+            matrix.deallocate()
+            throw .invalidConfiguration("cannot allocate a \(rows)×\(columns) quantized matrix (status \(status))")
         }
     }
 
     deinit {
-        scales.deallocate()
-        minimums.deallocate()
-        quants.deallocate()
+        kvc_qmatrix_free(matrix)
+        matrix.deallocate()
     }
 
-    /// y[b, r] (+)= Σ_c W[r, c] · x[b, c] for every row r and batch entry b, rows spread over all cores.
+    // MARK: - Blocks in and out
+
+    /// One block: quants `u` (32 values below 2^bits), scale and minimum as half-float bits.
+    struct Block {
+        var quants = [UInt8](repeating: 0, count: 32)
+        var scale: UInt16 = 0
+        var minimum: UInt16 = 0
+    }
+
+    func set(row: Int, block: Int, _ value: Block) {
+        value.quants.withUnsafeBufferPointer {
+            kvc_qmatrix_set_block(matrix, Int32(row), Int32(block), $0.baseAddress!, value.scale, value.minimum)
+        }
+    }
+
+    func block(row: Int, block: Int) -> Block {
+        var value = Block()
+        var scale: UInt16 = 0, minimum: UInt16 = 0
+        value.quants.withUnsafeMutableBufferPointer {
+            kvc_qmatrix_get_block(matrix, Int32(row), Int32(block), $0.baseAddress!, &scale, &minimum)
+        }
+        value.scale = scale
+        value.minimum = minimum
+        return value
+    }
+
+    /// out[c] = W[row, c] for every column (d·u + m, float32).
+    func dequantizeRow(_ row: Int, into out: UnsafeMutablePointer<Float>) {
+        kvc_qmatrix_dequantize_row(matrix, Int32(row), out)
+    }
+
+    /// All weights, `[rows, columns]` (tests and references).
+    public func dequantized() -> [Float] {
+        [Float](unsafeUninitializedCapacity: rows * columns) { buffer, count in
+            for r in 0..<rows { dequantizeRow(r, into: buffer.baseAddress! + r * columns) }
+            count = rows * columns
+        }
+    }
+
+    // MARK: - Products
+
+    /// y[t, r] (+)= Σ_c W[r, c]·x[t, c] for every row r and token t of `x`, spread over all cores.
     /// - Parameters:
-    ///   - x: `[batch, columns]`.
-    ///   - y: `[batch, ldy]`; the result goes to columns `0..<rows`.
+    ///   - x: activations of `x.tokens` tokens × `columns`.
+    ///   - y: `[x.tokens, ldy]`; the result goes to columns `0..<rows`.
     ///   - accumulate: add to y (a residual connection) instead of overwriting it.
-    func multiply(_ x: UnsafePointer<Float>, batch: Int, into y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool) {
-        // x reordered once per call to the lane order in which the kernels unpack a block (see
-        // `lane(_:)`), plus the sum of each 32-block of x: the minimum term of Q4_1
-        // (Σ (d q + m) x = d Σ q x + m Σ x). Both are shared by every row.
-        let permuted = UnsafeMutablePointer<Float>.allocate(capacity: batch * columns)
-        let blockSums = UnsafeMutablePointer<Float>.allocate(capacity: batch * blocksPerRow)
-        defer {
-            permuted.deallocate()
-            blockSums.deallocate()
+    ///   - isa: kernels to use (tests pin one; the default is the fastest this CPU runs).
+    func multiply(
+        _ x: QuantizedActivations, into y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool,
+        isa: kvc_isa = QuantizedKernels.isa
+    ) {
+        precondition(x.columns == columns, "activations of width \(x.columns) for a matrix of width \(columns)")
+        let tokens = x.tokens, panels = Int(matrix.pointee.panels)
+        // Token chunks keep a chunk's int8 activations in L2 while the panels stream past; panel
+        // chunks give every core several tasks to balance.
+        let tokenChunk = 64
+        let tokenChunks = (tokens + tokenChunk - 1) / tokenChunk
+        let wantedPanelChunks = max(1, 4 * ProcessInfo.processInfo.activeProcessorCount / tokenChunks)
+        let panelChunk = max(1, min(32, (panels + wantedPanelChunks - 1) / wantedPanelChunks))
+        let panelChunks = (panels + panelChunk - 1) / panelChunk
+        let ys = SharedPointer(y)
+        let w = SharedPointer(matrix), q = SharedPointer(x.quants), d = SharedPointer(x.scales), s = SharedPointer(x.sums)
+        parallelFor(panelChunks * tokenChunks) { task in
+            let p = task % panelChunks, t = task / panelChunks
+            kvc_qmatmul(
+                w.base, Int32(p * panelChunk), Int32(min(panels, (p + 1) * panelChunk)), Int32(t * tokenChunk),
+                Int32(min(tokens, (t + 1) * tokenChunk)), q.base, d.base, s.base, ys.base, Int64(ldy),
+                accumulate ? 1 : 0, isa)
         }
-        for b in 0..<batch {
-            for k in 0..<blocksPerRow {
-                let source = x + b * columns + k * Self.blockLength, target = permuted + b * columns + k * Self.blockLength
-                var sum: Float = 0
-                for e in 0..<Self.blockLength {
-                    target[lane(e)] = source[e]
-                    sum += source[e]
-                }
-                blockSums[b * blocksPerRow + k] = sum
-            }
+    }
+}
+
+/// Which kernels run: the fastest the CPU supports, or the one `KVC_KERNELS` names
+/// (`portable`, `avx2`, `avx512`) — to compare paths or run the portable code on any machine.
+public enum QuantizedKernels {
+    public static let isa: kvc_isa = {
+        switch ProcessInfo.processInfo.environment["KVC_KERNELS"] {
+        case "portable": KVC_ISA_PORTABLE
+        case "avx2" where kvc_isa_supported(KVC_ISA_AVX2) != 0: KVC_ISA_AVX2
+        case "avx512" where kvc_isa_supported(KVC_ISA_AVX512_VNNI) != 0: KVC_ISA_AVX512_VNNI
+        default: kvc_best_isa()
         }
-        // Enough chunks for the cores to balance, each large enough to amortise the dispatch.
-        let chunkRows = max(16, (rows + 15) / 16)
-        let chunks = (rows + chunkRows - 1) / chunkRows
-        let xs = SharedPointer(permuted), ys = SharedPointer(y), sums = SharedPointer(blockSums)
-        parallelFor(chunks) { chunk in
-            let start = chunk * chunkRows, end = min(self.rows, start + chunkRows)
-            var b = 0
-            // Sequences in pairs: the blocks are unpacked once for both.
-            while b + 2 <= batch {
-                let x0 = xs.base + b * self.columns, x1 = x0 + self.columns
-                let y0 = ys.base + b * ldy, y1 = y0 + ldy
-                let s0 = sums.base + b * self.blocksPerRow, s1 = s0 + self.blocksPerRow
-                for r in start..<end {
-                    let (v0, v1) = self.format == .q4_1
-                        ? self.dotQ4_1(row: r, x0, x1, blockSums: s0, s1) : self.dotQ8_0(row: r, x0, x1)
-                    y0[r] = accumulate ? y0[r] + v0 : v0
-                    y1[r] = accumulate ? y1[r] + v1 : v1
-                }
-                b += 2
-            }
-            if b < batch {
-                let xb = xs.base + b * self.columns, yb = ys.base + b * ldy
-                var r = start
-                if self.format == .q4_1 {
-                    // Rows in pairs: one load of x serves both.
-                    while r + 2 <= end {
-                        let (first, second) = self.dotQ4_1(rows: r, x: xb, blockSums: sums.base + b * self.blocksPerRow)
-                        yb[r] = accumulate ? yb[r] + first : first
-                        yb[r + 1] = accumulate ? yb[r + 1] + second : second
-                        r += 2
-                    }
-                }
-                while r < end {
-                    let value = self.format == .q4_1
-                        ? self.dotQ4_1(row: r, x: xb, blockSums: sums.base + b * self.blocksPerRow)
-                        : self.dotQ8_0(row: r, x: xb)
-                    yb[r] = accumulate ? yb[r] + value : value
-                    r += 1
-                }
-            }
+    }()
+
+    /// A short name of the kernels in use, for reports.
+    public static var name: String { name(of: isa) }
+
+    static func name(of isa: kvc_isa) -> String {
+        switch isa {
+        case KVC_ISA_AVX512_VNNI: "avx512-vnni"
+        case KVC_ISA_AVX2: "avx2"
+        default: "portable"
         }
     }
 
-    /// Where element `e` of a block sits in the kernels' unpacking order.
-    ///
-    /// The kernels read a block's bytes as 32-bit lanes (`SIMD4<UInt32>`) and peel one nibble or byte
-    /// off every lane per shift, which yields the elements in a strided order; x is permuted to match
-    /// once per product instead of shuffling every block of every row. Lanes are converted with the
-    /// concrete `SIMD4<Int32>` → `SIMD4<Float>` initialiser, one instruction (`cvtdq2ps`); generic and
-    /// wider conversions lower to scalar code.
-    /// - Q4_1: step s (shift 4s) of lane L is byte 4L + s/2, low nibble (element 4L + s/2) for even s,
-    ///   high nibble (element 4L + s/2 + 16) for odd s.
-    /// - Q8_0: half h (bytes 16h..<16h+16), step i (shift 8i) of lane L is element 16h + 4L + i.
-    private func lane(_ e: Int) -> Int {
-        switch format {
-        case .q4_1:
-            let high = e >= 16, byte = e % 16
-            let l = byte / 4, s = 2 * (byte % 4) + (high ? 1 : 0)
-            return s * 4 + l
-        case .q8_0:
-            let h = e / 16, within = e % 16
-            let l = within / 4, i = within % 4
-            return h * 16 + i * 4 + l
+    /// Every instruction set this CPU runs.
+    static var supported: [kvc_isa] {
+        [KVC_ISA_PORTABLE, KVC_ISA_AVX2, KVC_ISA_AVX512_VNNI].filter { kvc_isa_supported($0) != 0 }
+    }
+}
+
+/// Activations quantized to 8 bits per 32-block, the input of ``QuantizedMatrix/multiply``.
+///
+/// Storage: `quants` `[tokens, columns]` int8; `scales` and `sums` `[tokens, columns / 32]` float32
+/// (d = max|x|/127 and s = d·Σq of each block).
+final class QuantizedActivations: @unchecked Sendable {
+    let tokens: Int
+    let columns: Int
+    let quants: UnsafeMutablePointer<Int8>
+    let scales: UnsafeMutablePointer<Float>
+    let sums: UnsafeMutablePointer<Float>
+
+    /// Quantizes `x` (`[tokens, columns]`, row stride `columns`), tokens spread over the cores.
+    init(_ x: UnsafePointer<Float>, tokens: Int, columns: Int, isa: kvc_isa = QuantizedKernels.isa) {
+        precondition(columns % QuantizedMatrix.blockLength == 0, "activation width \(columns) is not a multiple of 32")
+        self.tokens = tokens
+        self.columns = columns
+        let blocks = columns / QuantizedMatrix.blockLength
+        quants = .allocate(capacity: tokens * columns)
+        scales = .allocate(capacity: tokens * blocks)
+        sums = .allocate(capacity: tokens * blocks)
+        let chunk = 64, chunks = (tokens + chunk - 1) / chunk
+        let xs = SharedPointer(UnsafeMutablePointer(mutating: x)), q = SharedPointer(quants)
+        let d = SharedPointer(scales), s = SharedPointer(sums)
+        parallelFor(chunks) { i in
+            let first = i * chunk, count = min(chunk, tokens - first)
+            kvc_quantize_activations(
+                xs.base + first * columns, Int32(count), Int32(columns), q.base + first * columns, d.base + first * blocks,
+                s.base + first * blocks, isa)
         }
     }
 
-    /// Σ_c W[row, c] · x[c] for Q4_1 blocks; `x` permuted by `lane(_:)`.
-    @inline(__always)
-    private func dotQ4_1(row: Int, x: UnsafePointer<Float>, blockSums: UnsafePointer<Float>) -> Float {
-        var acc = SIMD4<Float>()
-        let first = row * blocksPerRow
-        let q = UnsafeRawPointer(quants) + first * 16
-        let xr = UnsafeRawPointer(x)
-        let mask = SIMD4<UInt32>(repeating: 0xF)
-        for k in 0..<blocksPerRow {
-            let packed = q.loadUnaligned(fromByteOffset: k * 16, as: SIMD4<UInt32>.self)
-            let xk = xr + k * 128
-            // Two partial sums halve the chain of dependent adds.
-            var even = SIMD4<Float>(), odd = SIMD4<Float>()
-            for s in 0..<8 {
-                let t = (packed &>> UInt32(4 * s)) & mask
-                let value = SIMD4<Float>(SIMD4<Int32>(truncatingIfNeeded: t))
-                let product = value * xk.loadUnaligned(fromByteOffset: s * 16, as: SIMD4<Float>.self)
-                if s % 2 == 0 { even += product } else { odd += product }
-            }
-            acc += (even + odd) * scales[first + k]
-        }
-        return acc.sum() + Kernels.dot(minimums + first, blockSums, blocksPerRow)
-    }
-
-    /// Rows `row` and `row + 1` at once (see `dotQ4_1(row:x:blockSums:)`): each x chunk is loaded
-    /// once for both.
-    @inline(__always)
-    private func dotQ4_1(rows row: Int, x: UnsafePointer<Float>, blockSums: UnsafePointer<Float>) -> (Float, Float) {
-        var acc0 = SIMD4<Float>(), acc1 = SIMD4<Float>()
-        let first = row * blocksPerRow, second = first + blocksPerRow
-        let q0 = UnsafeRawPointer(quants) + first * 16, q1 = UnsafeRawPointer(quants) + second * 16
-        let xr = UnsafeRawPointer(x)
-        let mask = SIMD4<UInt32>(repeating: 0xF)
-        for k in 0..<blocksPerRow {
-            let packed0 = q0.loadUnaligned(fromByteOffset: k * 16, as: SIMD4<UInt32>.self)
-            let packed1 = q1.loadUnaligned(fromByteOffset: k * 16, as: SIMD4<UInt32>.self)
-            let xk = xr + k * 128
-            var block0 = SIMD4<Float>(), block1 = SIMD4<Float>()
-            for s in 0..<8 {
-                let xs = xk.loadUnaligned(fromByteOffset: s * 16, as: SIMD4<Float>.self)
-                block0 += SIMD4<Float>(SIMD4<Int32>(truncatingIfNeeded: (packed0 &>> UInt32(4 * s)) & mask)) * xs
-                block1 += SIMD4<Float>(SIMD4<Int32>(truncatingIfNeeded: (packed1 &>> UInt32(4 * s)) & mask)) * xs
-            }
-            acc0 += block0 * scales[first + k]
-            acc1 += block1 * scales[second + k]
-        }
-        return (
-            acc0.sum() + Kernels.dot(minimums + first, blockSums, blocksPerRow),
-            acc1.sum() + Kernels.dot(minimums + second, blockSums, blocksPerRow)
-        )
-    }
-
-    /// One Q4_1 row against two vectors (`x` permuted by `lane(_:)`): each block unpacked once.
-    @inline(__always)
-    private func dotQ4_1(
-        row: Int, _ x0: UnsafePointer<Float>, _ x1: UnsafePointer<Float>, blockSums s0: UnsafePointer<Float>,
-        _ s1: UnsafePointer<Float>
-    ) -> (Float, Float) {
-        var acc0 = SIMD4<Float>(), acc1 = SIMD4<Float>()
-        let first = row * blocksPerRow
-        let q = UnsafeRawPointer(quants) + first * 16
-        let xr0 = UnsafeRawPointer(x0), xr1 = UnsafeRawPointer(x1)
-        let mask = SIMD4<UInt32>(repeating: 0xF)
-        for k in 0..<blocksPerRow {
-            let packed = q.loadUnaligned(fromByteOffset: k * 16, as: SIMD4<UInt32>.self)
-            var block0 = SIMD4<Float>(), block1 = SIMD4<Float>()
-            for s in 0..<8 {
-                let w = SIMD4<Float>(SIMD4<Int32>(truncatingIfNeeded: (packed &>> UInt32(4 * s)) & mask))
-                block0 += w * xr0.loadUnaligned(fromByteOffset: k * 128 + s * 16, as: SIMD4<Float>.self)
-                block1 += w * xr1.loadUnaligned(fromByteOffset: k * 128 + s * 16, as: SIMD4<Float>.self)
-            }
-            let scale = scales[first + k]
-            acc0 += block0 * scale
-            acc1 += block1 * scale
-        }
-        return (
-            acc0.sum() + Kernels.dot(minimums + first, s0, blocksPerRow), acc1.sum() + Kernels.dot(minimums + first, s1, blocksPerRow)
-        )
-    }
-
-    /// One Q8_0 row against two vectors (`x` permuted by `lane(_:)`): each block unpacked once.
-    @inline(__always)
-    private func dotQ8_0(row: Int, _ x0: UnsafePointer<Float>, _ x1: UnsafePointer<Float>) -> (Float, Float) {
-        var acc0 = SIMD4<Float>(), acc1 = SIMD4<Float>()
-        let first = row * blocksPerRow
-        let q = UnsafeRawPointer(quants) + first * 32
-        let xr0 = UnsafeRawPointer(x0), xr1 = UnsafeRawPointer(x1)
-        for k in 0..<blocksPerRow {
-            var block0 = SIMD4<Float>(), block1 = SIMD4<Float>()
-            for h in 0..<2 {
-                let packed = q.loadUnaligned(fromByteOffset: k * 32 + h * 16, as: SIMD4<Int32>.self)
-                for i in 0..<4 {
-                    let w = SIMD4<Float>((packed &<< Int32(24 - 8 * i)) &>> 24)
-                    let offset = k * 128 + (h * 16 + i * 4) * 4
-                    block0 += w * xr0.loadUnaligned(fromByteOffset: offset, as: SIMD4<Float>.self)
-                    block1 += w * xr1.loadUnaligned(fromByteOffset: offset, as: SIMD4<Float>.self)
-                }
-            }
-            let scale = scales[first + k]
-            acc0 += block0 * scale
-            acc1 += block1 * scale
-        }
-        return (acc0.sum(), acc1.sum())
-    }
-
-    /// Σ_c W[row, c] · x[c] for Q8_0 blocks; `x` permuted by `lane(_:)`.
-    @inline(__always)
-    private func dotQ8_0(row: Int, x: UnsafePointer<Float>) -> Float {
-        var acc = SIMD4<Float>()
-        let first = row * blocksPerRow
-        let q = UnsafeRawPointer(quants) + first * 32
-        let xr = UnsafeRawPointer(x)
-        for k in 0..<blocksPerRow {
-            let xk = xr + k * 128
-            var even = SIMD4<Float>(), odd = SIMD4<Float>()
-            for h in 0..<2 {
-                let packed = q.loadUnaligned(fromByteOffset: k * 32 + h * 16, as: SIMD4<Int32>.self)
-                for i in 0..<4 {
-                    // Byte i of each lane, sign-extended: shift it to the top, then arithmetically down.
-                    let value = SIMD4<Float>((packed &<< Int32(24 - 8 * i)) &>> 24)
-                    let product = value * xk.loadUnaligned(fromByteOffset: (h * 16 + i * 4) * 4, as: SIMD4<Float>.self)
-                    if i % 2 == 0 { even += product } else { odd += product }
-                }
-            }
-            acc += (even + odd) * scales[first + k]
-        }
-        return acc.sum()
+    deinit {
+        quants.deallocate()
+        scales.deallocate()
+        sums.deallocate()
     }
 }
