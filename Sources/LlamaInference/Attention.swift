@@ -168,8 +168,8 @@ struct Attention {
         }
     }
 
-    /// One (sequence, KV head) of a decode step: scores of the group's queries against every slot,
-    /// softmax, weighted sum of values.
+    /// One (sequence, KV head) of a decode step: scores of the group's queries against every slot
+    /// (C kernel), softmax, the observer, weighted sum of values (C kernel).
     private func decodeHead(
         query: UnsafePointer<Float>, view: HeadView, output: UnsafeMutablePointer<Float>, kvHead h: Int,
         sequence: SequenceID, position: Int32, layer: Int, observer: (any AttentionObserver)?
@@ -178,109 +178,22 @@ struct Attention {
         /// `[groupSize, length]`.
         let probabilities = UnsafeMutablePointer<Float>.allocate(capacity: g * length)
         defer { probabilities.deallocate() }
-        let firstQuery = query + h * g * d, firstOutput = output + h * g * d
-        // The group's queries in pairs (and a last single one): each key and value is loaded once per
-        // pair rather than once per query.
-        var j = 0
-        while j < g {
-            let pair = j + 1 < g
-            Self.scores(
-                view: view, first: firstQuery + j * d, second: pair ? firstQuery + (j + 1) * d : nil, scale: scale,
-                into: probabilities + j * length, probabilities + (pair ? j + 1 : j) * length)
-            j += pair ? 2 : 1
-        }
-        for j in 0..<g { Kernels.softmax(probabilities + j * length, count: length) }
-        if let observer {
-            observer.observe(
-                HeadObservation(
-                    sequence: sequence, layer: layer, kvHead: h, groupSize: g, headDim: d, queryPositions: [position],
-                    phase: .decode, queries: UnsafeBufferPointer(start: firstQuery, count: g * d),
-                    probabilities: UnsafeBufferPointer(start: probabilities, count: g * length), cache: view))
-        }
-        j = 0
-        while j < g {
-            let pair = j + 1 < g
-            Self.weightedValues(
-                view: view, first: probabilities + j * length, second: pair ? probabilities + (j + 1) * length : nil,
-                into: firstOutput + j * d, firstOutput + (pair ? j + 1 : j) * d)
-            j += pair ? 2 : 1
-        }
-    }
-
-    /// Scaled scores of one or two queries (`[headDim]` each) against every slot of a head, in logical
-    /// slot order: `[length]` each. Without `second`, `secondScores` must equal `firstScores`.
-    private static func scores(
-        view: HeadView, first: UnsafePointer<Float>, second: UnsafePointer<Float>?, scale: Float,
-        into firstScores: UnsafeMutablePointer<Float>, _ secondScores: UnsafeMutablePointer<Float>
-    ) {
-        let d = view.headDim, bs = view.blockSize
-        let other = second ?? first
-        let q0 = UnsafeRawPointer(first), q1 = UnsafeRawPointer(other)
-        for block in 0..<view.blockCount {
-            let keys = UnsafeRawPointer(view.keys(block: block)), n = view.count(inBlock: block)
-            for s in 0..<n {
-                let key = keys + s * d * 4
-                var a0 = SIMD16<Float>(), a1 = SIMD16<Float>()
-                var tail0: Float = 0, tail1: Float = 0
-                var i = 0
-                while i + 16 <= d {
-                    let k = key.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
-                    a0 += q0.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self) * k
-                    a1 += q1.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self) * k
-                    i += 16
-                }
-                while i < d {
-                    let k = key.load(fromByteOffset: i * 4, as: Float.self)
-                    tail0 += first[i] * k
-                    tail1 += other[i] * k
-                    i += 1
-                }
-                firstScores[block * bs + s] = (a0.sum() + tail0) * scale
-                if second != nil { secondScores[block * bs + s] = (a1.sum() + tail1) * scale }
+        let queries = query + h * g * d
+        DecodeAttentionKernels.withBlocks(of: view) { blocks in
+            DecodeAttentionKernels.scores(
+                queries: queries, groupSize: g, headDim: d, blocks: blocks, length: length, scale: scale,
+                into: probabilities)
+            for j in 0..<g { Kernels.softmax(probabilities + j * length, count: length) }
+            if let observer {
+                observer.observe(
+                    HeadObservation(
+                        sequence: sequence, layer: layer, kvHead: h, groupSize: g, headDim: d,
+                        queryPositions: [position], phase: .decode, queries: UnsafeBufferPointer(start: queries, count: g * d),
+                        probabilities: UnsafeBufferPointer(start: probabilities, count: g * length), cache: view))
             }
-        }
-    }
-
-    /// Σ_slot p[slot] · value[slot] for one or two probability rows, written to `[headDim]` outputs.
-    /// Within a block (in L1 after its first use) the slots are walked once per 16 dimensions, so the
-    /// sums stay in registers and the outputs are read and written once per block, not per slot.
-    /// Without `second`, `secondOutput` must equal `firstOutput`.
-    private static func weightedValues(
-        view: HeadView, first: UnsafePointer<Float>, second: UnsafePointer<Float>?,
-        into firstOutput: UnsafeMutablePointer<Float>, _ secondOutput: UnsafeMutablePointer<Float>
-    ) {
-        let d = view.headDim, bs = view.blockSize
-        let other = second ?? first
-        let out0 = UnsafeMutableRawPointer(firstOutput), out1 = UnsafeMutableRawPointer(secondOutput)
-        firstOutput.update(repeating: 0, count: d)
-        if second != nil { secondOutput.update(repeating: 0, count: d) }
-        for block in 0..<view.blockCount {
-            let values = view.values(block: block), n = view.count(inBlock: block)
-            let p0 = first + block * bs, p1 = other + block * bs
-            var i = 0
-            while i + 16 <= d {
-                var o0 = out0.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
-                var o1 = out1.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
-                let column = UnsafeRawPointer(values + i)
-                for s in 0..<n {
-                    let v = column.loadUnaligned(fromByteOffset: s * d * 4, as: SIMD16<Float>.self)
-                    o0 += p0[s] * v
-                    o1 += p1[s] * v
-                }
-                out0.storeBytes(of: o0, toByteOffset: i * 4, as: SIMD16<Float>.self)
-                if second != nil { out1.storeBytes(of: o1, toByteOffset: i * 4, as: SIMD16<Float>.self) }
-                i += 16
-            }
-            while i < d {
-                var o0 = firstOutput[i], o1 = secondOutput[i]
-                for s in 0..<n {
-                    o0 += p0[s] * values[s * d + i]
-                    o1 += p1[s] * values[s * d + i]
-                }
-                firstOutput[i] = o0
-                if second != nil { secondOutput[i] = o1 }
-                i += 1
-            }
+            DecodeAttentionKernels.weightedValues(
+                probabilities: probabilities, groupSize: g, headDim: d, blocks: blocks, length: length,
+                into: output + h * g * d)
         }
     }
 }

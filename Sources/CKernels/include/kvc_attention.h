@@ -1,0 +1,45 @@
+// Decode attention over a paged KV cache: for one (sequence, KV head) of a decode step, the scaled
+// scores of the head's group of query vectors against every cached key, and the probability-weighted
+// sums of the cached values (KV-Compress §3: every KV head has its own blocks and length).
+//
+// The softmax between the two stays with the caller, so that an observer can see the exact
+// probabilities the value sum uses (KV-Compress §3.1).
+//
+// Slots are numbered in logical order: block after block, each block's valid slots in order. Every
+// path (AVX-512, AVX2, portable C) computes the same quantities in float32; they differ only in the
+// order of the additions.
+#ifndef KVC_ATTENTION_H
+#define KVC_ATTENTION_H
+
+#include "kvc_quant.h"
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// One block of a head's cache, in logical order.
+typedef struct kvc_kv_block {
+    const float *keys;    // [count, head_dim], row stride head_dim
+    const float *values;  // [count, head_dim], row stride head_dim
+    int32_t count;        // valid slots of the block (≥ 0)
+} kvc_kv_block;
+
+/// scores[j·length + slot] = scale · Σ_i queries[j·head_dim + i] · key(slot)[i]
+/// for the `group` queries j and every slot of `blocks` (length = Σ counts).
+/// queries: [group, head_dim]; scores: [group, length].
+void kvc_attention_scores(
+    const float *queries, int32_t group, int32_t head_dim, const kvc_kv_block *blocks, int32_t block_count,
+    int64_t length, float scale, float *scores, kvc_isa isa);
+
+/// output[j·head_dim + i] = Σ_slot probabilities[j·length + slot] · value(slot)[i]
+/// probabilities: [group, length] (length = Σ counts); output: [group, head_dim].
+void kvc_attention_values(
+    const float *probabilities, int32_t group, int32_t head_dim, const kvc_kv_block *blocks, int32_t block_count,
+    int64_t length, float *output, kvc_isa isa);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,51 @@
+import CKernels
+import PagedKVCache
+
+/// The C kernels of one (sequence, KV head) of decode attention (`CKernels/kvc_attention.h`): scaled
+/// scores of the group's queries against every cached key, and probability-weighted sums of the
+/// cached values, read straight from the head's blocks (KV-Compress §3: each head has its own block
+/// table and length). The softmax between them stays in Swift so the observer sees the exact
+/// probabilities (§3.1).
+///
+/// The instruction set is the one the quantized matrix products use (``QuantizedKernels/isa``), so
+/// `KVC_KERNELS=portable` runs the whole forward pass on portable C.
+enum DecodeAttentionKernels {
+    /// Calls `body` with the blocks of `view` in logical order, in the kernels' form.
+    static func withBlocks<Result>(of view: HeadView, _ body: (UnsafeBufferPointer<kvc_kv_block>) -> Result) -> Result {
+        withUnsafeTemporaryAllocation(of: kvc_kv_block.self, capacity: view.blockCount) { blocks in
+            for b in 0..<view.blockCount {
+                blocks[b] = kvc_kv_block(
+                    keys: view.keys(block: b), values: view.values(block: b), count: Int32(view.count(inBlock: b)))
+            }
+            return body(UnsafeBufferPointer(blocks))
+        }
+    }
+
+    /// scores[j, slot] = scale · queries[j] · key(slot), slots in logical order.
+    /// - Parameters:
+    ///   - queries: `[groupSize, headDim]`.
+    ///   - blocks: the head's blocks; their counts sum to `length`.
+    ///   - scores: `[groupSize, length]`.
+    static func scores(
+        queries: UnsafePointer<Float>, groupSize: Int, headDim: Int, blocks: UnsafeBufferPointer<kvc_kv_block>,
+        length: Int, scale: Float, into scores: UnsafeMutablePointer<Float>, isa: kvc_isa = QuantizedKernels.isa
+    ) {
+        kvc_attention_scores(
+            queries, Int32(groupSize), Int32(headDim), blocks.baseAddress, Int32(blocks.count), Int64(length), scale,
+            scores, isa)
+    }
+
+    /// output[j] = Σ_slot probabilities[j, slot] · value(slot).
+    /// - Parameters:
+    ///   - probabilities: `[groupSize, length]`.
+    ///   - blocks: the head's blocks; their counts sum to `length`.
+    ///   - output: `[groupSize, headDim]`.
+    static func weightedValues(
+        probabilities: UnsafePointer<Float>, groupSize: Int, headDim: Int, blocks: UnsafeBufferPointer<kvc_kv_block>,
+        length: Int, into output: UnsafeMutablePointer<Float>, isa: kvc_isa = QuantizedKernels.isa
+    ) {
+        kvc_attention_values(
+            probabilities, Int32(groupSize), Int32(headDim), blocks.baseAddress, Int32(blocks.count), Int64(length),
+            output, isa)
+    }
+}

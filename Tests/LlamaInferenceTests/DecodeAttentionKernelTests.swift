@@ -1,0 +1,193 @@
+import CKernels
+import Foundation
+import Testing
+
+@testable import LlamaInference
+
+/// The decode attention kernels (`kvc_attention.h`) on every instruction set this CPU runs, against
+/// a plain double-precision re-implementation, over heads laid out as the paged cache lays them out:
+/// blocks scattered over a pool in shuffled order, the last one partly filled.
+@Suite("Decode attention kernels against a double-precision reference")
+struct DecodeAttentionKernelTests {
+    /// One head shape: query heads per KV head, head width, KVs per block, context length.
+    struct Shape: CustomTestStringConvertible, Sendable {
+        let groupSize: Int
+        let headDim: Int
+        let blockSize: Int
+        let length: Int
+        var testDescription: String { "g=\(groupSize) d=\(headDim) block=\(blockSize) length=\(length)" }
+    }
+
+    /// SmolLM2's shape (g 3, d 64) at every block size and at lengths around block and fold-group
+    /// edges; other group sizes exercise query tiles of 1–4 and their remainders; d 16 and 48 leave a
+    /// values tile short of 64 dimensions; d 128 is the other common width; d 40 runs AVX2 but not
+    /// AVX-512 code, and d 20 only portable code.
+    static let shapes: [Shape] =
+        [1, 16, 64].flatMap { blockSize in
+            [1, 7, 16, 17, 63, 64, 65, 200].map { Shape(groupSize: 3, headDim: 64, blockSize: blockSize, length: $0) }
+        } + [
+            Shape(groupSize: 1, headDim: 64, blockSize: 16, length: 33),
+            Shape(groupSize: 2, headDim: 64, blockSize: 16, length: 40),
+            Shape(groupSize: 4, headDim: 64, blockSize: 64, length: 130),
+            Shape(groupSize: 5, headDim: 64, blockSize: 1, length: 19),
+            Shape(groupSize: 8, headDim: 64, blockSize: 16, length: 100),
+            Shape(groupSize: 9, headDim: 128, blockSize: 16, length: 50),
+            Shape(groupSize: 3, headDim: 16, blockSize: 16, length: 1),
+            Shape(groupSize: 3, headDim: 16, blockSize: 1, length: 37),
+            Shape(groupSize: 2, headDim: 48, blockSize: 16, length: 77),
+            Shape(groupSize: 6, headDim: 48, blockSize: 64, length: 64),
+            Shape(groupSize: 3, headDim: 128, blockSize: 64, length: 129),
+            Shape(groupSize: 3, headDim: 40, blockSize: 16, length: 45),
+            Shape(groupSize: 3, headDim: 20, blockSize: 16, length: 45),
+            Shape(groupSize: 1, headDim: 20, blockSize: 1, length: 1),
+        ]
+
+    static let isas = QuantizedKernels.supported
+
+    @Test("scores equal q·k·scale in logical slot order", arguments: isas, shapes)
+    func scores(isa: kvc_isa, shape: Shape) {
+        let head = ScatteredHead(shape, seed: UInt64(shape.length * 131 + shape.headDim))
+        let scale = 1 / Float(shape.headDim).squareRoot()
+        var scores = [Float](repeating: .nan, count: shape.groupSize * shape.length)
+        head.withBlocks { blocks in
+            DecodeAttentionKernels.scores(
+                queries: head.queries, groupSize: shape.groupSize, headDim: shape.headDim, blocks: blocks,
+                length: shape.length, scale: scale, into: &scores, isa: isa)
+        }
+        for j in 0..<shape.groupSize {
+            for slot in 0..<shape.length {
+                var exact = 0.0, magnitude = 0.0
+                for i in 0..<shape.headDim {
+                    let product = Double(head.queries[j * shape.headDim + i]) * Double(head.key(slot)[i])
+                    exact += product
+                    magnitude += abs(product)
+                }
+                exact *= Double(scale)
+                magnitude *= Double(scale)
+                let got = Double(scores[j * shape.length + slot])
+                #expect(
+                    abs(got - exact) <= 1e-5 * magnitude,
+                    "query \(j) slot \(slot): \(got) vs \(exact) (Σ|q·k|·scale \(magnitude)) on \(QuantizedKernels.name(of: isa))")
+            }
+        }
+    }
+
+    @Test("weighted values equal Σ p·v", arguments: isas, shapes)
+    func weightedValues(isa: kvc_isa, shape: Shape) {
+        let head = ScatteredHead(shape, seed: UInt64(shape.length * 977 + shape.groupSize))
+        let probabilities = head.randomProbabilities(seed: UInt64(shape.blockSize + 5))
+        var output = [Float](repeating: .nan, count: shape.groupSize * shape.headDim)
+        head.withBlocks { blocks in
+            DecodeAttentionKernels.weightedValues(
+                probabilities: probabilities, groupSize: shape.groupSize, headDim: shape.headDim, blocks: blocks,
+                length: shape.length, into: &output, isa: isa)
+        }
+        for j in 0..<shape.groupSize {
+            for i in 0..<shape.headDim {
+                var exact = 0.0, magnitude = 0.0
+                for slot in 0..<shape.length {
+                    let product = Double(probabilities[j * shape.length + slot]) * Double(head.value(slot)[i])
+                    exact += product
+                    magnitude += abs(product)
+                }
+                let got = Double(output[j * shape.headDim + i])
+                #expect(
+                    abs(got - exact) <= 1e-5 * magnitude,
+                    "query \(j) dim \(i): \(got) vs \(exact) (Σ|p·v| \(magnitude)) on \(QuantizedKernels.name(of: isa))")
+            }
+        }
+    }
+
+    @Test("every instruction set falls back to code that handles any head width", arguments: isas)
+    func oddWidthFallsBack(isa: kvc_isa) {
+        // d 20 is a multiple of neither 8 nor 16: the request must still be answered (by portable C).
+        let shape = Shape(groupSize: 2, headDim: 20, blockSize: 4, length: 9)
+        let head = ScatteredHead(shape, seed: 3)
+        var fromRequested = [Float](repeating: .nan, count: 2 * 9), fromPortable = fromRequested
+        head.withBlocks { blocks in
+            DecodeAttentionKernels.scores(
+                queries: head.queries, groupSize: 2, headDim: 20, blocks: blocks, length: 9, scale: 0.5,
+                into: &fromRequested, isa: isa)
+            DecodeAttentionKernels.scores(
+                queries: head.queries, groupSize: 2, headDim: 20, blocks: blocks, length: 9, scale: 0.5,
+                into: &fromPortable, isa: KVC_ISA_PORTABLE)
+        }
+        #expect(fromRequested == fromPortable)
+    }
+}
+
+/// A head's keys and values in a pool of blocks, in a shuffled physical order like the paged cache
+/// after allocations and frees. Unused slots of the last block (and the pool's spare blocks) hold NaN,
+/// so a kernel that reads past a block's count poisons its results.
+final class ScatteredHead {
+    let shape: DecodeAttentionKernelTests.Shape
+    /// `[groupSize, headDim]`.
+    let queries: [Float]
+    /// `[poolBlocks, blockSize, headDim]` each.
+    private let keys: UnsafeMutablePointer<Float>
+    private let values: UnsafeMutablePointer<Float>
+    /// Physical block of each logical block.
+    private let physical: [Int]
+
+    init(_ shape: DecodeAttentionKernelTests.Shape, seed: UInt64) {
+        self.shape = shape
+        var rng = SplitMix64(seed: seed)
+        let d = shape.headDim, bs = shape.blockSize
+        let logical = (shape.length + bs - 1) / bs, pool = logical + 3
+        physical = Array((0..<pool).shuffled(using: &rng).prefix(logical))
+        keys = .allocate(capacity: pool * bs * d)
+        values = .allocate(capacity: pool * bs * d)
+        keys.initialize(repeating: .nan, count: pool * bs * d)
+        values.initialize(repeating: .nan, count: pool * bs * d)
+        func uniform(_ rng: inout SplitMix64) -> Float { Float(Double(rng.next() >> 11) / Double(1 << 53)) * 2 - 1 }
+        // Queries a few times larger than keys, so that scores spread over several units as in a model.
+        queries = (0..<shape.groupSize * d).map { _ in 3 * uniform(&rng) }
+        for slot in 0..<shape.length {
+            for i in 0..<d {
+                keys[self.slot(slot) * d + i] = uniform(&rng)
+                values[self.slot(slot) * d + i] = uniform(&rng)
+            }
+        }
+    }
+
+    deinit {
+        keys.deallocate()
+        values.deallocate()
+    }
+
+    /// Physical slot of logical slot `index`.
+    private func slot(_ index: Int) -> Int { physical[index / shape.blockSize] * shape.blockSize + index % shape.blockSize }
+
+    /// Key of logical slot `index`: `[headDim]`.
+    func key(_ index: Int) -> UnsafeBufferPointer<Float> {
+        UnsafeBufferPointer(start: keys + slot(index) * shape.headDim, count: shape.headDim)
+    }
+
+    /// Value of logical slot `index`: `[headDim]`.
+    func value(_ index: Int) -> UnsafeBufferPointer<Float> {
+        UnsafeBufferPointer(start: values + slot(index) * shape.headDim, count: shape.headDim)
+    }
+
+    /// The blocks in logical order, as the kernels take them.
+    func withBlocks(_ body: (UnsafeBufferPointer<kvc_kv_block>) -> Void) {
+        let bs = shape.blockSize, d = shape.headDim
+        let blocks = physical.enumerated().map { logical, block in
+            kvc_kv_block(
+                keys: keys + block * bs * d, values: values + block * bs * d,
+                count: Int32(min(bs, shape.length - logical * bs)))
+        }
+        blocks.withUnsafeBufferPointer(body)
+    }
+
+    /// `[groupSize, length]` rows of positive weights summing to 1, some far larger than others.
+    func randomProbabilities(seed: UInt64) -> [Float] {
+        var rng = SplitMix64(seed: seed)
+        var p = (0..<shape.groupSize * shape.length).map { _ in Float(exp(Double(rng.next() % 1000) / 100)) }
+        for j in 0..<shape.groupSize {
+            let row = j * shape.length..<(j + 1) * shape.length
+            let sum = p[row].reduce(0, +)
+            for k in row { p[k] /= sum }
+        }
+        return p
+    }
+}
