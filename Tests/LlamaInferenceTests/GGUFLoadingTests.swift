@@ -7,7 +7,7 @@ import Testing
 
 /// Writes tiny Llama files with the project's GGUFWriter — matrices as Q4_1, the embedding as Q8_0,
 /// like the SmolLM2 file — to test loading, its errors, and the quantized decode kernels. The odd
-/// vocabulary (51 rows) leaves an odd last chunk, so the kernels' single-row path runs too.
+/// vocabulary (51 rows) leaves a partly filled last panel of 16 rows in the output projection.
 struct TinyGGUF {
     var architecture = "llama"
     var layers = 2, hidden = 64, ffn = 96, heads = 4, kvHeads = 2, vocabulary = 51
@@ -80,23 +80,21 @@ struct GGUFLoadingTests {
         #expect(c.attentionHeads == 4 && c.kvHeads == 2 && c.headDim == 16 && c.groupSize == 2)
         #expect(c.vocabularySize == 51 && c.contextLength == 256 && c.ropeFrequencyBase == 100_000)
         #expect(c.tiedEmbeddings == !untied)
-        #expect(model.weights.layers[0].qkv.quantized?.format == .q4_1)
-        #expect(model.weights.output.quantized?.format == (untied ? .q4_1 : .q8_0))
+        #expect(model.weights.layers[0].qkv.quantized?.format == .q4Min)
+        #expect(model.weights.output.quantized?.format == (untied ? .q4Min : .init(bits: 8, zeroPoint: 128)))
         // Fused QKV rows: Q then K then V, exactly the file's rows.
         #expect(model.weights.layers[0].qkv.rows == 64 + 2 * 32)
     }
 
-    /// Decode multiplies with the Q4_1/Q8_0 blocks, prefill with their float32 dequantization.
-    @Test("quantized decode equals float32 prefill", arguments: [false, true])
+    /// Prefill and decode multiply with the same Q4_1/Q8_0 blocks, and a token's product never
+    /// depends on the other tokens of the step: only attention's summation order differs.
+    @Test("decode at any batch size equals prefill", arguments: [false, true])
     func quantizedDecodeMatchesPrefill(untied: Bool) throws {
         let model = try TinyGGUF(untied: untied).load()
         let tokens: [Int32] = [3, 17, 42, 8, 8, 1, 50, 0, 23, 11, 30, 2]
         let c = model.configuration
         let full = try model.makeCache(blockSize: 4, capacityBlocks: c.layers * c.kvHeads * 8)
         let expected = try model.prefill(tokens, sequence: full.addSequence(), cache: full, allLogits: true)
-        // Batches of 1 to 4 take the quantized path (`quantizedBatchLimit`; pairs of sequences and a
-        // single one), batches of 5 sgemm.
-        #expect(LlamaModel.quantizedBatchLimit == 4)
         let cache = try model.makeCache(blockSize: 4, capacityBlocks: 5 * c.layers * c.kvHeads * 8)
         let ids = (0..<5).map { _ in cache.addSequence() }
         for id in ids { _ = try model.prefill(Array(tokens.prefix(5)), sequence: id, cache: cache) }

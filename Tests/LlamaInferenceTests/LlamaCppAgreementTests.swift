@@ -135,8 +135,9 @@ struct LlamaCppAgreementTests {
         #expect(c.tiedEmbeddings)
     }
 
-    /// An f32 forward pass of the Q4_1 weights lands near 97% top-1 and KL 0.004 against llama.cpp
-    /// (which multiplies with 8-bit quantized activations); a wrong RoPE or head layout gives ~0%.
+    /// Both engines multiply the Q4_1 weights with activations quantized to 8 bits per 32-block; ours
+    /// lands at 97.3% top-1 and KL 0.0033 nats (float32 activations gave 98.3% and 0.0024); a wrong
+    /// RoPE or head layout gives ~0%.
     @Test("logits of a 300-token prompt agree with llama.cpp")
     func shortPrompt() throws {
         let reference = try ReferenceLogits(named: "short")
@@ -145,23 +146,25 @@ struct LlamaCppAgreementTests {
         #expect(agreement.meanKL <= 0.01, "mean KL \(agreement.meanKL) nats")
     }
 
-    /// Decode multiplies with the file's Q4_1/Q8_0 blocks (``QuantizedMatrix``), prefill with their
-    /// float32 dequantization: the same weights, so the logits agree up to summation order.
-    @Test("decoding with the quantized weights gives the logits of prefill")
-    func decodeMatchesPrefill() throws {
+    /// Prefill and decode multiply with the same blocks and 8-bit activations, but attention sums
+    /// in a different order (tiled sgemm vs one query at a time); 8-bit rounding of the next
+    /// layer's input turns those last-bit differences into occasional one-step changes, so decode
+    /// is held to the same agreement with llama.cpp as prefill, not to equality with it.
+    @Test("decoding token by token agrees with llama.cpp as well as prefill does")
+    func decodeAgrees() throws {
         let model = try RealModel.model.get()
-        let tokens = Array(try ReferenceLogits(named: "short").tokens.prefix(40))
-        let full = try RealModel.logits(tokens)
+        let reference = try ReferenceLogits(named: "short")
+        let tokens = reference.tokens, prompt = 30
         let c = model.configuration
-        let cache = try model.makeCache(capacityBlocks: c.layers * c.kvHeads * 4)
+        let cache = try model.makeCache(capacityBlocks: c.layers * c.kvHeads * (tokens.count / 16 + 1))
         let sequence = cache.addSequence()
-        var rows = try model.prefill(Array(tokens.prefix(30)), sequence: sequence, cache: cache, allLogits: true)
-        for t in tokens[30...] { rows += try model.decode([(sequence, t)], cache: cache)[0] }
-        let v = c.vocabularySize
-        for p in 30..<40 {
-            let difference = maxDifference(Array(rows[p * v..<(p + 1) * v]), Array(full[p * v..<(p + 1) * v]))
-            #expect(difference < 1e-3, "position \(p): logits differ by \(difference)")
-        }
+        var rows = try model.prefill(Array(tokens.prefix(prompt)), sequence: sequence, cache: cache, allLogits: true)
+        for t in tokens[prompt...] { rows += try model.decode([(sequence, t)], cache: cache)[0] }
+        let decoded = reference.compare(rows), prefilled = reference.compare(try RealModel.logits(tokens))
+        // Measured: decode 96.7% / 0.0033 nats, prefill 97.3% / 0.0033.
+        #expect(abs(decoded.meanKL - prefilled.meanKL) < 0.002)
+        #expect(decoded.top1 >= 0.95, "top-1 agreement \(decoded.top1)")
+        #expect(decoded.meanKL <= 0.01, "mean KL \(decoded.meanKL) nats")
     }
 
     @Test(

@@ -75,12 +75,12 @@ struct ReferenceLlama {
         return Output(logits: logits, probabilities: probabilities)
     }
 
-    private func row(_ m: WeightMatrix, _ r: Int) -> [Float] { (0..<m.columns).map { m.data[r * m.columns + $0] } }
+    private func row(_ m: WeightMatrix, _ r: Int) -> [Float] { (0..<m.columns).map { m.dense![r * m.columns + $0] } }
 
     private func matVec(_ m: WeightMatrix, _ x: [Float]) -> [Float] {
         (0..<m.rows).map { r in
             var s: Double = 0
-            for i in 0..<m.columns { s += Double(m.data[r * m.columns + i]) * Double(x[i]) }
+            for i in 0..<m.columns { s += Double(m.dense![r * m.columns + i]) * Double(x[i]) }
             return Float(s)
         }
     }
