@@ -1,5 +1,11 @@
 // Shared by the per-instruction-set decode attention kernels behind kvc_attention.h: the walk over a
 // head's slots in logical order, and the kernels' signatures.
+//
+// The kernels issue no software prefetches. Measured on the Zen 4 (KVM) development machine at
+// SmolLM2's batch-32 decode (2880 heads × 192 slots, blocks of 16 scattered over the pool), reading
+// the cache runs at ~7.5 GB/s per core with or without prefetching K and V one to eight blocks ahead
+// — the rate a plain loop reads randomly ordered 4 KB blocks at there (sequential memory: 20 GB/s;
+// each block is a new page) — while the prefetch instructions cost ~25% when the head is in L2/L3.
 #ifndef KVC_ATTENTION_INTERNAL_H
 #define KVC_ATTENTION_INTERNAL_H
 
