@@ -65,10 +65,13 @@ KVC_SCORES_INLINE KVC_SCORES_TARGET void scores_tile(
     const float *q, size_t d, const int chunks, const int T, const kvc_kv_block *blocks, int32_t block_count,
     int64_t length, float scale, float *scores) {
     const __m256 scale_v = _mm256_set1_ps(scale);
-    kvc_slot_cursor cursor = kvc_slot_cursor_start(blocks, block_count);
+    kvc_slot_cursor cursor = kvc_slot_cursor_start(blocks, block_count), ahead = cursor;
+    // Keys for this pass and values for the values kernel that follows.
+    kvc_prefetch_slots(&ahead, (int32_t)d, KVC_ATTENTION_PREFETCH_SLOTS, 1, 1);
     const float *rows[KVC_SCORES_SLOT_GROUP];
     int n = kvc_next_key_rows(&cursor, (int32_t)d, KVC_SCORES_SLOT_GROUP, rows);
     for (int64_t first = 0; n > 0; first += KVC_SCORES_SLOT_GROUP) {
+        kvc_prefetch_slots(&ahead, (int32_t)d, KVC_SCORES_SLOT_GROUP, 1, 1);
         // One quad at a time, in a loop the compiler must not unroll: unrolled, its scheduler hoists
         // the loads of both quads (and the queries, out of the slot loop) and the sums spill. The
         // empty asm makes the queries look new to each quad, so they are read from L1 as operands.
