@@ -187,7 +187,8 @@ final class QuantizedActivations: @unchecked Sendable {
         quants = .allocate(capacity: tokens * columns)
         scales = .allocate(capacity: tokens * blocks)
         sums = .allocate(capacity: tokens * blocks)
-        let chunk = 64, chunks = (tokens + chunk - 1) / chunk
+        // Chunks of up to 64 tokens, at least four of them from a few tokens on (a decode batch).
+        let chunk = min(64, max(4, (tokens + 3) / 4)), chunks = (tokens + chunk - 1) / chunk
         let xs = SharedPointer(UnsafeMutablePointer(mutating: x)), q = SharedPointer(quants)
         let d = SharedPointer(scales), s = SharedPointer(sums)
         parallelFor(chunks) { i in
