@@ -141,7 +141,7 @@ public final class QuantizedMatrix: @unchecked Sendable {
 /// Which kernels run: the fastest the CPU supports, or the one `KVC_KERNELS` names
 /// (`portable`, `avx2`, `avx512`) — to compare paths or run the portable code on any machine.
 public enum QuantizedKernels {
-    public static let isa: kvc_isa = {
+    static let isa: kvc_isa = {
         switch ProcessInfo.processInfo.environment["KVC_KERNELS"] {
         case "portable": KVC_ISA_PORTABLE
         case "avx2" where kvc_isa_supported(KVC_ISA_AVX2) != 0: KVC_ISA_AVX2
