@@ -6,6 +6,8 @@ struct BenchmarkResults: Codable {
     var engine: String
     var model: String
     var threads: Int
+    /// Instruction set of our kernels (absent from llama.cpp's record).
+    var kernels: String?
     var repetitions: Int
     var decodePromptTokens: Int
     var decodeSteps: Int

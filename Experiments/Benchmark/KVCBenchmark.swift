@@ -85,7 +85,7 @@ struct KVCBenchmark: ParsableCommand {
         }
 
         let results = BenchmarkResults(
-            engine: Self.engine, model: URL(fileURLWithPath: model).lastPathComponent, threads: threads,
+            engine: Self.engine, model: URL(fileURLWithPath: model).lastPathComponent, threads: threads, kernels: QuantizedKernels.name,
             repetitions: repetitions, decodePromptTokens: decodePrompt, decodeSteps: decodeSteps,
             prefillTokensPerSecond: prefillRates, decodeTokensPerSecond: decodeRates, busyCoresBeforeStart: busyCores)
         try results.write(to: out)

@@ -21,8 +21,20 @@
 #define KVC_PAUSE() ((void)0)
 #endif
 
-/// Spins before a worker sleeps (a pause is tens of cycles: roughly a millisecond in all).
-#define KVC_SPINS (1 << 15)
+/// A worker waiting for a job first spins with pause (tens of cycles each: ~0.1 ms in all), then
+/// yields its core KVC_YIELDS times (so an oversubscribed machine runs the thread that has work),
+/// then sleeps on the condition variable.
+#define KVC_SPINS (1 << 12)
+#define KVC_YIELDS 256
+
+/// Waits one round: pause while `round` is below KVC_SPINS, yield the core after.
+static inline void wait_round(int round) {
+    if (round < KVC_SPINS) {
+        KVC_PAUSE();
+    } else {
+        sched_yield();
+    }
+}
 
 #define GENERATION_SHIFT 40
 #define COUNT_SHIFT 20
@@ -73,10 +85,10 @@ static void *worker_main(void *argument) {
     uint64_t seen = generation_of(atomic_load(&pool->ticket));
     for (;;) {
         uint64_t generation = seen;
-        for (int spin = 0; spin < KVC_SPINS; spin++) {
+        for (int round = 0; round < KVC_SPINS + KVC_YIELDS; round++) {
             generation = generation_of(atomic_load_explicit(&pool->ticket, memory_order_acquire));
             if (generation != seen || atomic_load_explicit(&pool->stopping, memory_order_relaxed)) break;
-            KVC_PAUSE();
+            wait_round(round);
         }
         if (generation == seen) {
             // Sleep until a new job or stop. sleepers is raised before the ticket is re-read and the
@@ -158,7 +170,9 @@ int32_t kvc_pool_run(kvc_pool *pool, int32_t count, kvc_pool_body body, void *co
         pthread_mutex_unlock(&pool->lock);
     }
     work(pool, generation);
-    while (atomic_load_explicit(&pool->pending, memory_order_acquire) > 0) KVC_PAUSE();
+    for (int round = 0; atomic_load_explicit(&pool->pending, memory_order_acquire) > 0; round++) {
+        wait_round(round < KVC_SPINS ? round : KVC_SPINS);
+    }
     atomic_flag_clear_explicit(&pool->busy, memory_order_release);
     return 0;
 }

@@ -141,7 +141,7 @@ public final class QuantizedMatrix: @unchecked Sendable {
 /// Which kernels run: the fastest the CPU supports, or the one `KVC_KERNELS` names
 /// (`portable`, `avx2`, `avx512`) — to compare paths or run the portable code on any machine.
 public enum QuantizedKernels {
-    public static let isa: kvc_isa = {
+    static let isa: kvc_isa = {
         switch ProcessInfo.processInfo.environment["KVC_KERNELS"] {
         case "portable": KVC_ISA_PORTABLE
         case "avx2" where kvc_isa_supported(KVC_ISA_AVX2) != 0: KVC_ISA_AVX2
@@ -187,7 +187,8 @@ final class QuantizedActivations: @unchecked Sendable {
         quants = .allocate(capacity: tokens * columns)
         scales = .allocate(capacity: tokens * blocks)
         sums = .allocate(capacity: tokens * blocks)
-        let chunk = 64, chunks = (tokens + chunk - 1) / chunk
+        // Chunks of up to 64 tokens, at least four of them from a few tokens on (a decode batch).
+        let chunk = min(64, max(4, (tokens + 3) / 4)), chunks = (tokens + chunk - 1) / chunk
         let xs = SharedPointer(UnsafeMutablePointer(mutating: x)), q = SharedPointer(quants)
         let d = SharedPointer(scales), s = SharedPointer(sums)
         parallelFor(chunks) { i in

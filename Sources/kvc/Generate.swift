@@ -125,7 +125,7 @@ struct Generate: ParsableCommand {
                 path: loaded.path, name: loaded.name, layers: configuration.layers, kvHeads: configuration.kvHeads,
                 queryHeads: configuration.attentionHeads, headDim: configuration.headDim,
                 vocabularySize: configuration.vocabularySize),
-            threads: compute.threads, batchSize: promptTokens.count, loadSeconds: loaded.loadSeconds,
+            threads: compute.threads, kernels: QuantizedKernels.name, batchSize: promptTokens.count, loadSeconds: loaded.loadSeconds,
             promptTokens: statistics.promptTokens, prefillSeconds: statistics.prefillSeconds,
             generatedTokens: result.sequences.reduce(0) { $0 + $1.tokens.count }, decodedTokens: statistics.decodedTokens,
             decodeSeconds: statistics.decodeSeconds,

@@ -36,6 +36,8 @@ struct GenerationReport: Codable, Equatable {
 
     var model: Model
     var threads: Int
+    /// Instruction set of the quantized matrix and attention kernels (`QuantizedKernels.name`).
+    var kernels: String
     var batchSize: Int
     var loadSeconds: Double
     var promptTokens: Int
@@ -72,7 +74,7 @@ struct GenerationReport: Codable, Equatable {
         table.add("prefill", "\(promptTokens)", Format.fixed(prefillSeconds, digits: 2), Format.fixed(prefillTokensPerSecond, digits: 1))
         table.add("decode", "\(decodedTokens)", Format.fixed(decodeSeconds, digits: 2), Format.fixed(decodeTokensPerSecond, digits: 1))
         let stops = Dictionary(grouping: stopReasons, by: { $0 }).sorted { $0.key < $1.key }.map { "\($0.key) ×\($0.value.count)" }
-        var lines = ["\(model.name): \(model.layers) layers, \(model.queryHeads)/\(model.kvHeads) query/KV heads, \(threads) threads, batch \(batchSize)"]
+        var lines = ["\(model.name): \(model.layers) layers, \(model.queryHeads)/\(model.kvHeads) query/KV heads, \(threads) threads, \(kernels) kernels, batch \(batchSize)"]
         lines += table.lines
         lines.append("generated \(generatedTokens) tokens (stop: \(stops.joined(separator: ", ")))")
         lines.append(

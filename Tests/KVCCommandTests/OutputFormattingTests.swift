@@ -50,7 +50,7 @@ import Testing
     @Test func reportJSONHasSnakeCaseKeysAndRates() throws {
         let report = GenerationReport(
             model: .init(path: "m.gguf", name: "m", layers: 2, kvHeads: 1, queryHeads: 3, headDim: 4, vocabularySize: 10),
-            threads: 2, batchSize: 1, loadSeconds: 0.5, promptTokens: 100, prefillSeconds: 2, generatedTokens: 11,
+            threads: 2, kernels: "portable", batchSize: 1, loadSeconds: 0.5, promptTokens: 100, prefillSeconds: 2, generatedTokens: 11,
             decodedTokens: 10, decodeSeconds: 0.5,
             cache: .init(
                 blockSize: 16, capacityBlocks: 20, capacityBytes: 2000, residentBlocks: 10, residentBytes: 1000,
@@ -61,5 +61,6 @@ import Testing
         #expect(json["decode_tokens_per_second"] as? Double == 20)
         #expect((json["cache"] as? [String: Any])?["peak_resident_blocks"] as? Int == 12)
         #expect(json["compression"] == nil)
+        #expect(json["kernels"] as? String == "portable")
     }
 }

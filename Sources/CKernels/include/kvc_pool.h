@@ -2,9 +2,10 @@
 // step (about 150 per token for a 30-layer model, each tens of microseconds).
 //
 // Why: waking sleeping threads through the kernel (futex) costs microseconds per loop and showed as
-// a sixth of a batch-1 decode step with Dispatch's concurrentPerform. Workers here spin on an atomic
-// ticket for a while after each job (about a millisecond) and only then sleep on a condition
-// variable, as llama.cpp's ggml thread pool does.
+// // a sixth of a batch-1 decode step with Dispatch's concurrentPerform. Workers here spin on an atomic
+// ticket for a while after each job (pausing, then yielding the core so an oversubscribed machine
+// still runs the threads with work) and only then sleep on a condition variable, as llama.cpp's
+// ggml thread pool does.
 #ifndef KVC_POOL_H
 #define KVC_POOL_H
 
