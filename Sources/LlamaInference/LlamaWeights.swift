@@ -115,19 +115,23 @@ extension LlamaWeights {
             return WeightMatrix(rows: rows, columns: columns, values: (0..<rows * columns).map { _ in rng.uniform(-a, a) })
         }
         func norm(_ n: Int) -> [Float] { (0..<n).map { _ in rng.uniform(0.8, 1.2) } }
+        /// Dense matrices stacked vertically (the fused QKV and gate-up projections).
+        func stacked(_ parts: [WeightMatrix]) -> WeightMatrix {
+            WeightMatrix(rows: parts.reduce(0) { $0 + $1.rows }, columns: parts[0].columns, values: parts.flatMap { $0.values() })
+        }
         let embedding = matrix(c.vocabularySize, c.hiddenSize, std: 0.1)
         let layers = (0..<c.layers).map { _ in
             LayerWeights(
                 attentionNorm: norm(c.hiddenSize),
                 // Larger Q and K than 1/√fan-in make attention peaked rather than uniform, so tests
                 // notice a wrong key or a wrong position.
-                qkv: try! WeightMatrix(stacking: [
+                qkv: stacked([
                     matrix(c.queryWidth, c.hiddenSize, std: 0.5), matrix(c.kvWidth, c.hiddenSize, std: 0.5),
                     matrix(c.kvWidth, c.hiddenSize),
                 ]),
                 attentionOutput: matrix(c.hiddenSize, c.queryWidth),
                 ffnNorm: norm(c.hiddenSize),
-                gateUp: try! WeightMatrix(stacking: [
+                gateUp: stacked([
                     matrix(c.intermediateSize, c.hiddenSize), matrix(c.intermediateSize, c.hiddenSize),
                 ]),
                 down: matrix(c.hiddenSize, c.intermediateSize))
