@@ -41,6 +41,11 @@ void kvc_attention_values_portable(
 
 // MARK: - Dispatch
 
+void kvc_attention_prefetch(const kvc_kv_block *blocks, int32_t block_count, int32_t head_dim) {
+    kvc_slot_cursor ahead = kvc_slot_cursor_start(blocks, block_count);
+    kvc_prefetch_slots(&ahead, head_dim, KVC_ATTENTION_PREFETCH_SLOTS, 1, 1);
+}
+
 /// The kernels run: the requested instruction set when this CPU has it and the head width suits its
 /// registers, else the portable code. (The AVX-512 tier of kvc_isa includes VNNI, which attention
 /// does not use; a CPU in that tier has every feature the AVX-512 attention kernels need.)

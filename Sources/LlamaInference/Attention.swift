@@ -1,3 +1,4 @@
+import Foundation
 import KVCLinearAlgebra
 import PagedKVCache
 
@@ -160,11 +161,19 @@ struct Attention {
     ) {
         let c = configuration, kvHeads = c.kvHeads
         let out = SharedPointer(output), q = SharedPointer(UnsafeMutablePointer(mutating: qkv))
-        parallelFor(batch * kvHeads) { item in
-            let b = item / kvHeads, h = item % kvHeads
-            decodeHead(
-                query: q.base + b * qkvStride, view: views[item], output: out.base + b * c.queryWidth, kvHead: h,
-                sequence: sequences[b], position: positions[b], layer: layer, observer: observers[b])
+        // Runs of consecutive heads per task (still several tasks per core, for balance), so that a
+        // worker knows its next head and can start loading it while computing the current one.
+        let items = batch * kvHeads
+        let run = max(1, items / (4 * ProcessInfo.processInfo.activeProcessorCount))
+        parallelFor((items + run - 1) / run) { task in
+            let end = min(items, (task + 1) * run)
+            for item in task * run..<end {
+                if item + 1 < end { DecodeAttentionKernels.prefetch(views[item + 1]) }
+                let b = item / kvHeads, h = item % kvHeads
+                decodeHead(
+                    query: q.base + b * qkvStride, view: views[item], output: out.base + b * c.queryWidth, kvHead: h,
+                    sequence: sequences[b], position: positions[b], layer: layer, observer: observers[b])
+            }
         }
     }
 

@@ -21,6 +21,12 @@ enum DecodeAttentionKernels {
         }
     }
 
+    /// Starts loading the first slots of a head that is computed next into L2 (the kernels prefetch
+    /// ahead of themselves once running; a head's blocks are rarely in cache at decode).
+    static func prefetch(_ view: HeadView) {
+        withBlocks(of: view) { blocks in kvc_attention_prefetch(blocks.baseAddress, Int32(blocks.count), Int32(view.headDim)) }
+    }
+
     /// scores[j, slot] = scale · queries[j] · key(slot), slots in logical order.
     /// - Parameters:
     ///   - queries: `[groupSize, headDim]`.

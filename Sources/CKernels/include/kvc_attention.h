@@ -38,6 +38,11 @@ void kvc_attention_values(
     const float *probabilities, int32_t group, int32_t head_dim, const kvc_kv_block *blocks, int32_t block_count,
     int64_t length, float *output, kvc_isa isa);
 
+/// Starts loading the keys and values of the first slots of a head into L2, for a caller that knows
+/// which head it computes next: the kernels above prefetch ahead of themselves, but not before they
+/// start, and a head's blocks are rarely in cache at decode.
+void kvc_attention_prefetch(const kvc_kv_block *blocks, int32_t block_count, int32_t head_dim);
+
 #ifdef __cplusplus
 }
 #endif
