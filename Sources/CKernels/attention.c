@@ -1,6 +1,7 @@
 // Decode attention (kvc_attention.h): the portable reference kernels and the dispatcher that picks the
 // instruction set. The portable code is the plainest statement of what every path computes.
 #include "attention_internal.h"
+#include <math.h>
 #include <string.h>
 
 void kvc_attention_scores_portable(
@@ -18,6 +19,20 @@ void kvc_attention_scores_portable(
                 scores[(size_t)j * (size_t)length + (size_t)slot] = sum * scale;
             }
         }
+    }
+}
+
+void kvc_attention_softmax_portable(float *scores, int32_t group, int64_t length) {
+    for (int32_t j = 0; j < group; j++) {
+        float *row = scores + (size_t)j * (size_t)length;
+        float max = row[0], sum = 0;
+        for (int64_t i = 1; i < length; i++) max = row[i] > max ? row[i] : max;
+        for (int64_t i = 0; i < length; i++) {
+            row[i] = expf(row[i] - max);
+            sum += row[i];
+        }
+        const float inverse = 1 / sum;
+        for (int64_t i = 0; i < length; i++) row[i] *= inverse;
     }
 }
 
@@ -72,6 +87,17 @@ void kvc_attention_scores(
         break;
 #endif
     default: kvc_attention_scores_portable(queries, group, head_dim, blocks, block_count, length, scale, scores); break;
+    }
+}
+
+void kvc_attention_softmax(float *scores, int32_t group, int64_t length, kvc_isa isa) {
+    if (group <= 0 || length <= 0) return;
+    switch (kvc_attention_isa(isa, 16)) {
+#if defined(__x86_64__)
+    case KVC_ISA_AVX512_VNNI: kvc_attention_softmax_avx512(scores, group, length); break;
+    case KVC_ISA_AVX2: kvc_attention_softmax_avx2(scores, group, length); break;
+#endif
+    default: kvc_attention_softmax_portable(scores, group, length); break;
     }
 }
 

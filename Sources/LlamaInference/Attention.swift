@@ -177,8 +177,8 @@ struct Attention {
         }
     }
 
-    /// One (sequence, KV head) of a decode step: scores of the group's queries against every slot
-    /// (C kernel), softmax, the observer, weighted sum of values (C kernel).
+    /// One (sequence, KV head) of a decode step: scores of the group's queries against every slot,
+    /// softmax, the observer, weighted sum of values (C kernels but the observer).
     private func decodeHead(
         query: UnsafePointer<Float>, view: HeadView, output: UnsafeMutablePointer<Float>, kvHead h: Int,
         sequence: SequenceID, position: Int32, layer: Int, observer: (any AttentionObserver)?
@@ -192,7 +192,7 @@ struct Attention {
             DecodeAttentionKernels.scores(
                 queries: queries, groupSize: g, headDim: d, blocks: blocks, length: length, scale: scale,
                 into: probabilities)
-            for j in 0..<g { Kernels.softmax(probabilities + j * length, count: length) }
+            DecodeAttentionKernels.softmax(probabilities, groupSize: g, length: length)
             if let observer {
                 observer.observe(
                     HeadObservation(
