@@ -3,7 +3,7 @@
 SWIFT ?= swift
 THREADS ?= 2
 
-.PHONY: setup build release demo test bench clean
+.PHONY: setup build release demo test bench bench-kernels clean
 
 setup:
 	@scripts/setup.sh
@@ -28,6 +28,10 @@ test: setup
 # Speed against llama.cpp on the same GGUF and threads; writes results/bench-*.json.
 bench: setup
 	@THREADS=$(THREADS) scripts/bench.sh
+
+# The quantized matrix kernel alone, on 1 and on $(THREADS) threads at once (no model needed).
+bench-kernels:
+	@THREADS=$(THREADS) scripts/bench-kernels.sh
 
 clean:
 	$(SWIFT) package clean

@@ -12,7 +12,7 @@ python=$(scripts/setup-bench.sh)
 swift build -c release --product kvc-bench >&2
 
 # Both engines are pinned to the same cores: llama.cpp also gets n_threads=$threads; our model runs a
-# Dispatch pool as wide as the CPUs it may use.
+# worker pool as wide as the CPUs it may use.
 (( threads <= $(nproc) )) || { echo "error: THREADS=$threads but only $(nproc) CPUs" >&2; exit 1; }
 pin=(taskset -c "0-$((threads - 1))")
 

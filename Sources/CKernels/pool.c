@@ -11,6 +11,7 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -152,6 +153,18 @@ void kvc_pool_destroy(kvc_pool *pool) {
 }
 
 int32_t kvc_pool_threads(const kvc_pool *pool) { return pool->threads; }
+
+int32_t kvc_available_cpus(void) {
+#if defined(__linux__)
+    cpu_set_t mask;
+    if (sched_getaffinity(0, sizeof mask, &mask) == 0) {
+        int count = CPU_COUNT(&mask);
+        if (count > 0) return count;
+    }
+#endif
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    return online > 0 ? (int32_t)online : 1;
+}
 
 int32_t kvc_pool_run(kvc_pool *pool, int32_t count, kvc_pool_body body, void *context) {
     if (count > KVC_POOL_MAX_ITEMS) return -2;

@@ -185,13 +185,13 @@ enum Kernels {
     }
 
     /// C[m, n] (+)= A[m, k] · Wᵀ for a weight W `[n, k]`, with the n output columns split over all
-    /// cores (single-threaded BLAS calls in a Dispatch pool: one thread pool for the whole model, so
-    /// BLAS threads never spin against attention workers).
+    /// cores (single-threaded BLAS calls on the model's worker pool: one thread pool for the whole
+    /// model, so BLAS threads never spin against attention workers).
     static func parallelGemm(
         m: Int, n: Int, k: Int, a: UnsafePointer<Float>, weight: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>,
         accumulate: Bool
     ) {
-        let chunks = m * n * k < 1 << 20 ? 1 : 2 * ProcessInfo.processInfo.activeProcessorCount
+        let chunks = m * n * k < 1 << 20 ? 1 : 2 * WorkerPool.shared.threads
         let chunk = ((n + chunks - 1) / chunks + 15) / 16 * 16
         let count = (n + chunk - 1) / chunk
         let ap = SharedPointer(UnsafeMutablePointer(mutating: a)), wp = SharedPointer(UnsafeMutablePointer(mutating: weight))
@@ -220,13 +220,19 @@ func parallelFor(_ count: Int, _ body: @Sendable (Int) -> Void) {
 }
 
 /// One process-wide pool of spinning workers (`kvc_pool` in CKernels), as wide as the CPUs this
-/// process may use (created on first use, so after `kvc --threads` has pinned the process).
+/// process may use — its affinity mask, which `ProcessInfo.activeProcessorCount` ignores (created
+/// on first use, so after `kvc --threads` has pinned the process).
 final class WorkerPool: @unchecked Sendable {
-    static let shared = WorkerPool(threads: ProcessInfo.processInfo.activeProcessorCount)
+    static let shared = WorkerPool(threads: Int(kvc_available_cpus()))
 
     private let pool: OpaquePointer?
+    /// Threads that run a job, the caller included.
+    let threads: Int
 
-    init(threads: Int) { pool = threads > 1 ? kvc_pool_create(Int32(threads)) : nil }
+    init(threads: Int) {
+        pool = threads > 1 ? kvc_pool_create(Int32(threads)) : nil
+        self.threads = pool == nil ? 1 : threads
+    }
 
     deinit { if let pool { kvc_pool_destroy(pool) } }
 

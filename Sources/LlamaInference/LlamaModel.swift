@@ -22,7 +22,7 @@ public final class LlamaModel: Sendable {
     let rope: RotaryEmbedding
     let attention: Attention
 
-    /// Takes over the BLAS thread setting: the model runs its own Dispatch pool and calls BLAS
+    /// Takes over the BLAS thread setting: the model runs its own worker pool and calls BLAS
     /// single-threaded from it (see `Kernels.parallelGemm`).
     init(configuration: LlamaConfiguration, weights: LlamaWeights) {
         BLAS.threads = 1

@@ -123,7 +123,7 @@ public final class QuantizedMatrix: @unchecked Sendable {
         // chunks give every core several tasks to balance.
         let tokenChunk = 64
         let tokenChunks = (tokens + tokenChunk - 1) / tokenChunk
-        let wantedPanelChunks = max(1, 4 * ProcessInfo.processInfo.activeProcessorCount / tokenChunks)
+        let wantedPanelChunks = max(1, 4 * WorkerPool.shared.threads / tokenChunks)
         let panelChunk = max(1, min(32, (panels + wantedPanelChunks - 1) / wantedPanelChunks))
         let panelChunks = (panels + panelChunk - 1) / panelChunk
         let ys = SharedPointer(y)

@@ -4,8 +4,8 @@ import Foundation
     import Glibc
 #endif
 
-/// `--threads N`: the model runs its kernels on a Dispatch pool as wide as the machine, so the way
-/// to give a run N cores is to pin the process to N of the CPUs it may use. Threads created later
+/// `--threads N`: the model runs its kernels on a worker pool as wide as the CPUs the process may
+/// use, so the way to give a run N cores is to pin the process to N of them. Threads created later
 /// inherit the mask; the ones already running are pinned too (every task of /proc/self/task).
 ///
 /// glibc declares `sched_getaffinity`/`sched_setaffinity` only under `_GNU_SOURCE`, which the Glibc

@@ -20,10 +20,7 @@ public struct AdaKVPolicy: EvictionPolicy {
     public init(alpha: Double = 0.2) { self.alpha = alpha }
 
     init(options: OptionReader) throws {
-        alpha = try options.double("alpha", default: 0.2)
-        guard (0...1).contains(alpha) else {
-            throw CompressionError.invalidOption(plugin: "adakv", key: "alpha", why: "\(alpha) is not a fraction in 0...1")
-        }
+        alpha = try options.double("alpha", default: 0.2, in: 0...1)
     }
 
     public func plan(_ input: EvictionInput) throws -> EvictionPlan {

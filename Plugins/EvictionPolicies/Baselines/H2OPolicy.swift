@@ -20,10 +20,7 @@ public struct H2OPolicy: EvictionPolicy {
     public init(recentRatio: Double = 0.5) { self.recentRatio = recentRatio }
 
     init(options: OptionReader) throws {
-        recentRatio = try options.double("recent_ratio", default: 0.5)
-        guard (0...1).contains(recentRatio) else {
-            throw CompressionError.invalidOption(plugin: "h2o", key: "recent_ratio", why: "\(recentRatio) is not a fraction in 0...1")
-        }
+        recentRatio = try options.double("recent_ratio", default: 0.5, in: 0...1)
     }
 
     public func plan(_ input: EvictionInput) throws -> EvictionPlan {

@@ -28,6 +28,10 @@ void kvc_pool_destroy(kvc_pool *pool);
 /// Number of threads that run a job, the caller included.
 int32_t kvc_pool_threads(const kvc_pool *pool);
 
+/// CPUs this process may run on (its affinity mask, as `taskset` or `kvc --threads` set it; the
+/// online CPUs where there is no mask). A pool wider than this would spin against its own caller.
+int32_t kvc_available_cpus(void);
+
 /// Runs body(context, i) for i in [0, count) on the workers and the calling thread; returns when
 /// all are done. Returns 0, or -1 without running anything when the pool is busy with another
 /// caller's job or is called from inside one of its own jobs (the caller then runs the loop some

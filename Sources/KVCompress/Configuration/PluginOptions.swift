@@ -129,14 +129,20 @@ public final class OptionReader {
         return try int(key, default: 0, in: range)
     }
 
-    public func double(_ key: String, default fallback: Double) throws(CompressionError) -> Double {
+    /// A number option; outside `range` (e.g. `0...1` for a fraction) is an error naming the range.
+    public func double(
+        _ key: String, default fallback: Double, in range: ClosedRange<Double> = -Double.infinity...Double.infinity
+    ) throws(CompressionError) -> Double {
         guard let v = value(key) else { return fallback }
+        let d: Double
         switch v {
-        case .int(let x): return Double(x)
-        case .double(let d): return d
-        case .string(let s) where Double(s) != nil: return Double(s)!
+        case .int(let x): d = Double(x)
+        case .double(let x): d = x
+        case .string(let s) where Double(s) != nil: d = Double(s)!
         default: throw invalid(key, "expected a number, got \(v)")
         }
+        guard range.contains(d) else { throw invalid(key, "\(d) is outside \(range.lowerBound)...\(range.upperBound)") }
+        return d
     }
 
     public func bool(_ key: String, default fallback: Bool) throws(CompressionError) -> Bool {
