@@ -1,6 +1,7 @@
 // Decode attention (kvc_attention.h): the portable reference kernels and the dispatcher that picks the
 // instruction set. The portable code is the plainest statement of what every path computes.
 #include "attention_internal.h"
+#include <math.h>
 #include <string.h>
 
 void kvc_attention_scores_portable(
@@ -18,6 +19,20 @@ void kvc_attention_scores_portable(
                 scores[(size_t)j * (size_t)length + (size_t)slot] = sum * scale;
             }
         }
+    }
+}
+
+void kvc_attention_softmax_portable(float *scores, int32_t group, int64_t length) {
+    for (int32_t j = 0; j < group; j++) {
+        float *row = scores + (size_t)j * (size_t)length;
+        float max = row[0], sum = 0;
+        for (int64_t i = 1; i < length; i++) max = row[i] > max ? row[i] : max;
+        for (int64_t i = 0; i < length; i++) {
+            row[i] = expf(row[i] - max);
+            sum += row[i];
+        }
+        const float inverse = 1 / sum;
+        for (int64_t i = 0; i < length; i++) row[i] *= inverse;
     }
 }
 
@@ -40,6 +55,11 @@ void kvc_attention_values_portable(
 }
 
 // MARK: - Dispatch
+
+void kvc_attention_prefetch(const kvc_kv_block *blocks, int32_t block_count, int32_t head_dim) {
+    kvc_slot_cursor ahead = kvc_slot_cursor_start(blocks, block_count);
+    kvc_prefetch_slots(&ahead, head_dim, KVC_ATTENTION_PREFETCH_SLOTS, 1, 1);
+}
 
 /// The kernels run: the requested instruction set when this CPU has it and the head width suits its
 /// registers, else the portable code. (The AVX-512 tier of kvc_isa includes VNNI, which attention
@@ -67,6 +87,17 @@ void kvc_attention_scores(
         break;
 #endif
     default: kvc_attention_scores_portable(queries, group, head_dim, blocks, block_count, length, scale, scores); break;
+    }
+}
+
+void kvc_attention_softmax(float *scores, int32_t group, int64_t length, kvc_isa isa) {
+    if (group <= 0 || length <= 0) return;
+    switch (kvc_attention_isa(isa, 16)) {
+#if defined(__x86_64__)
+    case KVC_ISA_AVX512_VNNI: kvc_attention_softmax_avx512(scores, group, length); break;
+    case KVC_ISA_AVX2: kvc_attention_softmax_avx2(scores, group, length); break;
+#endif
+    default: kvc_attention_softmax_portable(scores, group, length); break;
     }
 }
 

@@ -81,6 +81,10 @@ void kvc_attention_values_portable(
     const float *probabilities, int32_t group, int32_t head_dim, const kvc_kv_block *blocks, int32_t block_count,
     int64_t length, float *output);
 
+void kvc_attention_softmax_portable(float *scores, int32_t group, int64_t length);
+void kvc_attention_softmax_avx2(float *scores, int32_t group, int64_t length);
+void kvc_attention_softmax_avx512(float *scores, int32_t group, int64_t length);
+
 /// Need head_dim % 8 == 0.
 void kvc_attention_scores_avx2(
     const float *queries, int32_t group, int32_t head_dim, const kvc_kv_block *blocks, int32_t block_count,

@@ -1,3 +1,4 @@
+import Foundation
 import KVCLinearAlgebra
 import PagedKVCache
 
@@ -160,16 +161,24 @@ struct Attention {
     ) {
         let c = configuration, kvHeads = c.kvHeads
         let out = SharedPointer(output), q = SharedPointer(UnsafeMutablePointer(mutating: qkv))
-        parallelFor(batch * kvHeads) { item in
-            let b = item / kvHeads, h = item % kvHeads
-            decodeHead(
-                query: q.base + b * qkvStride, view: views[item], output: out.base + b * c.queryWidth, kvHead: h,
-                sequence: sequences[b], position: positions[b], layer: layer, observer: observers[b])
+        // Runs of consecutive heads per task (still several tasks per core, for balance), so that a
+        // worker knows its next head and can start loading it while computing the current one.
+        let items = batch * kvHeads
+        let run = max(1, items / (4 * ProcessInfo.processInfo.activeProcessorCount))
+        parallelFor((items + run - 1) / run) { task in
+            let end = min(items, (task + 1) * run)
+            for item in task * run..<end {
+                if item + 1 < end { DecodeAttentionKernels.prefetch(views[item + 1]) }
+                let b = item / kvHeads, h = item % kvHeads
+                decodeHead(
+                    query: q.base + b * qkvStride, view: views[item], output: out.base + b * c.queryWidth, kvHead: h,
+                    sequence: sequences[b], position: positions[b], layer: layer, observer: observers[b])
+            }
         }
     }
 
-    /// One (sequence, KV head) of a decode step: scores of the group's queries against every slot
-    /// (C kernel), softmax, the observer, weighted sum of values (C kernel).
+    /// One (sequence, KV head) of a decode step: scores of the group's queries against every slot,
+    /// softmax, the observer, weighted sum of values (C kernels but the observer).
     private func decodeHead(
         query: UnsafePointer<Float>, view: HeadView, output: UnsafeMutablePointer<Float>, kvHead h: Int,
         sequence: SequenceID, position: Int32, layer: Int, observer: (any AttentionObserver)?
@@ -183,7 +192,7 @@ struct Attention {
             DecodeAttentionKernels.scores(
                 queries: queries, groupSize: g, headDim: d, blocks: blocks, length: length, scale: scale,
                 into: probabilities)
-            for j in 0..<g { Kernels.softmax(probabilities + j * length, count: length) }
+            DecodeAttentionKernels.softmax(probabilities, groupSize: g, length: length)
             if let observer {
                 observer.observe(
                     HeadObservation(

@@ -2,10 +2,10 @@ import CKernels
 import PagedKVCache
 
 /// The C kernels of one (sequence, KV head) of decode attention (`CKernels/kvc_attention.h`): scaled
-/// scores of the group's queries against every cached key, and probability-weighted sums of the
-/// cached values, read straight from the head's blocks (KV-Compress §3: each head has its own block
-/// table and length). The softmax between them stays in Swift so the observer sees the exact
-/// probabilities (§3.1).
+/// scores of the group's queries against every cached key, their softmax, and probability-weighted
+/// sums of the cached values, read straight from the head's blocks (KV-Compress §3: each head has its
+/// own block table and length). Three calls, so that the observer sees the exact probabilities
+/// between the softmax and the value sum (§3.1).
 ///
 /// The instruction set is the one the quantized matrix products use (``QuantizedKernels/isa``), so
 /// `KVC_KERNELS=portable` runs the whole forward pass on portable C.
@@ -21,6 +21,12 @@ enum DecodeAttentionKernels {
         }
     }
 
+    /// Starts loading the first slots of a head that is computed next into L2 (the kernels prefetch
+    /// ahead of themselves once running; a head's blocks are rarely in cache at decode).
+    static func prefetch(_ view: HeadView) {
+        withBlocks(of: view) { blocks in kvc_attention_prefetch(blocks.baseAddress, Int32(blocks.count), Int32(view.headDim)) }
+    }
+
     /// scores[j, slot] = scale · queries[j] · key(slot), slots in logical order.
     /// - Parameters:
     ///   - queries: `[groupSize, headDim]`.
@@ -33,6 +39,13 @@ enum DecodeAttentionKernels {
         kvc_attention_scores(
             queries, Int32(groupSize), Int32(headDim), blocks.baseAddress, Int32(blocks.count), Int64(length), scale,
             scores, isa)
+    }
+
+    /// Each row of `scores` (`[groupSize, length]`) becomes its softmax, in place.
+    static func softmax(
+        _ scores: UnsafeMutablePointer<Float>, groupSize: Int, length: Int, isa: kvc_isa = QuantizedKernels.isa
+    ) {
+        kvc_attention_softmax(scores, Int32(groupSize), Int64(length), isa)
     }
 
     /// output[j] = Σ_slot probabilities[j, slot] · value(slot).

@@ -98,6 +98,27 @@ struct DecodeAttentionKernelTests {
         }
     }
 
+    @Test("softmax equals e^(s − max) / Σ e^(s − max)", arguments: isas, [1, 7, 16, 17, 33, 200, 1000])
+    func softmax(isa: kvc_isa, length: Int) {
+        let groupSize = 3
+        var rng = SplitMix64(seed: UInt64(length))
+        // Scores over ±30, so that probabilities span many orders of magnitude without underflow.
+        let scores = (0..<groupSize * length).map { _ in Float(Double(rng.next() % 60_000) / 1000 - 30) }
+        var probabilities = scores
+        DecodeAttentionKernels.softmax(&probabilities, groupSize: groupSize, length: length, isa: isa)
+        for j in 0..<groupSize {
+            let row = scores[j * length..<(j + 1) * length].map(Double.init)
+            let max = row.max()!
+            let sum = row.reduce(0) { $0 + exp($1 - max) }
+            for (i, score) in row.enumerated() {
+                let exact = exp(score - max) / sum, got = Double(probabilities[j * length + i])
+                #expect(
+                    abs(got - exact) <= 1e-5 * exact,
+                    "row \(j) slot \(i): \(got) vs \(exact) on \(QuantizedKernels.name(of: isa))")
+            }
+        }
+    }
+
     @Test("every instruction set falls back to code that handles any head width", arguments: isas)
     func oddWidthFallsBack(isa: kvc_isa) {
         // d 20 is a multiple of neither 8 nor 16: the request must still be answered (by portable C).
