@@ -3,7 +3,7 @@
 SWIFT ?= swift
 THREADS ?= 2
 
-.PHONY: setup build release demo test bench bench-kernels clean
+.PHONY: setup build release demo test bench bench-kernels bench-attention clean
 
 setup:
 	@scripts/setup.sh
@@ -32,6 +32,10 @@ bench: setup
 # The quantized matrix kernel alone, on 1 and on $(THREADS) threads at once (no model needed).
 bench-kernels:
 	@THREADS=$(THREADS) scripts/bench-kernels.sh
+
+# The decode attention kernels alone, per cached KV, in cache and scattered over memory (no model).
+bench-attention:
+	@scripts/bench-attention.sh
 
 clean:
 	$(SWIFT) package clean

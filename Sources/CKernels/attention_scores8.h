@@ -2,7 +2,8 @@
 // attention_avx512.c for AVX-512, where the same code gets 32 registers (AVX-512VL) instead of 16 and
 // so a tile of 4 queries. On Zen 4, whose 512-bit operations take two passes through 256-bit units,
 // the same scheme on 16-float registers measured no faster (5.7 against 5.8 ns per slot for SmolLM2's
-// group of 3 queries × 64 dimensions, cache-resident), so one implementation serves both.
+// group of 3 queries × 64 dimensions, cache-resident, without prefetching), so one implementation
+// serves both.
 //
 // A key row is multiplied with each query of a tile, 8 dimensions per register, so every key load
 // serves the whole tile and a (query, slot) pair leaves one register of 8 partial sums. Instead of

@@ -1,4 +1,3 @@
-import Foundation
 import KVCLinearAlgebra
 import PagedKVCache
 
@@ -164,7 +163,7 @@ struct Attention {
         // Runs of consecutive heads per task (still several tasks per core, for balance), so that a
         // worker knows its next head and can start loading it while computing the current one.
         let items = batch * kvHeads
-        let run = max(1, items / (4 * ProcessInfo.processInfo.activeProcessorCount))
+        let run = max(1, items / (4 * WorkerPool.shared.threads))
         parallelFor((items + run - 1) / run) { task in
             let end = min(items, (task + 1) * run)
             for item in task * run..<end {
