@@ -42,10 +42,17 @@ struct DecodeAttentionKernelTests {
             Shape(groupSize: 1, headDim: 20, blockSize: 1, length: 1),
         ]
 
-    static let isas = QuantizedKernels.supported
+    /// An instruction set, named in test reports.
+    struct KernelSet: CustomTestStringConvertible, Sendable {
+        let isa: kvc_isa
+        var testDescription: String { QuantizedKernels.name(of: isa) }
+    }
+
+    static let isas = QuantizedKernels.supported.map(KernelSet.init)
 
     @Test("scores equal q·k·scale in logical slot order", arguments: isas, shapes)
-    func scores(isa: kvc_isa, shape: Shape) {
+    func scores(kernels: KernelSet, shape: Shape) {
+        let isa = kernels.isa
         let head = ScatteredHead(shape, seed: UInt64(shape.length * 131 + shape.headDim))
         let scale = 1 / Float(shape.headDim).squareRoot()
         var scores = [Float](repeating: .nan, count: shape.groupSize * shape.length)
@@ -73,7 +80,8 @@ struct DecodeAttentionKernelTests {
     }
 
     @Test("weighted values equal Σ p·v", arguments: isas, shapes)
-    func weightedValues(isa: kvc_isa, shape: Shape) {
+    func weightedValues(kernels: KernelSet, shape: Shape) {
+        let isa = kernels.isa
         let head = ScatteredHead(shape, seed: UInt64(shape.length * 977 + shape.groupSize))
         let probabilities = head.randomProbabilities(seed: UInt64(shape.blockSize + 5))
         var output = [Float](repeating: .nan, count: shape.groupSize * shape.headDim)
@@ -99,7 +107,8 @@ struct DecodeAttentionKernelTests {
     }
 
     @Test("softmax equals e^(s − max) / Σ e^(s − max)", arguments: isas, [1, 7, 16, 17, 33, 200, 1000])
-    func softmax(isa: kvc_isa, length: Int) {
+    func softmax(kernels: KernelSet, length: Int) {
+        let isa = kernels.isa
         let groupSize = 3
         var rng = SplitMix64(seed: UInt64(length))
         // Scores over ±30, so that probabilities span many orders of magnitude without underflow.
@@ -120,7 +129,8 @@ struct DecodeAttentionKernelTests {
     }
 
     @Test("every instruction set falls back to code that handles any head width", arguments: isas)
-    func oddWidthFallsBack(isa: kvc_isa) {
+    func oddWidthFallsBack(kernels: KernelSet) {
+        let isa = kernels.isa
         // d 20 is a multiple of neither 8 nor 16: the request must still be answered (by portable C).
         let shape = Shape(groupSize: 2, headDim: 20, blockSize: 4, length: 9)
         let head = ScatteredHead(shape, seed: 3)
