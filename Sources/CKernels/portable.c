@@ -16,7 +16,7 @@ void kvc_quantize_portable(const float *x, int32_t columns, int8_t *q, float *d,
             float a = fabsf(xb[j]);
             amax = a > amax ? a : amax;
         }
-        // As llama.cpp's quantize_row_q8_1 (ggml-quants.c): d = amax / 127, q = round(x / d).
+        // As llama.cpp's quantize_row_q8_1_ref (ggml-quants.c): d = amax / 127, q = round(x · (1/d)).
         float scale = amax / 127.0f;
         float inverse = scale != 0.0f ? 1.0f / scale : 0.0f;
         int32_t sum = 0;

@@ -7,7 +7,8 @@
 // after 8-bit requantization.
 //
 // Activations are quantized per 32-block of a row the way llama.cpp quantizes to Q8_0/Q8_1:
-// d = max|x| / 127, q = round(x / d), s = d · Σq. A block's dot product is then
+// d = max|x| / 127, q = round(x · (1/d)) (half away from zero), s = d · Σq (d and s kept in float32,
+// where llama.cpp rounds them to half). A block's dot product is then
 //   Σ w·x ≈ d_w·d_x·Σ u·q + m_w·s_x
 // computed with integer dot products; every path (AVX-512 VNNI, AVX2, portable C) performs the same
 // float operations in the same order, so all paths give bit-identical results, and a token's result
