@@ -4,6 +4,7 @@ import Foundation
 import KVCHDF5
 import KVCLinearAlgebra
 import KVCompress
+import LlamaInference
 
 /// `kvc sweep`: accuracy of compression methods × rates on a needle-retrieval task, with one prefill
 /// per prompt and an independent cache fork per (method, rate) (see `SweepRunner`).
@@ -74,7 +75,14 @@ struct Sweep: ParsableCommand {
             let results = try runner.run { reporter.update($0) }
             reporter.finish()
             let specText = (try? String(contentsOfFile: spec, encoding: .utf8)) ?? ""
-            try results.write(into: file, attributes: ["model": loaded.name, "model_path": loaded.path, "spec_yaml": specText, "spec_path": spec])
+            // The kernels matter to reproduction: decode attention sums in an order of its own per
+            // instruction set, so greedy text can part after some tokens between machines.
+            try results.write(
+                into: file,
+                attributes: [
+                    "model": loaded.name, "model_path": loaded.path, "spec_yaml": specText, "spec_path": spec,
+                    "kernels": QuantizedKernels.name,
+                ])
             try file.commit()
             Terminal.note("wrote \(out) (\(results.trials.count) trials in \(Format.fixed(results.seconds, digits: 0)) s)")
             Terminal.emit(try SweepSummary(results: results).markdown())

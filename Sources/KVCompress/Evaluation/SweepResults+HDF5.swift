@@ -8,7 +8,8 @@ import KVCHDF5
 /// /                      attributes: format "kvc-sweep/1", task, spec_yaml (the specification file's
 ///                        text), specification_json, model, created (ISO 8601), seconds, layers,
 ///                        kv_heads, block_size, bytes_per_block, max_new_tokens, protected_window,
-///                        window, metric, budget, example_prompt
+///                        window, metric, budget, example_prompt; from `kvc sweep` also model_path,
+///                        spec_path and kernels (instruction set of the C kernels, e.g. "avx512-vnni")
 /// /methods               [M] strings: method names; attribute `configurations`: JSON of each
 ///                        method's compression configuration at rate 2
 /// /rates                 [R] float64
