@@ -34,24 +34,6 @@ enum Kernels {
         return sum
     }
 
-    /// y[0..<count] += alpha * x[0..<count].
-    @inline(__always)
-    static func axpy(_ alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ count: Int) {
-        var i = 0
-        let rx = UnsafeRawPointer(x), ry = UnsafeMutableRawPointer(y)
-        let a = SIMD16<Float>(repeating: alpha)
-        while i + 16 <= count {
-            let v = ry.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
-                + a * rx.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
-            ry.storeBytes(of: v, toByteOffset: i * 4, as: SIMD16<Float>.self)
-            i += 16
-        }
-        while i < count {
-            y[i] += alpha * x[i]
-            i += 1
-        }
-    }
-
     /// RMSNorm of `rows` rows of width `width` (Llama: x / sqrt(mean(x²) + ε) · weight).
     /// - Parameters:
     ///   - input: `[rows, width]`, row stride `width`.

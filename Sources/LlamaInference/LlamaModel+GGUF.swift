@@ -65,19 +65,13 @@ extension LlamaWeights {
         /// types of the form d·u + m keep their blocks; other quantized types are requantized to
         /// 8 bits (see ``QuantizedMatrix``); F32, F16 and BF16 become dense float32.
         @Sendable func matrix(_ name: String, rows: Int, columns: Int) throws(LlamaError) -> WeightMatrix {
-            let info: GGUFTensorInfo
-            do { info = try file.tensorInfo(named: name) } catch { throw .missingTensor(name) }
-            guard info.dimensions == [columns, rows] else {
-                throw .tensorShapeMismatch(name: name, expected: [columns, rows], found: info.dimensions)
+            let info = try tensorInfo(name, dimensions: [columns, rows])
+            let raw: UnsafeRawBufferPointer
+            do { raw = try file.rawBytes(of: info) } catch { throw .unreadableModel(error.description) }
+            if let quantized = try QuantizedMatrix(raw: raw, type: info.type, rows: rows, columns: columns) {
+                return WeightMatrix(quantized: quantized)
             }
-            if QuantizedMatrix.format(of: info.type) != nil {
-                let raw: UnsafeRawBufferPointer
-                do { raw = try file.rawBytes(of: info) } catch { throw .unreadableModel(error.description) }
-                if let quantized = try QuantizedMatrix(raw: raw, type: info.type, rows: rows, columns: columns) {
-                    return WeightMatrix(quantized: quantized)
-                }
-            }
-            let values = try tensor(name, dimensions: [columns, rows])
+            let values = try dequantize(info)
             switch info.type {
             case .f32, .f16, .bf16, .f64:
                 return WeightMatrix(rows: rows, columns: columns, values: values)
@@ -90,13 +84,20 @@ extension LlamaWeights {
                 }
             }
         }
-        @Sendable func tensor(_ name: String, dimensions: [Int]) throws(LlamaError) -> [Float] {
+        /// The tensor `name`, checked to have `dimensions` (ggml order).
+        @Sendable func tensorInfo(_ name: String, dimensions: [Int]) throws(LlamaError) -> GGUFTensorInfo {
             let info: GGUFTensorInfo
             do { info = try file.tensorInfo(named: name) } catch { throw .missingTensor(name) }
             guard info.dimensions == dimensions else {
                 throw .tensorShapeMismatch(name: name, expected: dimensions, found: info.dimensions)
             }
+            return info
+        }
+        @Sendable func dequantize(_ info: GGUFTensorInfo) throws(LlamaError) -> [Float] {
             do { return try file.dequantize(info) } catch { throw .unreadableModel(error.description) }
+        }
+        @Sendable func tensor(_ name: String, dimensions: [Int]) throws(LlamaError) -> [Float] {
+            try dequantize(tensorInfo(name, dimensions: dimensions))
         }
 
         let embedding = try matrix("token_embd.weight", rows: c.vocabularySize, columns: c.hiddenSize)

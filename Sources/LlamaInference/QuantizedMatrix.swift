@@ -40,8 +40,6 @@ public final class QuantizedMatrix: @unchecked Sendable {
 
     var blocksPerRow: Int { columns / Self.blockLength }
     static let blockLength = Int(KVC_BLOCK_COLUMNS)
-    /// Bytes the blocks occupy.
-    public var byteCount: Int { Int(matrix.pointee.panels) * Int(matrix.pointee.blocks) * Int(matrix.pointee.record_bytes) }
 
     /// A zeroed matrix.
     init(rows: Int, columns: Int, format: Format) throws(LlamaError) {
