@@ -27,24 +27,24 @@
 #define KVC_EVICTION_WARP 32
 
 // +inf and -inf from their bit patterns (no math headers under NVRTC).
-__device__ __forceinline__ float kvc_positive_infinity() { return __int_as_float(0x7f800000); }
-__device__ __forceinline__ float kvc_negative_infinity() { return __int_as_float(0xff800000); }
+static __device__ __forceinline__ float kvc_positive_infinity() { return __int_as_float(0x7f800000); }
+static __device__ __forceinline__ float kvc_negative_infinity() { return __int_as_float(0xff800000); }
 
 // Row of (layer, kvHead) of sequence `sequenceIndex` in the block-table and context-length arrays.
-__device__ __forceinline__ long long kvc_head_row(int head, int kvHeads, int sequenceIndex, int sequenceCount) {
+static __device__ __forceinline__ long long kvc_head_row(int head, int kvHeads, int sequenceIndex, int sequenceCount) {
     const int layer = head / kvHeads;
     const int kvHead = head % kvHeads;
     return ((long long)layer * sequenceCount + sequenceIndex) * kvHeads + kvHead;
 }
 
 // Physical slot of logical index `logical` through a head's block table.
-__device__ __forceinline__ long long kvc_physical_slot(const int* table, int logical, int blockSize) {
+static __device__ __forceinline__ long long kvc_physical_slot(const int* table, int logical, int blockSize) {
     return (long long)table[logical / blockSize] * blockSize + logical % blockSize;
 }
 
 // Whether (scoreA, indexA) sorts strictly before (scoreB, indexB): ascending score, ties by logical
 // index (VirtualBlocks.swift). Scores are never NaN here, so `<` and `==` form a total order.
-__device__ __forceinline__ bool kvc_sorts_before(float scoreA, int indexA, float scoreB, int indexB) {
+static __device__ __forceinline__ bool kvc_sorts_before(float scoreA, int indexA, float scoreB, int indexB) {
     return scoreA < scoreB || (scoreA == scoreB && indexA < indexB);
 }
 
