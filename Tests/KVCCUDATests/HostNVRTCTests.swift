@@ -106,3 +106,19 @@ struct HostNVRTCTests {
         #expect(throws: CUDAError.self) { try module.functionNames() }
     }
 }
+
+@Suite("NVRTC library loading")
+struct HostNVRTCLoadingTests {
+    @Test("a file that exists but is no shared library is refused with the loader's reason")
+    func unloadableFile() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("kvc-not-a-library-\(getpid()).so").path
+        try Data("not an ELF file".utf8).write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        #expect {
+            _ = try NVRTCCompiler(libraryPath: path)
+        } throws: { error in
+            guard let error = error as? CUDAError, case .libraryUnloadable(let failed, let reason) = error else { return false }
+            return failed == path && !reason.isEmpty && error.description.contains(path)
+        }
+    }
+}
