@@ -46,7 +46,8 @@ struct HostNVRTCTests {
         #expect(KernelSources.fileNames.contains("selftest.cu"))
         for name in KernelSources.fileNames {
             let source = try KernelSources.source(named: name)
-            #expect(!source.contains("#include"), "\(name) must not #include (NVRTC runs without CUDA headers)")
+            let includes = source.split(separator: "\n").filter { $0.drop { $0 == " " || $0 == "\t" }.hasPrefix("#") && $0.contains("include") }
+            #expect(includes.isEmpty, "\(name) must not #include (NVRTC runs without CUDA headers): \(includes)")
         }
     }
 
@@ -103,5 +104,21 @@ struct HostNVRTCTests {
     func corruptCubin() {
         let module = CompiledModule(fileName: "fake.cu", architecture: .sm90, cubin: Array("not an elf image at all".utf8), log: "")
         #expect(throws: CUDAError.self) { try module.functionNames() }
+    }
+}
+
+@Suite("NVRTC library loading")
+struct HostNVRTCLoadingTests {
+    @Test("a file that exists but is no shared library is refused with the loader's reason")
+    func unloadableFile() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("kvc-not-a-library-\(getpid()).so").path
+        try Data("not an ELF file".utf8).write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        #expect {
+            _ = try NVRTCCompiler(libraryPath: path)
+        } throws: { error in
+            guard let error = error as? CUDAError, case .libraryUnloadable(let failed, let reason) = error else { return false }
+            return failed == path && !reason.isEmpty && error.description.contains(path)
+        }
     }
 }
