@@ -63,6 +63,14 @@ let package = Package(
             name: "EvictionPolicies", dependencies: ["KVCompress"], path: "Plugins/EvictionPolicies",
             swiftSettings: strict),
 
+        // MARK: - CUDA kernels: .cu sources compiled at run time by NVRTC, launched through the driver API
+        // (both dlopen'ed: the package builds and tests without CUDA). KVCCUDA depends on no other C
+        // library, so a statically linked binary using it runs on a GPU machine that has only the driver.
+        .target(name: "CCUDA", linkerSettings: [.linkedLibrary("dl")]),
+        .target(
+            name: "KVCCUDA", dependencies: ["CCUDA", "PagedKVCache"], resources: [.copy("Kernels")],
+            swiftSettings: strict),
+
         // MARK: - `swift package scaffold-policy --name MyPolicy`: a new eviction policy and its tests
         .plugin(
             name: "ScaffoldPolicy",
@@ -104,6 +112,10 @@ let package = Package(
                 "KVCompress", "EvictionPolicies", "LlamaInference", "PagedKVCache", "BPETokenizer", "KVCHDF5",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
+            swiftSettings: strict),
+        .testTarget(
+            name: "KVCCUDATests",
+            dependencies: ["KVCCUDA", "PagedKVCache", "KVCompress", "EvictionPolicies", "LlamaInference"],
             swiftSettings: strict),
         .testTarget(name: "KVCCommandTests", dependencies: ["kvc", "KVCHDF5"], swiftSettings: strict),
     ]
