@@ -95,8 +95,7 @@ public final class GPUAttentionKernels {
         if plan.sharedMemoryBytes > Self.defaultSharedMemoryLimit {
             try decodePartitions.setMaxDynamicSharedMemory(bytes: plan.sharedMemoryBytes)
         }
-        let tables = cache.blockTables.address + UInt64(layer * sequences * layout.kvHeads * cache.maxBlocks * 4)
-        let lengths = cache.contextLengths.address + UInt64(layer * sequences * layout.kvHeads * 4)
+        let tables = cache.blockTablesAddress(layer: layer), lengths = cache.contextLengthsAddress(layer: layer)
         let shape: [KernelArgument] = [
             .int32(Int32(layout.kvHeads)), .int32(Int32(groupSize)), .int32(Int32(layout.headDim)),
             .int32(Int32(layout.blockSize)), .int32(Int32(cache.maxBlocks)), .int32(Int32(Self.decodePartitionSize)),
@@ -142,9 +141,10 @@ public final class GPUAttentionKernels {
         let stats = try scratch.floats(\.windowStats, qHeads * window * 2, context)
         let raw = try scratch.floats(\.windowRaw, qHeads * maxContext, context)
         let order = try scratch.ints(\.windowOrder, layout.kvHeads * maxContext, context)
-        let row = layer * cache.sequenceCount + sequenceIndex
-        let tables = cache.blockTables.address + UInt64(row * layout.kvHeads * cache.maxBlocks * 4)
-        let lengths = cache.contextLengths.address + UInt64(row * layout.kvHeads * 4)
+        // This sequence's rows of the layer's tables: [kvHeads, maxBlocks] and [kvHeads].
+        let row = cache.row(layer: layer, sequence: sequenceIndex, head: 0)
+        let tables = cache.blockTables.address + UInt64(row * cache.maxBlocks * MemoryLayout<Int32>.stride)
+        let lengths = cache.contextLengths.address + UInt64(row * MemoryLayout<Int32>.stride)
         let inputs: [KernelArgument] = [
             queries.argument, queryPositions.argument, cache.keys.argument, cache.positions.argument, .pointer(tables),
             .pointer(lengths),

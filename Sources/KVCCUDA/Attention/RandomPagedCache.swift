@@ -11,10 +11,11 @@ struct RandomPagedCache {
     /// - Parameters:
     ///   - lengths: per sequence, `[layers · kvHeads]` head lengths (index `layer * kvHeads + head`).
     ///   - shuffledHeads: per sequence, head indices whose slots get a random logical order.
-    init(layout: CacheLayout, lengths: [[Int]], shuffledHeads: Set<Int> = [], seed: UInt64) throws {
+    ///   - spareBlocks: free blocks left in the pool beyond what the longest heads needed.
+    init(layout: CacheLayout, lengths: [[Int]], shuffledHeads: Set<Int> = [], spareBlocks: Int = 0, seed: UInt64) throws {
         var random = SeededGenerator(seed: seed)
         let longest = lengths.map { $0.max() ?? 0 }
-        let capacity = max(1, longest.reduce(0) { $0 + layout.headCount * layout.blocks(forTokens: $1) })
+        let capacity = max(1, longest.reduce(spareBlocks) { $0 + layout.headCount * layout.blocks(forTokens: $1) })
         let cache = try PagedKVCache(layout: layout, capacityBlocks: capacity)
         let sequences = lengths.map { _ in cache.addSequence() }
         // Appended one block's worth at a time, round robin over sequences, so that the blocks of a
