@@ -1,6 +1,6 @@
 // Paged attention kernels of the KV-Compress layout (paper §3; reference kernels: reshape-and-cache
 // and paged attention v2 with per-(sequence, KV head) block tables). Compiled at run time by NVRTC:
-// no #include, plain C++ with extern "C" entry points, float32 throughout.
+// no include directives, plain C++ with extern "C" entry points, float32 throughout.
 //
 // Pools (one buffer each, the layout of Sources/PagedKVCache):
 //   keys, values: [capacityBlocks, blockSize, headDim]    metrics: [capacityBlocks, blockSize]

@@ -7,7 +7,7 @@
 // torch's max_pool1d); the pooled rows of the group are summed and ADDED to each slot's metric.
 // Three kernels, launched in this order by the Swift launcher (Attention/GPUAttentionKernels.swift):
 //   kvc_window_softmax_stats → kvc_window_metric → kvc_max_pool_metric.
-// Compiled at run time by NVRTC: no #include, plain C++ with extern "C" entry points, float32.
+// Compiled at run time by NVRTC: no include directives, plain C++ with extern "C" entry points, float32.
 //
 // Shared arguments (the layer's and sequence's slice of the device tables):
 //   queries: [window, qHeads, headDim] (after RoPE)   queryPositions: [window] int32
