@@ -27,9 +27,11 @@ struct HostNVRTCTests {
         #expect(module.cubin.count > 256)
         #expect(try module.functionNames() == ["kvc_test_scale"])
         #expect(module.cubin.firstRange(of: Array("kvc_test_scale".utf8)) != nil)
-        // ELF e_flags of a cubin carry the SM number in their low byte (sm_80 → 80, sm_90 → 90).
+        // ELF e_flags of a cubin carry the SM number (sm_80 → 80): in the low byte up to CUDA 12, in
+        // the second byte in the CUDA 13 encoding.
         let flags = module.cubin[48..<52].enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
-        #expect(flags & 0xFF == architecture.major * 10 + architecture.minor)
+        let sm = architecture.major * 10 + architecture.minor
+        #expect(flags & 0xFF == sm || (flags >> 8) & 0xFF == sm, "e_flags \(String(flags, radix: 16))")
     }
 
     @Test("every kernel file compiles warning-free", .enabled(if: NVRTCTestSupport.shouldRun),
@@ -46,7 +48,8 @@ struct HostNVRTCTests {
         #expect(KernelSources.fileNames.contains("selftest.cu"))
         for name in KernelSources.fileNames {
             let source = try KernelSources.source(named: name)
-            #expect(!source.contains("#include"), "\(name) must not #include (NVRTC runs without CUDA headers)")
+            let includes = source.split(separator: "\n").filter { $0.drop { $0 == " " || $0 == "\t" }.hasPrefix("#") && $0.contains("include") }
+            #expect(includes.isEmpty, "\(name) must not #include (NVRTC runs without CUDA headers): \(includes)")
         }
     }
 
@@ -103,5 +106,21 @@ struct HostNVRTCTests {
     func corruptCubin() {
         let module = CompiledModule(fileName: "fake.cu", architecture: .sm90, cubin: Array("not an elf image at all".utf8), log: "")
         #expect(throws: CUDAError.self) { try module.functionNames() }
+    }
+}
+
+@Suite("NVRTC library loading")
+struct HostNVRTCLoadingTests {
+    @Test("a file that exists but is no shared library is refused with the loader's reason")
+    func unloadableFile() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("kvc-not-a-library-\(getpid()).so").path
+        try Data("not an ELF file".utf8).write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        #expect {
+            _ = try NVRTCCompiler(libraryPath: path)
+        } throws: { error in
+            guard let error = error as? CUDAError, case .libraryUnloadable(let failed, let reason) = error else { return false }
+            return failed == path && !reason.isEmpty && error.description.contains(path)
+        }
     }
 }

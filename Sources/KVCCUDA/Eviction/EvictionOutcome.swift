@@ -27,7 +27,7 @@ public struct EvictionOutcome: Sendable, Hashable, CustomStringConvertible {
     /// returning the trailing blocks to the pool (as EvictionExecutor.apply does after compacting).
     static func truncating(
         _ cache: PagedKVCache, _ sequence: SequenceID, shape: EvictionShape, selection: VirtualBlockSelection,
-        plan: MovePlan, limit: EvictionLimit
+        kvsMoved: Int, limit: EvictionLimit
     ) throws(KVCacheError) -> EvictionOutcome {
         var freed = 0
         for h in 0..<shape.heads where selection.evictedKVs[h] > 0 {
@@ -35,7 +35,7 @@ public struct EvictionOutcome: Sendable, Hashable, CustomStringConvertible {
                 sequence, layer: h / shape.kvHeads, head: h % shape.kvHeads, to: shape.contextLengths[h] - selection.evictedKVs[h])
         }
         return EvictionOutcome(
-            blocksFreed: freed, kvsEvicted: selection.totalEvictedKVs, kvsMoved: plan.totalMoves, limit: limit,
+            blocksFreed: freed, kvsEvicted: selection.totalEvictedKVs, kvsMoved: kvsMoved, limit: limit,
             budgetHeld: selection.budgetHeld)
     }
 }

@@ -12,7 +12,7 @@ extension EvictionReference {
         let selection = VirtualBlockSelection(ordering: ordering, limit: limit, evenLayerEvict: settings.evenLayerEvict)
         let plan = try planMoves(ordering: ordering, evictedKVs: selection.evictedKVs)
         try executeMoves(plan, cache: cache, sequence: sequence)
-        return try EvictionOutcome.truncating(cache, sequence, shape: shape, selection: selection, plan: plan, limit: limit)
+        return try EvictionOutcome.truncating(cache, sequence, shape: shape, selection: selection, kvsMoved: plan.totalMoves, limit: limit)
     }
 }
 

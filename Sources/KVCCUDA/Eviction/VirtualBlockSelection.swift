@@ -15,21 +15,34 @@ public struct VirtualBlockSelection: Sendable, Equatable {
     public let budgetHeld: Bool
 
     public init(ordering: HeadOrdering, limit: EvictionLimit, evenLayerEvict: Bool) {
-        var state = SelectionState(ordering: ordering, limit: limit)
+        // A HeadOrdering's arrays were checked against its shape when it was made.
+        self.init(checked: ordering.shape, virtualBlockScores: ordering.virtualBlockScores, limit: limit, evenLayerEvict: evenLayerEvict)
+    }
+
+    /// - Parameter virtualBlockScores: `[heads, maxVirtualBlocks]` as `kvc_sort_head_metrics` writes them.
+    public init(shape: EvictionShape, virtualBlockScores: [Float], limit: EvictionLimit, evenLayerEvict: Bool) throws(EvictionError) {
+        guard virtualBlockScores.count == shape.heads * shape.maxVirtualBlocks else {
+            throw .shapeMismatch("\(virtualBlockScores.count) virtual-block scores for \(shape.heads) heads × \(shape.maxVirtualBlocks)")
+        }
+        self.init(checked: shape, virtualBlockScores: virtualBlockScores, limit: limit, evenLayerEvict: evenLayerEvict)
+    }
+
+    private init(checked shape: EvictionShape, virtualBlockScores: [Float], limit: EvictionLimit, evenLayerEvict: Bool) {
+        var state = SelectionState(shape: shape, scores: virtualBlockScores, limit: limit)
         if evenLayerEvict {
             // Rounds: every layer gives up its lowest remaining block; the budget is checked between
             // rounds only, so all layers lose the same number (a layer out of blocks gives what it has).
-            let h = ordering.shape.kvHeads
+            let h = shape.kvHeads
             while !state.holds {
-                let chosen = (0..<ordering.shape.layers).compactMap { state.lowestEvictableHead(among: $0 * h..<($0 + 1) * h) }
+                let chosen = (0..<shape.layers).compactMap { state.lowestEvictableHead(among: $0 * h..<($0 + 1) * h) }
                 if chosen.isEmpty { break }
                 for head in chosen { state.evictNext(head) }
             }
         } else {
-            while !state.holds, let head = state.lowestEvictableHead(among: 0..<ordering.shape.heads) { state.evictNext(head) }
+            while !state.holds, let head = state.lowestEvictableHead(among: 0..<shape.heads) { state.evictNext(head) }
         }
         evictedBlocks = state.evicted
-        evictedKVs = state.evicted.indices.map { ordering.shape.evictedKVs(head: $0, blocks: state.evicted[$0]) }
+        evictedKVs = state.evicted.indices.map { shape.evictedKVs(head: $0, blocks: state.evicted[$0]) }
         budgetHeld = state.holds
     }
 
@@ -38,7 +51,9 @@ public struct VirtualBlockSelection: Sendable, Equatable {
 
 /// Kept KVs and blocks while virtual blocks are taken one by one.
 private struct SelectionState {
-    let ordering: HeadOrdering
+    let shape: EvictionShape
+    /// `[heads, maxVirtualBlocks]`.
+    let scores: [Float]
     let limit: EvictionLimit
     /// Leading virtual blocks without a protected (+inf) KV, per head: the only evictable ones.
     let evictable: [Int]
@@ -46,11 +61,14 @@ private struct SelectionState {
     var keptKVs: Int
     var keptBlocks: Int
 
-    init(ordering: HeadOrdering, limit: EvictionLimit) {
-        self.ordering = ordering
+    init(shape: EvictionShape, scores: [Float], limit: EvictionLimit) {
+        self.shape = shape
+        self.scores = scores
         self.limit = limit
-        let shape = ordering.shape
-        evictable = (0..<shape.heads).map { h in ordering.virtualBlockScores(head: h).prefix { $0 != .infinity }.count }
+        evictable = (0..<shape.heads).map { h in
+            let count = EvictionShape.virtualBlockCount(length: shape.contextLengths[h], blockSize: shape.evictionBlockSizes[h])
+            return scores[h * shape.maxVirtualBlocks..<h * shape.maxVirtualBlocks + count].prefix { $0 != .infinity }.count
+        }
         evicted = Array(repeating: 0, count: shape.heads)
         keptKVs = shape.contextLengths.reduce(0, +)
         keptBlocks = shape.contextLengths.reduce(0) { $0 + ($1 + shape.blockSize - 1) / shape.blockSize }
@@ -64,7 +82,7 @@ private struct SelectionState {
     func lowestEvictableHead(among heads: Range<Int>) -> Int? {
         var best: (head: Int, score: Float)?
         for h in heads where canEvict(h) {
-            let score = ordering.virtualBlockScores[h * ordering.shape.maxVirtualBlocks + evicted[h]]
+            let score = scores[h * shape.maxVirtualBlocks + evicted[h]]
             if let b = best, score >= b.score { continue }
             best = (h, score)
         }
@@ -72,7 +90,7 @@ private struct SelectionState {
     }
 
     mutating func evictNext(_ h: Int) {
-        let shape = ordering.shape, p = shape.blockSize
+        let p = shape.blockSize
         let before = shape.contextLengths[h] - shape.evictedKVs(head: h, blocks: evicted[h])
         evicted[h] += 1
         let after = shape.contextLengths[h] - shape.evictedKVs(head: h, blocks: evicted[h])

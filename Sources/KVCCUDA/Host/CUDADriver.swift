@@ -25,12 +25,19 @@ final class CUDADriver: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         var tried: [String] = []
+        let explicit = explicitPath != nil || LibraryLocator.environment("KVC_CUDA_DRIVER_LIBRARY") != nil
         for candidate in LibraryLocator.driverCandidates(explicit: explicitPath) {
             if let driver = loaded[candidate] { return driver }
             var reason = [CChar](repeating: 0, count: 1024)
             guard let library = kvc_cuda_driver_open(candidate, &reason, reason.count) else {
                 let why = String(decoding: reason.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
                 if why.contains("has no symbol") { throw .librarySymbolMissing(name: "the CUDA driver", detail: why) }
+                // A file that exists but does not load: name dlerror's reason (a missing dependency…).
+                if FileManager.default.fileExists(atPath: candidate) {
+                    if explicit { throw .libraryUnloadable(path: candidate, reason: why) }
+                    tried.append("\(candidate) (\(why))")
+                    continue
+                }
                 tried.append(candidate)
                 continue
             }

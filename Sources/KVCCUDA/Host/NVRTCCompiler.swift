@@ -21,6 +21,7 @@ public final class NVRTCCompiler: @unchecked Sendable {
     public init(libraryPath: String? = nil) throws(CUDAError) {
         let candidates = LibraryLocator.nvrtcCandidates(explicit: libraryPath)
         var tried: [String] = []
+        let explicit = libraryPath != nil || LibraryLocator.environment("KVC_NVRTC_LIBRARY") != nil
         for candidate in candidates {
             var reason = [CChar](repeating: 0, count: 1024)
             if let handle = kvc_nvrtc_open(candidate, &reason, reason.count) {
@@ -36,6 +37,12 @@ public final class NVRTCCompiler: @unchecked Sendable {
             }
             let why = String(decoding: reason.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
             if why.contains("has no symbol") { throw .librarySymbolMissing(name: "NVRTC", detail: why) }
+            // A file that exists but does not load: name dlerror's reason (a missing dependency…).
+            if FileManager.default.fileExists(atPath: candidate) {
+                if explicit { throw .libraryUnloadable(path: candidate, reason: why) }
+                tried.append("\(candidate) (\(why))")
+                continue
+            }
             tried.append(candidate)
         }
         throw .libraryNotFound(name: "NVRTC (libnvrtc)", tried: tried)
@@ -76,8 +83,7 @@ public final class NVRTCCompiler: @unchecked Sendable {
 
         let compiled = withCStrings(arguments) { kvc_nvrtc_compile_program(library, program, Int32(arguments.count), $0) }
         let log = try programLog(program)
-        // NVRTC_ERROR_COMPILATION (nvrtc.h: 6): the source is at fault, the log says why.
-        if compiled == 6 { throw .compilation(kernelFile: fileName, architecture: architecture, log: log) }
+        if compiled == Int32(KVC_NVRTC_ERROR_COMPILATION) { throw .compilation(kernelFile: fileName, architecture: architecture, log: log) }
         try check("nvrtcCompileProgram(\(fileName), \(arguments.joined(separator: " ")))", compiled)
 
         var size = 0
@@ -109,7 +115,7 @@ public final class NVRTCCompiler: @unchecked Sendable {
     }
 
     private func check(_ function: String, _ code: Int32) throws(CUDAError) {
-        guard code != 0 else { return }
+        guard code != Int32(KVC_NVRTC_SUCCESS) else { return }
         throw .nvrtc(function: function, code: Int(code), message: String(cString: kvc_nvrtc_error_string(library, code)))
     }
 }

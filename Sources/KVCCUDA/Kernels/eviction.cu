@@ -22,11 +22,11 @@
 //   contextLengths   [layers, sequences, kvHeads] int
 // The physical slot of logical index i of a head is table[i / blockSize] * blockSize + i % blockSize.
 //
-// No #include: NVRTC compiles this file on machines without CUDA headers.
+// No include directives: NVRTC compiles this file on machines without CUDA headers.
 
 #define KVC_EVICTION_WARP 32
 
-// +inf and -inf from their bit patterns (no math headers under NVRTC).
+// +inf and -inf from their bit patterns (NVRTC runs without the math headers).
 static __device__ __forceinline__ float kvc_positive_infinity() { return __int_as_float(0x7f800000); }
 static __device__ __forceinline__ float kvc_negative_infinity() { return __int_as_float(0xff800000); }
 
