@@ -30,7 +30,8 @@ public final class CUDAContext: @unchecked Sendable {
     private static let availability: Bool = {
         guard let driver = try? CUDADriver.load(explicitPath: nil) else { return false }
         var count: Int32 = 0
-        return kvc_cuda_device_get_count(driver.library, &count) == 0 && count > 0
+        guard (try? driver.call("cuDeviceGetCount", context: nil, { kvc_cuda_device_get_count($0, &count) })) != nil else { return false }
+        return count > 0
     }()
 
     /// Opens device `device` (its primary context, shared with any other user of the driver in this

@@ -15,7 +15,13 @@ public enum KernelSources {
 
     /// Every `.cu` file of the kernel directory, sorted by name ([] when there is no directory).
     public static var fileNames: [String] {
-        guard let directory, let entries = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return [] }
+        guard let directory else { return [] }
+        return fileNames(in: directory)
+    }
+
+    /// The `.cu` files of `directory`, sorted ([] when it cannot be listed).
+    static func fileNames(in directory: String) -> [String] {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return [] }
         return entries.filter { $0.hasSuffix(".cu") }.sorted()
     }
 
