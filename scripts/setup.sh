@@ -22,4 +22,18 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# NVRTC for the CUDA kernel target (Sources/KVCCUDA): the tests compile every kernel for sm_80 and
+# sm_90 with it, also on machines without a GPU. The pip wheel carries libnvrtc and nothing else.
+if ! python3 -c "import nvidia.cuda_nvrtc" >/dev/null 2>&1; then
+  echo "setup: installing nvidia-cuda-nvrtc-cu12 (NVRTC) with pip" >&2
+  if ! pip_log=$(python3 -m pip install --quiet nvidia-cuda-nvrtc-cu12 2>&1); then
+    if grep -q "externally-managed-environment" <<<"$pip_log"; then
+      python3 -m pip install --quiet --break-system-packages nvidia-cuda-nvrtc-cu12
+    else
+      echo "$pip_log" >&2
+      exit 1
+    fi
+  fi
+fi
+
 scripts/fetch-model.sh

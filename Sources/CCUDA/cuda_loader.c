@@ -1,6 +1,7 @@
 // dlopen-based loader of the CUDA driver API and of NVRTC (see include/kvc_cuda.h).
 //
-// Each library is described by an X-macro list of (field, exported symbol, signature). Opening resolves
+// Each library is described by an X-macro list of (field, exported symbol, fallback symbol or NULL,
+// signature). Opening resolves
 // every symbol once; a missing one fails the open with its name, so a wrapper never calls NULL.
 // Driver entry points: the `_v2` names are the ones cuda.h maps the plain names to since CUDA 3.2/4.0
 // (64-bit sizes and device pointers); exporting libraries keep both, we bind the `_v2` ones explicitly.
@@ -40,38 +41,40 @@ typedef int (*kvc_event_fn)(kvc_cuda_event);
 typedef int (*kvc_event_elapsed_fn)(float *, kvc_cuda_event, kvc_cuda_event);
 typedef int (*kvc_get_error_string_fn)(int, const char **);
 
-// (field, symbol, type) of every driver entry point; names as exported by libcuda.so.1.
-#define KVC_DRIVER_SYMBOLS(X)                                                        \
-    X(init, "cuInit", kvc_init_fn)                                                   \
-    X(driver_get_version, "cuDriverGetVersion", kvc_int_out_fn)                      \
-    X(device_get_count, "cuDeviceGetCount", kvc_int_out_fn)                          \
-    X(device_get, "cuDeviceGet", kvc_device_get_fn)                                  \
-    X(device_get_name, "cuDeviceGetName", kvc_device_get_name_fn)                    \
-    X(device_get_attribute, "cuDeviceGetAttribute", kvc_device_get_attribute_fn)     \
-    X(device_total_mem, "cuDeviceTotalMem_v2", kvc_device_total_mem_fn)              \
-    X(primary_ctx_retain, "cuDevicePrimaryCtxRetain", kvc_primary_retain_fn)         \
-    X(primary_ctx_release, "cuDevicePrimaryCtxRelease_v2", kvc_primary_release_fn)   \
-    X(ctx_set_current, "cuCtxSetCurrent", kvc_ctx_set_current_fn)                    \
-    X(ctx_synchronize, "cuCtxSynchronize", kvc_void_fn)                              \
-    X(module_load_data, "cuModuleLoadData", kvc_module_load_data_fn)                 \
-    X(module_unload, "cuModuleUnload", kvc_module_unload_fn)                         \
-    X(module_get_function, "cuModuleGetFunction", kvc_module_get_function_fn)        \
-    X(func_set_attribute, "cuFuncSetAttribute", kvc_func_set_attribute_fn)           \
-    X(launch_kernel, "cuLaunchKernel", kvc_launch_kernel_fn)                         \
-    X(mem_alloc, "cuMemAlloc_v2", kvc_mem_alloc_fn)                                  \
-    X(mem_free, "cuMemFree_v2", kvc_mem_free_fn)                                     \
-    X(memcpy_htod, "cuMemcpyHtoD_v2", kvc_memcpy_htod_fn)                            \
-    X(memcpy_dtoh, "cuMemcpyDtoH_v2", kvc_memcpy_dtoh_fn)                            \
-    X(memset_d8, "cuMemsetD8_v2", kvc_memset_d8_fn)                                  \
-    X(event_create, "cuEventCreate", kvc_event_create_fn)                            \
-    X(event_record, "cuEventRecord", kvc_event_record_fn)                            \
-    X(event_synchronize, "cuEventSynchronize", kvc_event_fn)                         \
-    X(event_elapsed_time, "cuEventElapsedTime", kvc_event_elapsed_fn)                \
-    X(event_destroy, "cuEventDestroy_v2", kvc_event_fn)                              \
-    X(get_error_string, "cuGetErrorString", kvc_get_error_string_fn)
+// (field, symbol, fallback, type) of every driver entry point; names as exported by libcuda.so.1.
+// cuEventElapsedTime: CUDA 12.8 added cuEventElapsedTime_v2 (same arguments); a driver that some day
+// exports only the new name still works.
+#define KVC_DRIVER_SYMBOLS(X)                                                                           \
+    X(init, "cuInit", NULL, kvc_init_fn)                                                                \
+    X(driver_get_version, "cuDriverGetVersion", NULL, kvc_int_out_fn)                                   \
+    X(device_get_count, "cuDeviceGetCount", NULL, kvc_int_out_fn)                                       \
+    X(device_get, "cuDeviceGet", NULL, kvc_device_get_fn)                                               \
+    X(device_get_name, "cuDeviceGetName", NULL, kvc_device_get_name_fn)                                 \
+    X(device_get_attribute, "cuDeviceGetAttribute", NULL, kvc_device_get_attribute_fn)                  \
+    X(device_total_mem, "cuDeviceTotalMem_v2", NULL, kvc_device_total_mem_fn)                           \
+    X(primary_ctx_retain, "cuDevicePrimaryCtxRetain", NULL, kvc_primary_retain_fn)                      \
+    X(primary_ctx_release, "cuDevicePrimaryCtxRelease_v2", NULL, kvc_primary_release_fn)                \
+    X(ctx_set_current, "cuCtxSetCurrent", NULL, kvc_ctx_set_current_fn)                                 \
+    X(ctx_synchronize, "cuCtxSynchronize", NULL, kvc_void_fn)                                           \
+    X(module_load_data, "cuModuleLoadData", NULL, kvc_module_load_data_fn)                              \
+    X(module_unload, "cuModuleUnload", NULL, kvc_module_unload_fn)                                      \
+    X(module_get_function, "cuModuleGetFunction", NULL, kvc_module_get_function_fn)                     \
+    X(func_set_attribute, "cuFuncSetAttribute", NULL, kvc_func_set_attribute_fn)                        \
+    X(launch_kernel, "cuLaunchKernel", NULL, kvc_launch_kernel_fn)                                      \
+    X(mem_alloc, "cuMemAlloc_v2", NULL, kvc_mem_alloc_fn)                                               \
+    X(mem_free, "cuMemFree_v2", NULL, kvc_mem_free_fn)                                                  \
+    X(memcpy_htod, "cuMemcpyHtoD_v2", NULL, kvc_memcpy_htod_fn)                                         \
+    X(memcpy_dtoh, "cuMemcpyDtoH_v2", NULL, kvc_memcpy_dtoh_fn)                                         \
+    X(memset_d8, "cuMemsetD8_v2", NULL, kvc_memset_d8_fn)                                               \
+    X(event_create, "cuEventCreate", NULL, kvc_event_create_fn)                                         \
+    X(event_record, "cuEventRecord", NULL, kvc_event_record_fn)                                         \
+    X(event_synchronize, "cuEventSynchronize", NULL, kvc_event_fn)                                      \
+    X(event_elapsed_time, "cuEventElapsedTime", "cuEventElapsedTime_v2", kvc_event_elapsed_fn)          \
+    X(event_destroy, "cuEventDestroy_v2", NULL, kvc_event_fn)                                           \
+    X(get_error_string, "cuGetErrorString", NULL, kvc_get_error_string_fn)
 
 struct kvc_cuda_driver {
-#define KVC_FIELD(field, symbol, type) type field;
+#define KVC_FIELD(field, symbol, fallback, type) type field;
     KVC_DRIVER_SYMBOLS(KVC_FIELD)
 #undef KVC_FIELD
 };
@@ -85,22 +88,22 @@ typedef int (*kvc_nvrtc_bytes_fn)(kvc_nvrtc_program, char *);
 typedef int (*kvc_nvrtc_destroy_program_fn)(kvc_nvrtc_program *);
 typedef const char *(*kvc_nvrtc_get_error_string_fn)(int);
 
-// (field, symbol, type) of every NVRTC entry point (nvrtc.h; the CUBIN getters exist since NVRTC 11.1).
-#define KVC_NVRTC_SYMBOLS(X)                                                         \
-    X(version, "nvrtcVersion", kvc_nvrtc_version_fn)                                 \
-    X(create_program, "nvrtcCreateProgram", kvc_nvrtc_create_program_fn)             \
-    X(compile_program, "nvrtcCompileProgram", kvc_nvrtc_compile_program_fn)          \
-    X(get_program_log_size, "nvrtcGetProgramLogSize", kvc_nvrtc_size_fn)             \
-    X(get_program_log, "nvrtcGetProgramLog", kvc_nvrtc_bytes_fn)                     \
-    X(get_cubin_size, "nvrtcGetCUBINSize", kvc_nvrtc_size_fn)                        \
-    X(get_cubin, "nvrtcGetCUBIN", kvc_nvrtc_bytes_fn)                                \
-    X(get_ptx_size, "nvrtcGetPTXSize", kvc_nvrtc_size_fn)                            \
-    X(get_ptx, "nvrtcGetPTX", kvc_nvrtc_bytes_fn)                                    \
-    X(destroy_program, "nvrtcDestroyProgram", kvc_nvrtc_destroy_program_fn)          \
-    X(get_error_string, "nvrtcGetErrorString", kvc_nvrtc_get_error_string_fn)
+// (field, symbol, fallback, type) of every NVRTC entry point (nvrtc.h; the CUBIN getters exist since NVRTC 11.1).
+#define KVC_NVRTC_SYMBOLS(X)                                                                            \
+    X(version, "nvrtcVersion", NULL, kvc_nvrtc_version_fn)                                              \
+    X(create_program, "nvrtcCreateProgram", NULL, kvc_nvrtc_create_program_fn)                          \
+    X(compile_program, "nvrtcCompileProgram", NULL, kvc_nvrtc_compile_program_fn)                       \
+    X(get_program_log_size, "nvrtcGetProgramLogSize", NULL, kvc_nvrtc_size_fn)                          \
+    X(get_program_log, "nvrtcGetProgramLog", NULL, kvc_nvrtc_bytes_fn)                                  \
+    X(get_cubin_size, "nvrtcGetCUBINSize", NULL, kvc_nvrtc_size_fn)                                     \
+    X(get_cubin, "nvrtcGetCUBIN", NULL, kvc_nvrtc_bytes_fn)                                             \
+    X(get_ptx_size, "nvrtcGetPTXSize", NULL, kvc_nvrtc_size_fn)                                         \
+    X(get_ptx, "nvrtcGetPTX", NULL, kvc_nvrtc_bytes_fn)                                                 \
+    X(destroy_program, "nvrtcDestroyProgram", NULL, kvc_nvrtc_destroy_program_fn)                       \
+    X(get_error_string, "nvrtcGetErrorString", NULL, kvc_nvrtc_get_error_string_fn)
 
 struct kvc_nvrtc {
-#define KVC_FIELD(field, symbol, type) type field;
+#define KVC_FIELD(field, symbol, fallback, type) type field;
     KVC_NVRTC_SYMBOLS(KVC_FIELD)
 #undef KVC_FIELD
 };
@@ -118,9 +121,12 @@ static void *kvc_open_library(const char *path, char *error, size_t error_capaci
     return handle;
 }
 
-/// Resolves `symbol` into `slot`; false (and the symbol named in `error`) when the library lacks it.
-static int kvc_resolve(void *handle, const char *path, const char *symbol, void **slot, char *error, size_t error_capacity) {
+/// Resolves `symbol` (else `fallback`, when not NULL) into `slot`; false (and the symbol named in
+/// `error`) when the library lacks both.
+static int kvc_resolve(
+    void *handle, const char *path, const char *symbol, const char *fallback, void **slot, char *error, size_t error_capacity) {
     *slot = dlsym(handle, symbol);
+    if (!*slot && fallback) *slot = dlsym(handle, fallback);
     if (*slot) return 1;
     if (error && error_capacity > 0) snprintf(error, error_capacity, "%s has no symbol %s", path, symbol);
     return 0;
@@ -135,8 +141,8 @@ kvc_cuda_driver *kvc_cuda_driver_open(const char *path, char *error, size_t erro
         dlclose(handle);
         return NULL;
     }
-#define KVC_RESOLVE(field, symbol, type)                                                        \
-    if (!kvc_resolve(handle, path, symbol, (void **)&d->field, error, error_capacity)) { \
+#define KVC_RESOLVE(field, symbol, fallback, type)                                                        \
+    if (!kvc_resolve(handle, path, symbol, fallback, (void **)&d->field, error, error_capacity)) { \
         free(d);                                                                                \
         dlclose(handle);                                                                        \
         return NULL;                                                                            \
@@ -155,8 +161,8 @@ kvc_nvrtc *kvc_nvrtc_open(const char *path, char *error, size_t error_capacity) 
         dlclose(handle);
         return NULL;
     }
-#define KVC_RESOLVE(field, symbol, type)                                                        \
-    if (!kvc_resolve(handle, path, symbol, (void **)&n->field, error, error_capacity)) { \
+#define KVC_RESOLVE(field, symbol, fallback, type)                                                        \
+    if (!kvc_resolve(handle, path, symbol, fallback, (void **)&n->field, error, error_capacity)) { \
         free(n);                                                                                \
         dlclose(handle);                                                                        \
         return NULL;                                                                            \

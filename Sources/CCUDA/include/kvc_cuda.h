@@ -26,7 +26,9 @@ typedef struct kvc_cuda_function_s *kvc_cuda_function; // CUfunction
 typedef struct kvc_cuda_event_s *kvc_cuda_event;       // CUevent
 typedef struct kvc_cuda_stream_s *kvc_cuda_stream;     // CUstream (NULL: the legacy default stream)
 
-// Values of the cuda.h enums this shim passes through (CUDA 12/13 headers; stable since CUDA 9-11).
+// Values of the cuda.h enums this shim passes through, as cuda.h declares them (CUresult,
+// CUdevice_attribute_enum, CUfunction_attribute_enum, CUevent_flags; checked against the CUDA 12
+// headers; NVIDIA never renumbers them, since the driver ABI depends on them).
 enum {
     KVC_CUDA_SUCCESS = 0,                                             // CUDA_SUCCESS
     KVC_CUDA_ERROR_NO_DEVICE = 100,                                   // CUDA_ERROR_NO_DEVICE
@@ -81,6 +83,11 @@ const char *kvc_cuda_error_string(const kvc_cuda_driver *d, int code);
 // MARK: - NVRTC
 
 typedef struct kvc_nvrtc_program_s *kvc_nvrtc_program; // nvrtcProgram
+
+enum {
+    KVC_NVRTC_SUCCESS = 0,           // nvrtc.h nvrtcResult: NVRTC_SUCCESS
+    KVC_NVRTC_ERROR_COMPILATION = 6, // NVRTC_ERROR_COMPILATION: the source is at fault, the log says why
+};
 
 /// The NVRTC library with every entry point this shim uses resolved.
 typedef struct kvc_nvrtc kvc_nvrtc;

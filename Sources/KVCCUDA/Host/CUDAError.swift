@@ -3,6 +3,9 @@
 public enum CUDAError: Error, Equatable, CustomStringConvertible {
     /// A shared library could not be loaded from any of the paths tried.
     case libraryNotFound(name: String, tried: [String])
+    /// The file exists but the dynamic loader refused it (`reason` is dlerror's text, e.g. a missing
+    /// dependency such as libnvrtc-builtins, or a library for another architecture).
+    case libraryUnloadable(path: String, reason: String)
     /// The library loaded but lacks an entry point this package needs (e.g. a too-old NVRTC).
     case librarySymbolMissing(name: String, detail: String)
     /// A CUDA driver API call returned `code` (a `CUresult`).
@@ -24,6 +27,8 @@ public enum CUDAError: Error, Equatable, CustomStringConvertible {
                 + (name.contains("nvrtc")
                     ? ". Install NVRTC with `python3 -m pip install nvidia-cuda-nvrtc-cu12` (or a CUDA toolkit), or set KVC_NVRTC_LIBRARY to the path of libnvrtc.so"
                     : ". It ships with the NVIDIA driver (libcuda.so.1); set KVC_CUDA_DRIVER_LIBRARY to its path if it is installed elsewhere")
+        case let .libraryUnloadable(path, reason):
+            "\(path) exists but cannot be loaded: \(reason)"
         case let .librarySymbolMissing(name, detail):
             "\(name) is unusable: \(detail) (too old a version?)"
         case let .driver(function, code, message):

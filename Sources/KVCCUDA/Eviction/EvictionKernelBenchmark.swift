@@ -1,0 +1,63 @@
+import PagedKVCache
+
+/// GPU time of one KV-Compress compression of one 8192-token SmolLM2-shaped sequence (30 layers × 3
+/// KV heads, headDim 64, block size 16, every head full as right after prefill, protected window 32)
+/// at compression rates 2, 8 and 32: each kernel between CUDA events, the host selection on the
+/// wall clock, and the whole ``GPUCompressor/compress(_:cache:gpuCache:)`` (transfers included).
+public enum EvictionKernelBenchmark {
+    public static let rates: [Double] = [2, 8, 32]
+
+    /// Keys: `<step>_ms_rate<r>` for step in sort, select (host), plan, moves, compress (end to end);
+    /// `kvs_evicted_rate<r>`, `kvs_moved_rate<r>`, `blocks_freed_rate<r>`.
+    public static func run(context: CUDAContext, compiler: NVRTCCompiler) throws -> [String: Double] {
+        let kernels = try EvictionKernels(context: context, compiler: compiler)
+        var results: [String: Double] = [:]
+        for rate in rates {
+            let key = "rate\(Int(rate))"
+            let checkCase = EvictionCheckCase(
+                name: "benchmark", seed: 42, layers: 30, kvHeads: 3, headDim: 64, blockSize: 16, sequenceLength: 8192,
+                fullHeads: true, settings: EvictionSettings(budget: .rate(rate), protectedWindow: 32))
+            let settings = checkCase.settings
+            let (host, sequence) = try checkCase.makeCache()
+            let gpuCache = try GPUPagedKVCache(context: context, layout: host.layout, capacityBlocks: host.capacityBlocks)
+            try gpuCache.upload(from: host, sequences: [sequence])
+
+            // Step by step, each kernel timed alone (a warm-up sort first: module load, first launch).
+            let shape = try EvictionShape(cache: host, sequence: sequence, settings: settings)
+            let workspace = try EvictionKernels.Workspace(context: context, shape: shape)
+            try kernels.sortHeadMetrics(sequence, cache: gpuCache, settings: settings, workspace: workspace)
+            try context.synchronize()
+            results["sort_ms_\(key)"] = try context.timeMilliseconds {
+                try kernels.sortHeadMetrics(sequence, cache: gpuCache, settings: settings, workspace: workspace)
+            }
+            let scores = try workspace.virtualBlockScores.download()
+            let clock = ContinuousClock()
+            let started = clock.now
+            let selection = try VirtualBlockSelection(
+                shape: shape, virtualBlockScores: scores, limit: shape.limit(settings.budget, protectedWindow: settings.protectedWindow),
+                evenLayerEvict: false)
+            results["select_ms_\(key)"] = milliseconds(clock.now - started)
+            results["plan_ms_\(key)"] = try context.timeMilliseconds {
+                try kernels.planMoves(sequence, cache: gpuCache, evictedKVs: selection.evictedKVs, workspace: workspace)
+            }
+            results["moves_ms_\(key)"] = try context.timeMilliseconds {
+                try kernels.executeMoves(sequence, cache: gpuCache, workspace: workspace)
+            }
+
+            // End to end on fresh pools.
+            try gpuCache.upload(from: host, sequences: [sequence])
+            let compressor = GPUCompressor(kernels: kernels, settings: settings)
+            let compressStarted = clock.now
+            let outcome = try compressor.compress(sequence, cache: host, gpuCache: gpuCache)
+            results["compress_ms_\(key)"] = milliseconds(clock.now - compressStarted)
+            results["kvs_evicted_\(key)"] = Double(outcome.kvsEvicted)
+            results["kvs_moved_\(key)"] = Double(outcome.kvsMoved)
+            results["blocks_freed_\(key)"] = Double(outcome.blocksFreed)
+        }
+        return results
+    }
+
+    static func milliseconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) * 1e3 + Double(duration.components.attoseconds) * 1e-15
+    }
+}
