@@ -1,0 +1,244 @@
+// Paged attention kernels of the KV-Compress layout (paper §3; reference kernels: reshape-and-cache
+// and paged attention v2 with per-(sequence, KV head) block tables). Compiled at run time by NVRTC:
+// no include directives, plain C++ with extern "C" entry points, float32 throughout.
+//
+// Pools (one buffer each, the layout of Sources/PagedKVCache):
+//   keys, values: [capacityBlocks, blockSize, headDim]    metrics: [capacityBlocks, blockSize]
+//   positions:    [capacityBlocks, blockSize] int32
+// Physical slot of logical index i of a head: blockTable[i / blockSize] * blockSize + i % blockSize.
+// Launch shapes and scratch sizes are chosen by the Swift launchers (Attention/GPUAttentionKernels.swift).
+
+// Largest GQA group (query heads per KV head) the register accumulators hold; the launcher refuses
+// larger groups.
+#define KVC_MAX_GROUP 16
+#define KVC_WARP 32
+// −∞ without math.h (NVRTC compiles with no headers).
+#define KVC_NEGATIVE_INFINITY __int_as_float(0xff800000)
+
+static __device__ __forceinline__ float kvc_warp_sum(float value) {
+    for (int offset = KVC_WARP / 2; offset > 0; offset /= 2) value += __shfl_xor_sync(0xffffffffu, value, offset);
+    return value;
+}
+
+static __device__ __forceinline__ float kvc_warp_max(float value) {
+    for (int offset = KVC_WARP / 2; offset > 0; offset /= 2) value = fmaxf(value, __shfl_xor_sync(0xffffffffu, value, offset));
+    return value;
+}
+
+static __device__ __forceinline__ long long kvc_slot(const int* blockTable, int index, int blockSize) {
+    return (long long)blockTable[index / blockSize] * blockSize + index % blockSize;
+}
+
+// MARK: - Reshape and cache
+
+// Writes the KVs of `count` new tokens into their slots: K, V, the token position, metric 0 (a new
+// KV starts unscored, as PagedKVCache.append).
+//   newKeys, newValues: [count, kvHeads, headDim] (keys after RoPE)   newPositions: [count]
+//   slotMapping: [count, kvHeads] int64 physical slot per token and head; a negative slot is skipped.
+// Grid: (count * kvHeads); block: any width, threads stride over headDim.
+extern "C" __global__ void kvc_append_kv(
+    const float* __restrict__ newKeys, const float* __restrict__ newValues, const int* __restrict__ newPositions,
+    const long long* __restrict__ slotMapping, float* __restrict__ keyPool, float* __restrict__ valuePool,
+    float* __restrict__ metricPool, int* __restrict__ positionPool, int count, int kvHeads, int headDim) {
+    const long long item = blockIdx.x;  // token * kvHeads + head
+    if (item >= (long long)count * kvHeads) return;
+    const long long slot = slotMapping[item];
+    if (slot < 0) return;
+    const float* key = newKeys + item * headDim;
+    const float* value = newValues + item * headDim;
+    for (int x = threadIdx.x; x < headDim; x += blockDim.x) {
+        keyPool[slot * headDim + x] = key[x];
+        valuePool[slot * headDim + x] = value[x];
+    }
+    if (threadIdx.x == 0) {
+        metricPool[slot] = 0.0f;
+        positionPool[slot] = newPositions[item / kvHeads];
+    }
+}
+
+// MARK: - Decode attention (two passes: partitions, then their exact merge)
+
+// Pass 1. One CUDA block per (partition of `partitionSize` logical slots, KV head, sequence) serving
+// every query head of the KV head's GQA group, so each K and V is read once for the whole group
+// (KV-Compress: no KV repetition). Writes for each query head of the group:
+//   scores:        [seqs, qHeads, maxContext]   scale · q · k per logical slot (for the metric in pass 2)
+//   partialMax:    [seqs, qHeads, maxPartitions] the partition's largest score
+//   partialSum:    [seqs, qHeads, maxPartitions] Σ exp(score − partialMax) over the partition
+//   partialOutput: [seqs, qHeads, maxPartitions, headDim] Σ exp(score − partialMax) · v (unnormalised)
+// Inputs: queries [seqs, qHeads, headDim] (after RoPE); the layer's blockTables [seqs, kvHeads,
+// maxBlocks] and contextLengths [seqs, kvHeads]. maxContext = maxBlocks * blockSize.
+// Grid: (maxPartitions, kvHeads, seqs); partitions past a head's length return at once.
+// Dynamic shared memory (floats): group*headDim + group*partitionSize + partitionSize (slots, int)
+//   + stripes*group*headDim, stripes = max(1, blockDim.x / headDim).
+extern "C" __global__ void kvc_decode_attention(
+    const float* __restrict__ queries, const float* __restrict__ keyPool, const float* __restrict__ valuePool,
+    const int* __restrict__ blockTables, const int* __restrict__ contextLengths, float* __restrict__ scores,
+    float* __restrict__ partialMax, float* __restrict__ partialSum, float* __restrict__ partialOutput,
+    int kvHeads, int group, int headDim, int blockSize, int maxBlocks, int partitionSize, int maxPartitions,
+    float scale) {
+    const int partition = blockIdx.x, kvHead = blockIdx.y, sequence = blockIdx.z;
+    const int length = contextLengths[sequence * kvHeads + kvHead];
+    const int start = partition * partitionSize;
+    if (start >= length) return;
+    const int count = min(partitionSize, length - start);
+    const int qHeads = kvHeads * group;
+    const long long maxContext = (long long)maxBlocks * blockSize;
+    const int* blockTable = blockTables + ((long long)sequence * kvHeads + kvHead) * maxBlocks;
+
+    extern __shared__ float shared[];
+    float* groupQueries = shared;                                  // [group, headDim]
+    float* weights = groupQueries + group * headDim;               // [group, partitionSize]
+    int* slots = (int*)(weights + group * partitionSize);          // [partitionSize] (slot < 2^31: pools are int32-indexed per slot)
+    float* stripeSums = (float*)(slots + partitionSize);           // [stripes, group, headDim]
+
+    const int firstQueryHead = kvHead * group;
+    for (int e = threadIdx.x; e < group * headDim; e += blockDim.x) {
+        groupQueries[e] = queries[((long long)sequence * qHeads + firstQueryHead) * headDim + e];
+    }
+    for (int i = threadIdx.x; i < count; i += blockDim.x) slots[i] = (int)kvc_slot(blockTable, start + i, blockSize);
+    __syncthreads();
+
+    // Scores: one warp per key, lanes over dimensions, all queries of the group from one read of the key.
+    const int lane = threadIdx.x % KVC_WARP, warp = threadIdx.x / KVC_WARP, warps = blockDim.x / KVC_WARP;
+    for (int i = warp; i < count; i += warps) {
+        const float* key = keyPool + (long long)slots[i] * headDim;
+        float dot[KVC_MAX_GROUP];
+#pragma unroll
+        for (int j = 0; j < KVC_MAX_GROUP; j++) dot[j] = 0.0f;
+        for (int x = lane; x < headDim; x += KVC_WARP) {
+            const float k = key[x];
+#pragma unroll
+            for (int j = 0; j < KVC_MAX_GROUP; j++) {
+                if (j < group) dot[j] += groupQueries[j * headDim + x] * k;
+            }
+        }
+#pragma unroll
+        for (int j = 0; j < KVC_MAX_GROUP; j++) {
+            if (j < group) {
+                const float score = scale * kvc_warp_sum(dot[j]);
+                if (lane == 0) {
+                    weights[j * partitionSize + i] = score;
+                    scores[((long long)sequence * qHeads + firstQueryHead + j) * maxContext + start + i] = score;
+                }
+            }
+        }
+    }
+    __syncthreads();
+
+    // Partition-local softmax numerators: one warp per query head of the group.
+    for (int j = warp; j < group; j += warps) {
+        float* row = weights + j * partitionSize;
+        float localMax = KVC_NEGATIVE_INFINITY;
+        for (int i = lane; i < count; i += KVC_WARP) localMax = fmaxf(localMax, row[i]);
+        localMax = kvc_warp_max(localMax);
+        float localSum = 0.0f;
+        for (int i = lane; i < count; i += KVC_WARP) {
+            const float e = expf(row[i] - localMax);
+            row[i] = e;
+            localSum += e;
+        }
+        localSum = kvc_warp_sum(localSum);
+        if (lane == 0) {
+            const long long at = ((long long)sequence * qHeads + firstQueryHead + j) * maxPartitions + partition;
+            partialMax[at] = localMax;
+            partialSum[at] = localSum;
+        }
+    }
+    __syncthreads();
+
+    // Weighted values: thread (stripe, dimension) sums the keys i ≡ stripe (mod stripes); each value
+    // element is read once and used for every query head of the group.
+    const int stripes = max(1, (int)blockDim.x / headDim);
+    for (int e = threadIdx.x; e < stripes * headDim; e += blockDim.x) {
+        const int stripe = e / headDim, x = e % headDim;
+        float sum[KVC_MAX_GROUP];
+#pragma unroll
+        for (int j = 0; j < KVC_MAX_GROUP; j++) sum[j] = 0.0f;
+        for (int i = stripe; i < count; i += stripes) {
+            const float v = valuePool[(long long)slots[i] * headDim + x];
+#pragma unroll
+            for (int j = 0; j < KVC_MAX_GROUP; j++) {
+                if (j < group) sum[j] += weights[j * partitionSize + i] * v;
+            }
+        }
+#pragma unroll
+        for (int j = 0; j < KVC_MAX_GROUP; j++) {
+            if (j < group) stripeSums[(stripe * group + j) * headDim + x] = sum[j];
+        }
+    }
+    __syncthreads();
+    for (int e = threadIdx.x; e < group * headDim; e += blockDim.x) {
+        float total = 0.0f;
+        for (int stripe = 0; stripe < stripes; stripe++) total += stripeSums[stripe * group * headDim + e];
+        const int j = e / headDim, x = e % headDim;
+        partialOutput[(((long long)sequence * qHeads + firstQueryHead + j) * maxPartitions + partition) * headDim + x] = total;
+    }
+}
+
+// Pass 2. One CUDA block per (KV head, sequence): merges the partitions into the exact softmax
+// (global max M, global sum S = Σ_p partialSum_p · exp(partialMax_p − M)), writes
+//   output: [seqs, qHeads, headDim] = Σ_p partialOutput_p · exp(partialMax_p − M) / S
+// (zeros for a head of length 0), and, when metricMode is 1 (L1) or 2 (L2), adds to every slot's
+// metric Σ over the group's query heads of p (or p²), p = exp(score − M) / S — the decode
+// observation of KV-Compress §3.1 as MetricCollector applies it (no pooling; accumulate). A slot
+// whose token is closer than `metricBuffer` positions to the query (queryPosition − keyPosition <
+// metricBuffer) is not scored (KeyMask).
+// queryPositions: [seqs] int32 (read only when metricBuffer > 0). Grid: (kvHeads, seqs).
+// Dynamic shared memory: 2 * group floats.
+extern "C" __global__ void kvc_decode_attention_reduce(
+    const int* __restrict__ blockTables, const int* __restrict__ contextLengths, const int* __restrict__ positionPool,
+    const int* __restrict__ queryPositions, const float* __restrict__ scores, const float* __restrict__ partialMax,
+    const float* __restrict__ partialSum, const float* __restrict__ partialOutput, float* __restrict__ output,
+    float* __restrict__ metricPool, int kvHeads, int group, int headDim, int blockSize, int maxBlocks,
+    int partitionSize, int maxPartitions, int metricMode, int metricBuffer) {
+    const int kvHead = blockIdx.x, sequence = blockIdx.y;
+    const int length = contextLengths[sequence * kvHeads + kvHead];
+    const int qHeads = kvHeads * group, firstQueryHead = kvHead * group;
+    const long long maxContext = (long long)maxBlocks * blockSize;
+    float* out = output + ((long long)sequence * qHeads + firstQueryHead) * headDim;
+    if (length == 0) {
+        for (int e = threadIdx.x; e < group * headDim; e += blockDim.x) out[e] = 0.0f;
+        return;
+    }
+    const int partitions = (length + partitionSize - 1) / partitionSize;
+
+    extern __shared__ float shared[];
+    float* globalMax = shared;           // [group]
+    float* globalSum = shared + group;   // [group]
+    for (int j = threadIdx.x; j < group; j += blockDim.x) {
+        const long long row = ((long long)sequence * qHeads + firstQueryHead + j) * maxPartitions;
+        float m = KVC_NEGATIVE_INFINITY;
+        for (int p = 0; p < partitions; p++) m = fmaxf(m, partialMax[row + p]);
+        float s = 0.0f;
+        for (int p = 0; p < partitions; p++) s += partialSum[row + p] * expf(partialMax[row + p] - m);
+        globalMax[j] = m;
+        globalSum[j] = s;
+    }
+    __syncthreads();
+
+    for (int e = threadIdx.x; e < group * headDim; e += blockDim.x) {
+        const int j = e / headDim, x = e % headDim;
+        const long long row = ((long long)sequence * qHeads + firstQueryHead + j) * maxPartitions;
+        float total = 0.0f;
+        for (int p = 0; p < partitions; p++) {
+            total += partialOutput[(row + p) * headDim + x] * expf(partialMax[row + p] - globalMax[j]);
+        }
+        out[e] = total / globalSum[j];
+    }
+
+    if (metricMode == 0) return;
+    const int* blockTable = blockTables + ((long long)sequence * kvHeads + kvHead) * maxBlocks;
+    const int queryPosition = metricBuffer > 0 ? queryPositions[sequence] : 0;
+    for (int i = threadIdx.x; i < length; i += blockDim.x) {
+        const long long slot = kvc_slot(blockTable, i, blockSize);
+        if (metricBuffer > 0 && queryPosition - positionPool[slot] < metricBuffer) continue;
+        float sum = 0.0f;
+        for (int j = 0; j < group; j++) {
+            const float p =
+                expf(scores[((long long)sequence * qHeads + firstQueryHead + j) * maxContext + i] - globalMax[j]) /
+                globalSum[j];
+            sum += metricMode == 2 ? p * p : p;
+        }
+        metricPool[slot] += sum;
+    }
+}

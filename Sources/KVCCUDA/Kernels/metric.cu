@@ -1,0 +1,185 @@
+// The prefill importance metric of KV-Compress (paper §3.1) for ONE sequence and ONE layer, as
+// Sources/KVCompress/Mechanism/MetricCollector.swift applies Plugins/EvictionPolicies/AttentionMetric
+// to a prefill observation: the last w prompt queries attend over the head's cached keys (causal by
+// token position); each query head of the GQA group scores every key with Σ_window p (L1) or p² (L2),
+// skipping keys closer than `buffer` positions before the query (KeyMask); each query head's row is
+// max-pooled over the head's KVs in token-position order (kernel k, padding k/2, -∞ padding as
+// torch's max_pool1d); the pooled rows of the group are summed and ADDED to each slot's metric.
+// Three kernels, launched in this order by the Swift launcher (Attention/GPUAttentionKernels.swift):
+//   kvc_window_softmax_stats → kvc_window_metric → kvc_max_pool_metric.
+// Compiled at run time by NVRTC: no include directives, plain C++ with extern "C" entry points, float32.
+//
+// Shared arguments (the layer's and sequence's slice of the device tables):
+//   queries: [window, qHeads, headDim] (after RoPE)   queryPositions: [window] int32
+//   blockTables: [kvHeads, maxBlocks]   contextLengths: [kvHeads]
+//   keyPool: [capacityBlocks, blockSize, headDim]   positionPool, metricPool: [capacityBlocks, blockSize]
+// qHeads = kvHeads * group; query head q reads KV head q / group.
+
+#define KVC_WARP 32
+#define KVC_NEGATIVE_INFINITY __int_as_float(0xff800000)
+
+static __device__ __forceinline__ long long kvc_metric_slot(const int* blockTable, int index, int blockSize) {
+    return (long long)blockTable[index / blockSize] * blockSize + index % blockSize;
+}
+
+static __device__ __forceinline__ float kvc_metric_dot(const float* a, const float* b, int count) {
+    float dot = 0.0f;
+    for (int x = 0; x < count; x++) dot += a[x] * b[x];
+    return dot;
+}
+
+// Block-wide reductions through `scratch` (at least blockDim.x / 32 floats); every thread gets the result.
+static __device__ float kvc_block_max(float value, float* scratch) {
+    for (int offset = KVC_WARP / 2; offset > 0; offset /= 2) value = fmaxf(value, __shfl_xor_sync(0xffffffffu, value, offset));
+    const int lane = threadIdx.x % KVC_WARP, warp = threadIdx.x / KVC_WARP, warps = (blockDim.x + KVC_WARP - 1) / KVC_WARP;
+    if (lane == 0) scratch[warp] = value;
+    __syncthreads();
+    float result = KVC_NEGATIVE_INFINITY;
+    for (int w = 0; w < warps; w++) result = fmaxf(result, scratch[w]);
+    __syncthreads();
+    return result;
+}
+
+static __device__ float kvc_block_sum(float value, float* scratch) {
+    for (int offset = KVC_WARP / 2; offset > 0; offset /= 2) value += __shfl_xor_sync(0xffffffffu, value, offset);
+    const int lane = threadIdx.x % KVC_WARP, warp = threadIdx.x / KVC_WARP, warps = (blockDim.x + KVC_WARP - 1) / KVC_WARP;
+    if (lane == 0) scratch[warp] = value;
+    __syncthreads();
+    float result = 0.0f;
+    for (int w = 0; w < warps; w++) result += scratch[w];
+    __syncthreads();
+    return result;
+}
+
+// Softmax statistics of each (window query, query head) row over the keys it sees (keyPosition ≤
+// queryPosition): stats[(queryHead * window + w) * 2] = max of scale · q · k, [... + 1] = Σ exp(s − max).
+// A row that sees no key gets (−∞, 0) and scores nothing.
+// Grid: (window, qHeads); block: a multiple of 32 threads. Dynamic shared memory: (headDim + 32) floats.
+extern "C" __global__ void kvc_window_softmax_stats(
+    const float* __restrict__ queries, const int* __restrict__ queryPositions, const float* __restrict__ keyPool,
+    const int* __restrict__ positionPool, const int* __restrict__ blockTables, const int* __restrict__ contextLengths,
+    float* __restrict__ stats, int window, int kvHeads, int group, int headDim, int blockSize, int maxBlocks,
+    float scale) {
+    const int w = blockIdx.x, queryHead = blockIdx.y, kvHead = queryHead / group;
+    const int qHeads = kvHeads * group;
+    const int length = contextLengths[kvHead];
+    const int queryPosition = queryPositions[w];
+    const int* blockTable = blockTables + (long long)kvHead * maxBlocks;
+
+    extern __shared__ float shared[];
+    float* query = shared;               // [headDim]
+    float* scratch = shared + headDim;   // [32]
+    for (int x = threadIdx.x; x < headDim; x += blockDim.x) query[x] = queries[((long long)w * qHeads + queryHead) * headDim + x];
+    __syncthreads();
+
+    float localMax = KVC_NEGATIVE_INFINITY;
+    for (int i = threadIdx.x; i < length; i += blockDim.x) {
+        const long long slot = kvc_metric_slot(blockTable, i, blockSize);
+        if (positionPool[slot] > queryPosition) continue;
+        localMax = fmaxf(localMax, scale * kvc_metric_dot(query, keyPool + slot * headDim, headDim));
+    }
+    const float rowMax = kvc_block_max(localMax, scratch);
+    float localSum = 0.0f;
+    if (rowMax != KVC_NEGATIVE_INFINITY) {
+        for (int i = threadIdx.x; i < length; i += blockDim.x) {
+            const long long slot = kvc_metric_slot(blockTable, i, blockSize);
+            if (positionPool[slot] > queryPosition) continue;
+            localSum += expf(scale * kvc_metric_dot(query, keyPool + slot * headDim, headDim) - rowMax);
+        }
+    }
+    const float rowSum = kvc_block_sum(localSum, scratch);
+    if (threadIdx.x == 0) {
+        stats[((long long)queryHead * window + w) * 2] = rowMax;
+        stats[((long long)queryHead * window + w) * 2 + 1] = rowSum;
+    }
+}
+
+// Raw (unpooled) scores: raw[queryHead, i] = Σ_w p_w(i) (metricMode 1, L1) or p_w(i)² (2, L2) over the
+// window queries that see logical slot i and for which queryPosition − keyPosition ≥ buffer, with
+// p = exp(s − max) · (1 / sum) — the order of AttentionMetric.score (queries in window order).
+//   stats: [qHeads, window, 2] from kvc_window_softmax_stats   raw: [qHeads, maxContext]
+// Grid: (ceil(longest head / blockDim.x), kvHeads); one thread per logical slot.
+extern "C" __global__ void kvc_window_metric(
+    const float* __restrict__ queries, const int* __restrict__ queryPositions, const float* __restrict__ keyPool,
+    const int* __restrict__ positionPool, const int* __restrict__ blockTables, const int* __restrict__ contextLengths,
+    const float* __restrict__ stats, float* __restrict__ raw, int window, int kvHeads, int group, int headDim,
+    int blockSize, int maxBlocks, float scale, int metricMode, int buffer) {
+    const int kvHead = blockIdx.y;
+    const int i = blockIdx.x * blockDim.x + threadIdx.x;
+    const int length = contextLengths[kvHead];
+    if (i >= length) return;
+    const int qHeads = kvHeads * group;
+    const long long maxContext = (long long)maxBlocks * blockSize;
+    const long long slot = kvc_metric_slot(blockTables + (long long)kvHead * maxBlocks, i, blockSize);
+    const int keyPosition = positionPool[slot];
+    const float* key = keyPool + slot * headDim;
+    for (int j = 0; j < group; j++) {
+        const int queryHead = kvHead * group + j;
+        float total = 0.0f;
+        for (int w = 0; w < window; w++) {
+            const int queryPosition = queryPositions[w];
+            if (keyPosition > queryPosition || queryPosition - keyPosition < buffer) continue;
+            const float rowMax = stats[((long long)queryHead * window + w) * 2];
+            const float rowSum = stats[((long long)queryHead * window + w) * 2 + 1];
+            if (rowSum == 0.0f) continue;
+            const float score = scale * kvc_metric_dot(queries + ((long long)w * qHeads + queryHead) * headDim, key, headDim);
+            const float p = expf(score - rowMax) * (1.0f / rowSum);
+            total += metricMode == 2 ? p * p : p;
+        }
+        raw[(long long)queryHead * maxContext + i] = total;
+    }
+}
+
+// Max-pool of each query head's raw row over the head's KVs in token-position order (window
+// [r − kernel/2, r + (kernel−1)/2] of ranks, clipped at the ends; kernel ≤ 1: no pooling), then the
+// group's pooled rows summed into one score per KV and added to its metric slot.
+// When the head's slots are not in position order (after cache moves) the ranks are computed here
+// by counting (stable for equal positions, as a stable sort) into orderScratch: [kvHeads, maxContext].
+// Grid: (kvHeads); block: any width.
+extern "C" __global__ void kvc_max_pool_metric(
+    const float* __restrict__ raw, const int* __restrict__ positionPool, const int* __restrict__ blockTables,
+    const int* __restrict__ contextLengths, float* __restrict__ metricPool, int* __restrict__ orderScratch,
+    int kvHeads, int group, int blockSize, int maxBlocks, int poolKernel) {
+    const int kvHead = blockIdx.x;
+    const int length = contextLengths[kvHead];
+    const long long maxContext = (long long)maxBlocks * blockSize;
+    const int* blockTable = blockTables + (long long)kvHead * maxBlocks;
+    int* order = orderScratch + (long long)kvHead * maxContext;
+
+    int unordered = 0;
+    for (int i = threadIdx.x + 1; i < length; i += blockDim.x) {
+        if (positionPool[kvc_metric_slot(blockTable, i, blockSize)] < positionPool[kvc_metric_slot(blockTable, i - 1, blockSize)]) unordered = 1;
+    }
+    unordered = __syncthreads_or(unordered);
+    if (unordered) {
+        for (int i = threadIdx.x; i < length; i += blockDim.x) {
+            const int position = positionPool[kvc_metric_slot(blockTable, i, blockSize)];
+            int rank = 0;
+            for (int k = 0; k < length; k++) {
+                const int other = positionPool[kvc_metric_slot(blockTable, k, blockSize)];
+                if (other < position || (other == position && k < i)) rank++;
+            }
+            order[rank] = i;
+        }
+        __syncthreads();
+    }
+
+    const int left = poolKernel / 2, right = (poolKernel - 1) / 2;
+    for (int r = threadIdx.x; r < length; r += blockDim.x) {
+        const int i = unordered ? order[r] : r;
+        float sum = 0.0f;
+        for (int j = 0; j < group; j++) {
+            const float* row = raw + ((long long)kvHead * group + j) * maxContext;
+            float pooled;
+            if (poolKernel > 1) {
+                pooled = KVC_NEGATIVE_INFINITY;
+                const int last = min(length - 1, r + right);
+                for (int n = max(0, r - left); n <= last; n++) pooled = fmaxf(pooled, row[unordered ? order[n] : n]);
+            } else {
+                pooled = row[i];
+            }
+            sum += pooled;
+        }
+        metricPool[kvc_metric_slot(blockTable, i, blockSize)] += sum;
+    }
+}
