@@ -2,12 +2,16 @@ import PagedKVCache
 
 /// GPU time of one KV-Compress compression of one 8192-token SmolLM2-shaped sequence (30 layers × 3
 /// KV heads, headDim 64, block size 16, every head full as right after prefill, protected window 32)
-/// at compression rates 2, 8 and 32: each kernel between CUDA events, the host selection on the
-/// wall clock, and the whole ``GPUCompressor/compress(_:cache:gpuCache:)`` (transfers included).
+/// at compression rates 2, 8 and 32: each kernel between CUDA events, the download of the
+/// virtual-block scores and the host selection on the wall clock, and the whole
+/// ``GPUCompressor/compress(_:cache:gpuCache:)`` (transfers included), first with a new compressor
+/// (its scratch allocated) and again with the same compressor on a fresh copy (scratch reused).
 public enum EvictionKernelBenchmark {
     public static let rates: [Double] = [2, 8, 32]
 
-    /// Keys: `<step>_ms_rate<r>` for step in sort, select (host), plan, moves, compress (end to end);
+    /// Keys: `<step>_ms_rate<r>` for step in sort, scores_download (device to host, wall clock),
+    /// select (host selection alone, the download not included), plan, moves, compress (end to end,
+    /// a new compressor), compress_reuse (end to end, the same compressor again);
     /// `kvs_evicted_rate<r>`, `kvs_moved_rate<r>`, `blocks_freed_rate<r>`.
     public static func run(context: CUDAContext, compiler: NVRTCCompiler) throws -> [String: Double] {
         let kernels = try EvictionKernels(context: context, compiler: compiler)
@@ -30,8 +34,10 @@ public enum EvictionKernelBenchmark {
             results["sort_ms_\(key)"] = try context.timeMilliseconds {
                 try kernels.sortHeadMetrics(sequence, cache: gpuCache, settings: settings, workspace: workspace)
             }
-            let scores = try workspace.virtualBlockScores.download()
             let clock = ContinuousClock()
+            let downloadStarted = clock.now
+            let scores = try workspace.downloadVirtualBlockScores()
+            results["scores_download_ms_\(key)"] = milliseconds(clock.now - downloadStarted)
             let started = clock.now
             let selection = try VirtualBlockSelection(
                 shape: shape, virtualBlockScores: scores, limit: shape.limit(settings.budget, protectedWindow: settings.protectedWindow),
@@ -50,6 +56,16 @@ public enum EvictionKernelBenchmark {
             let compressStarted = clock.now
             let outcome = try compressor.compress(sequence, cache: host, gpuCache: gpuCache)
             results["compress_ms_\(key)"] = milliseconds(clock.now - compressStarted)
+
+            // Again through the same compressor (its scratch reused) on a fresh copy of the sequence.
+            let (freshHost, freshSequence) = try checkCase.makeCache()
+            try gpuCache.upload(from: freshHost, sequences: [freshSequence])
+            let reuseStarted = clock.now
+            let again = try compressor.compress(freshSequence, cache: freshHost, gpuCache: gpuCache)
+            results["compress_reuse_ms_\(key)"] = milliseconds(clock.now - reuseStarted)
+            guard again == outcome else {
+                throw EvictionError.inconsistentPlan("the same compression twice gave \(outcome), then \(again)")
+            }
             results["kvs_evicted_\(key)"] = Double(outcome.kvsEvicted)
             results["kvs_moved_\(key)"] = Double(outcome.kvsMoved)
             results["blocks_freed_\(key)"] = Double(outcome.blocksFreed)

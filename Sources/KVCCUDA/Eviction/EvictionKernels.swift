@@ -15,8 +15,9 @@ public final class EvictionKernels: @unchecked Sendable {
 
     /// Threads of a sort block: enough to keep the bitonic passes wide, at most the CUDA limit.
     static let maxSortThreads = 1024
-    /// Threads of a plan block: they mark the evicted flags; thread 0 then walks the two pointers.
-    static let planThreads = 256
+    /// Threads of a plan block (a multiple of 32, at most 1024): each tile of the prefix sum covers
+    /// this many slots, so an 8192-KV head takes 8 tiles.
+    static let planThreads = 1024
     /// Moves per execute block, one warp each.
     static let executeWarpsPerBlock = 4
     /// Dynamic shared memory a launch may use without opting in.
@@ -41,41 +42,135 @@ public final class EvictionKernels: @unchecked Sendable {
 
     // MARK: - Device scratch
 
-    /// Device buffers of one compression of one sequence, sized by its ``EvictionShape``.
+    /// Device buffers (and the host staging arrays) of compressions, laid out for one
+    /// ``EvictionShape`` at a time. ``reshape(for:)`` re-lays them out for another compression and
+    /// allocates only a buffer that is too small (with a quarter of headroom), so a
+    /// ``GPUCompressor`` that compresses again and again allocates almost never: device allocations
+    /// cost more host time than the kernels themselves. Every row stride is the current shape's, a
+    /// larger buffer just has an unused tail.
     public final class Workspace: @unchecked Sendable {
-        public let shape: EvictionShape
+        public let context: CUDAContext
+        /// The compression the buffers are laid out for.
+        public private(set) var shape: EvictionShape
         /// `[layers]` eviction unit per layer.
-        public let evictionBlockSizes: DeviceBuffer<Int32>
+        public private(set) var evictionBlockSizes: DeviceBuffer<Int32>
         /// `[heads, maxContext]`.
-        public let ascendingIndices: DeviceBuffer<Int32>
+        public private(set) var ascendingIndices: DeviceBuffer<Int32>
         /// `[heads, maxVirtualBlocks]`.
-        public let virtualBlockScores: DeviceBuffer<Float>
+        public private(set) var virtualBlockScores: DeviceBuffer<Float>
         /// `[heads]`: KVs each head evicts (the host's selection).
-        public let evictedCounts: DeviceBuffer<Int32>
+        public private(set) var evictedCounts: DeviceBuffer<Int32>
         /// `[heads, maxMoves, 2]` (source, destination).
-        public let moves: DeviceBuffer<Int32>
+        public private(set) var moves: DeviceBuffer<Int32>
         /// `[heads]`.
-        public let moveCounts: DeviceBuffer<Int32>
+        public private(set) var moveCounts: DeviceBuffer<Int32>
 
+        /// The eviction units last uploaded (skips the upload when a compression repeats them).
+        private var uploadedBlockSizes: [Int32] = []
+        /// Host staging, reused: `[heads, maxVirtualBlocks]` scores, `[heads]` counts.
+        private var hostScores: [Float] = []
+        private var hostCounts: [Int32] = []
+
+        /// A workspace for `shape`, every buffer exactly its size.
         public init(context: CUDAContext, shape: EvictionShape) throws(CUDAError) {
+            self.context = context
             self.shape = shape
-            evictionBlockSizes = try context.allocate(Int32.self, count: shape.layers)
-            ascendingIndices = try context.allocate(Int32.self, count: shape.heads * shape.maxContext)
-            virtualBlockScores = try context.allocate(Float.self, count: shape.heads * shape.maxVirtualBlocks)
-            evictedCounts = try context.allocate(Int32.self, count: shape.heads)
-            moves = try context.allocate(Int32.self, count: shape.heads * shape.maxMoves * 2)
-            moveCounts = try context.allocate(Int32.self, count: shape.heads)
-            try evictionBlockSizes.upload((0..<shape.layers).map { Int32(shape.evictionBlockSizes[$0 * shape.kvHeads]) })
+            let sizes = Self.elementCounts(shape)
+            evictionBlockSizes = try context.allocate(Int32.self, count: sizes.layers)
+            ascendingIndices = try context.allocate(Int32.self, count: sizes.indices)
+            virtualBlockScores = try context.allocate(Float.self, count: sizes.scores)
+            evictedCounts = try context.allocate(Int32.self, count: sizes.heads)
+            moves = try context.allocate(Int32.self, count: sizes.moves)
+            moveCounts = try context.allocate(Int32.self, count: sizes.heads)
+            try uploadBlockSizes()
+        }
+
+        /// Elements each buffer needs for `shape`.
+        static func elementCounts(_ shape: EvictionShape) -> (layers: Int, heads: Int, indices: Int, scores: Int, moves: Int) {
+            (shape.layers, shape.heads, shape.heads * shape.maxContext, shape.heads * shape.maxVirtualBlocks, shape.heads * shape.maxMoves * 2)
+        }
+
+        /// Lays the workspace out for `shape`, growing only the buffers that are too small.
+        public func reshape(for shape: EvictionShape) throws(CUDAError) {
+            let sizes = Self.elementCounts(shape)
+            let blockSizes = try Self.grown(evictionBlockSizes, to: sizes.layers, context: context)
+            if blockSizes !== evictionBlockSizes { uploadedBlockSizes = [] }
+            evictionBlockSizes = blockSizes
+            ascendingIndices = try Self.grown(ascendingIndices, to: sizes.indices, context: context)
+            virtualBlockScores = try Self.grown(virtualBlockScores, to: sizes.scores, context: context)
+            evictedCounts = try Self.grown(evictedCounts, to: sizes.heads, context: context)
+            moves = try Self.grown(moves, to: sizes.moves, context: context)
+            moveCounts = try Self.grown(moveCounts, to: sizes.heads, context: context)
+            self.shape = shape
+            try uploadBlockSizes()
+        }
+
+        private static func grown<Element>(
+            _ buffer: DeviceBuffer<Element>, to count: Int, context: CUDAContext
+        ) throws(CUDAError) -> DeviceBuffer<Element> {
+            buffer.count >= count ? buffer : try context.allocate(Element.self, count: count + count / 4)
+        }
+
+        private func uploadBlockSizes() throws(CUDAError) {
+            let sizes = (0..<shape.layers).map { Int32(shape.evictionBlockSizes[$0 * shape.kvHeads]) }
+            guard sizes != uploadedBlockSizes else { return }
+            uploadedBlockSizes = []  // a failed upload leaves nothing believed on the device
+            try evictionBlockSizes.upload(from: sizes, count: sizes.count)
+            uploadedBlockSizes = sizes
+        }
+
+        /// Uploads the KVs each head evicts, `[heads]` (checked by the caller).
+        func uploadEvictedCounts(_ evictedKVs: [Int]) throws(CUDAError) {
+            hostCounts.removeAll(keepingCapacity: true)
+            for count in evictedKVs { hostCounts.append(Int32(count)) }
+            try evictedCounts.upload(from: hostCounts, count: hostCounts.count)
+        }
+
+        /// The virtual-block scores the sort wrote, `[heads, maxVirtualBlocks]` (synchronises).
+        public func downloadVirtualBlockScores() throws(CUDAError) -> [Float] {
+            var scores = [Float](repeating: 0, count: shape.heads * shape.maxVirtualBlocks)
+            try scores.withUnsafeMutableBufferPointer { (buffer) throws(CUDAError) in
+                try virtualBlockScores.download(into: buffer.baseAddress!, count: buffer.count)
+            }
+            return scores
+        }
+
+        /// Downloads the virtual-block scores into the reused host staging array (synchronises) and
+        /// lends them to `body`: `[heads, maxVirtualBlocks]`.
+        func withVirtualBlockScores<Result>(_ body: (UnsafeBufferPointer<Float>) throws -> Result) throws -> Result {
+            let count = shape.heads * shape.maxVirtualBlocks
+            if hostScores.count < count { hostScores = [Float](repeating: 0, count: count) }
+            return try hostScores.withUnsafeMutableBufferPointer { buffer in
+                try virtualBlockScores.download(into: buffer.baseAddress!, count: count)
+                return try body(UnsafeBufferPointer(rebasing: buffer[0..<count]))
+            }
+        }
+
+        /// Moves per head as the planner wrote them, `[heads]` (synchronises).
+        public func downloadMoveCounts() throws(CUDAError) -> [Int32] {
+            var counts = [Int32](repeating: 0, count: shape.heads)
+            try counts.withUnsafeMutableBufferPointer { (buffer) throws(CUDAError) in
+                try moveCounts.download(into: buffer.baseAddress!, count: buffer.count)
+            }
+            return counts
         }
 
         /// What the sort wrote (synchronises).
         public func downloadOrdering() throws -> HeadOrdering {
-            try HeadOrdering(shape: shape, ascendingIndices: ascendingIndices.download(), virtualBlockScores: virtualBlockScores.download())
+            var indices = [Int32](repeating: 0, count: shape.heads * shape.maxContext)
+            try indices.withUnsafeMutableBufferPointer { (buffer) throws(CUDAError) in
+                try ascendingIndices.download(into: buffer.baseAddress!, count: buffer.count)
+            }
+            return try HeadOrdering(shape: shape, ascendingIndices: indices, virtualBlockScores: downloadVirtualBlockScores())
         }
 
         /// What the move planner wrote (synchronises); a head the kernel flagged inconsistent is an error.
         public func downloadMovePlan() throws -> MovePlan {
-            try MovePlan(heads: shape.heads, maxMoves: shape.maxMoves, moves: moves.download(), counts: moveCounts.download())
+            var planned = [Int32](repeating: 0, count: shape.heads * shape.maxMoves * 2)
+            try planned.withUnsafeMutableBufferPointer { (buffer) throws(CUDAError) in
+                try moves.download(into: buffer.baseAddress!, count: buffer.count)
+            }
+            return try MovePlan(heads: shape.heads, maxMoves: shape.maxMoves, moves: planned, counts: downloadMoveCounts())
         }
     }
 
@@ -127,8 +222,8 @@ public final class EvictionKernels: @unchecked Sendable {
         for (h, count) in evictedKVs.enumerated() where count < 0 || count > shape.contextLengths[h] {
             throw EvictionError.inconsistentPlan("head \(h) would evict \(count) of its \(shape.contextLengths[h]) KVs")
         }
-        try workspace.evictedCounts.upload(evictedKVs.map { Int32($0) })
-        try workspace.moves.zero()
+        // The kernel writes every entry of each head's row, zeros past its count: no memset needed.
+        try workspace.uploadEvictedCounts(evictedKVs)
         let sharedBytes = shape.maxContext
         if sharedBytes > Self.defaultSharedMemoryBytes { try plan.setMaxDynamicSharedMemory(bytes: sharedBytes) }
         try plan.launch(

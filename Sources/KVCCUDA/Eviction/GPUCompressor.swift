@@ -1,3 +1,4 @@
+import Foundation
 import PagedKVCache
 
 /// Compresses one sequence on the GPU (KV-Compress §4), the device counterpart of the CPU
@@ -5,7 +6,7 @@ import PagedKVCache
 ///
 /// 1. `kvc_sort_head_metrics`: every head's scheduling scores sorted, cut into virtual blocks;
 /// 2. host: the globally lowest virtual blocks up to the budget (``VirtualBlockSelection``);
-/// 3. `kvc_plan_moves`: the two-pointer moves of each head;
+/// 3. `kvc_plan_moves`: the moves of each head (those of EvictionExecutor's two-pointer compaction);
 /// 4. `kvc_execute_moves`: K, V, metric and position of every move at once;
 /// 5. host: the host cache's tables are truncated (freed blocks back to its allocator) and the
 ///    device tables re-uploaded.
@@ -13,9 +14,16 @@ import PagedKVCache
 /// The host ``PagedKVCache`` owns the block tables and lengths; the ``GPUPagedKVCache`` holds the pools
 /// the kernels read and write. After a compression the host pools are stale until
 /// ``GPUPagedKVCache/downloadPools(into:)``.
+///
+/// The device scratch of a compression (``EvictionKernels/Workspace``) is kept and grown as needed
+/// from one compression to the next; a lock serialises the compressions made through one compressor.
 public final class GPUCompressor: @unchecked Sendable {
     public let kernels: EvictionKernels
     public let settings: EvictionSettings
+
+    /// Guards `workspace`.
+    private let lock = NSLock()
+    private var workspace: EvictionKernels.Workspace?
 
     public init(kernels: EvictionKernels, settings: EvictionSettings) {
         self.kernels = kernels
@@ -47,6 +55,8 @@ public final class GPUCompressor: @unchecked Sendable {
     /// re-uploaded from `cache` here, so they are current whatever the host did since).
     @discardableResult
     public func compress(_ sequence: SequenceID, cache: PagedKVCache, gpuCache: GPUPagedKVCache) throws -> EvictionOutcome {
+        lock.lock()
+        defer { lock.unlock() }
         let shape = try prepare(sequence, cache: cache, gpuCache: gpuCache)
         let limit = shape.limit(settings.budget, protectedWindow: settings.protectedWindow)
         let residentBlocks = shape.contextLengths.reduce(0) { $0 + ($1 + shape.blockSize - 1) / shape.blockSize }
@@ -55,18 +65,18 @@ public final class GPUCompressor: @unchecked Sendable {
             return EvictionOutcome(blocksFreed: 0, kvsEvicted: 0, kvsMoved: 0, limit: limit, budgetHeld: true)
         }
         try gpuCache.uploadTables(from: cache, sequences: gpuCache.sequences)
-        let workspace = try EvictionKernels.Workspace(context: kernels.context, shape: shape)
+        let workspace = try reusedWorkspace(for: shape)
 
         try kernels.sortHeadMetrics(sequence, cache: gpuCache, settings: settings, workspace: workspace)
-        let selection = try VirtualBlockSelection(
-            shape: shape, virtualBlockScores: try workspace.virtualBlockScores.download(), limit: limit,
-            evenLayerEvict: settings.evenLayerEvict)
+        let selection = try workspace.withVirtualBlockScores {
+            VirtualBlockSelection(checked: shape, virtualBlockScores: $0, limit: limit, evenLayerEvict: settings.evenLayerEvict)
+        }
         guard selection.totalEvictedKVs > 0 else {
             return EvictionOutcome(blocksFreed: 0, kvsEvicted: 0, kvsMoved: 0, limit: limit, budgetHeld: selection.budgetHeld)
         }
 
         try kernels.planMoves(sequence, cache: gpuCache, evictedKVs: selection.evictedKVs, workspace: workspace)
-        let moveCounts = try workspace.moveCounts.download()
+        let moveCounts = try workspace.downloadMoveCounts()
         for (h, count) in moveCounts.enumerated() where count < 0 || Int(count) > shape.maxMoves {
             throw EvictionError.inconsistentPlan("head \(h): the planner reports \(count) moves (capacity \(shape.maxMoves))")
         }
@@ -77,5 +87,16 @@ public final class GPUCompressor: @unchecked Sendable {
             cache, sequence, shape: shape, selection: selection, kvsMoved: moveCounts.reduce(0) { $0 + Int($1) }, limit: limit)
         try gpuCache.uploadTables(from: cache, sequences: gpuCache.sequences)
         return outcome
+    }
+
+    /// The kept workspace laid out for `shape` (made on first use). Call with `lock` held.
+    private func reusedWorkspace(for shape: EvictionShape) throws(CUDAError) -> EvictionKernels.Workspace {
+        if let workspace {
+            try workspace.reshape(for: shape)
+            return workspace
+        }
+        let made = try EvictionKernels.Workspace(context: kernels.context, shape: shape)
+        workspace = made
+        return made
     }
 }

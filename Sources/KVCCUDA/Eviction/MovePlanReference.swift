@@ -2,11 +2,13 @@ extension EvictionReference {
     /// Reference of `kvc_plan_moves`: head h evicts the first `evictedKVs[h]` slots of its ascending
     /// order; its survivors at or above the new length `m = length - evicted` fill its holes below m.
     ///
-    /// Written as a pairing rather than the kernel's two-pointer walk, so the tests compare two
-    /// formulations: the k-th move takes the k-th highest survivor at or above m to the k-th lowest
-    /// hole below m. That is exactly the walk of EvictionExecutor.compact: the destination visits the
-    /// holes upwards, the source the survivors downwards, and they cross right after the last hole
-    /// below m (the holes below m and the survivors above it are equally many).
+    /// Written as a pairing of two filtered lists: the k-th move takes the k-th highest survivor at or
+    /// above m to the k-th lowest hole below m. That is exactly the walk of EvictionExecutor.compact:
+    /// the destination visits the holes upwards, the source the survivors downwards, and they cross
+    /// right after the last hole below m (the holes below m and the survivors above it are equally
+    /// many). The kernel finds the same pairs from a prefix sum over the evicted flags instead;
+    /// Tests/KVCCUDATests/EvictionMovePlanScanTests.swift runs its arithmetic against this reference
+    /// and the two-pointer walk.
     public static func planMoves(ordering: HeadOrdering, evictedKVs: [Int]) throws(EvictionError) -> MovePlan {
         let shape = ordering.shape
         guard evictedKVs.count == shape.heads else {

@@ -74,6 +74,13 @@ public struct VirtualBlockSelection: Sendable, Equatable {
     }
 
     public var totalEvictedKVs: Int { evictedKVs.reduce(0, +) }
+
+    /// The order of scores as unsigned integers: `a < b` ⇔ `orderKey(a) < orderKey(b)` for non-NaN
+    /// floats, with -0 and +0 one key (they are equal scores, tied by head index).
+    static func orderKey(_ score: Float) -> UInt32 {
+        let bits = score == 0 ? Float(0).bitPattern : score.bitPattern
+        return bits & 0x8000_0000 != 0 ? ~bits : bits | 0x8000_0000
+    }
 }
 
 /// Every head's virtual-block scores, how many of them it may give up, how many it gave up, and the
@@ -197,20 +204,13 @@ private struct SelectionLedger {
 
     // MARK: - Lowest first, by threshold (ascending scores)
 
-    /// The total order of scores as unsigned integers: `a < b` ⇔ `orderKey(a) < orderKey(b)` for
-    /// non-NaN floats, with -0 and +0 one key (they are equal scores, tied by head index).
-    static func orderKey(_ score: Float) -> UInt32 {
-        let bits = score == 0 ? Float(0).bitPattern : score.bitPattern
-        return bits & 0x8000_0000 != 0 ? ~bits : bits | 0x8000_0000
-    }
-
     /// Evictable blocks of head `h` whose score key is at most `key` (its scores ascend).
     func blocks(head h: Int, atMost key: UInt32) -> Int {
         let row = h * rowLength
         var low = 0, high = evictable[h]  // the answer lies in low...high
         while low < high {
             let middle = (low + high) / 2
-            if Self.orderKey(scores[row + middle]) <= key { low = middle + 1 } else { high = middle }
+            if VirtualBlockSelection.orderKey(scores[row + middle]) <= key { low = middle + 1 } else { high = middle }
         }
         return low
     }
@@ -231,8 +231,8 @@ private struct SelectionLedger {
     mutating func evictLowestByThreshold() {
         var lowestKey = UInt32.max, highestKey = UInt32.min
         for h in 0..<heads where evictable[h] > 0 {
-            lowestKey = min(lowestKey, Self.orderKey(scores[h * rowLength]))
-            highestKey = max(highestKey, Self.orderKey(scores[h * rowLength + evictable[h] - 1]))
+            lowestKey = min(lowestKey, VirtualBlockSelection.orderKey(scores[h * rowLength]))
+            highestKey = max(highestKey, VirtualBlockSelection.orderKey(scores[h * rowLength + evictable[h] - 1]))
         }
         guard lowestKey <= highestKey, holdsEvicting(atMost: highestKey) else {
             // Nothing evictable, or not even all of it meets the budget: all of it goes.

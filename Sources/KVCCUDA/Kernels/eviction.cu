@@ -8,9 +8,9 @@
 //                             index), then the score of every virtual block.
 //   2. (host)                 picks the globally lowest virtual blocks up to the budget and uploads
 //                             the number of KVs each head evicts (a prefix of its ascending order).
-//   3. kvc_plan_moves         one CUDA block per head: the two-pointer compaction of
-//                             Sources/KVCompress/Mechanism/EvictionExecutor.swift (compact), move by
-//                             move in the same order.
+//   3. kvc_plan_moves         one CUDA block per head: the moves of the two-pointer compaction of
+//                             Sources/KVCompress/Mechanism/EvictionExecutor.swift (compact), in the
+//                             same order, found in parallel from a prefix sum over the evicted flags.
 //   4. kvc_execute_moves      every move of every head at once (sources and destinations are
 //                             disjoint), one warp per move: K, V, metric and position travel together.
 //
@@ -144,60 +144,127 @@ extern "C" __global__ void kvc_sort_head_metrics(
     }
 }
 
+// Sum of `value` over the 32 lanes of a warp (every lane gets the sum); all lanes must call it.
+static __device__ __forceinline__ int kvc_warp_sum(int value) {
+    for (int offset = KVC_EVICTION_WARP / 2; offset > 0; offset >>= 1) value += __shfl_xor_sync(0xffffffffu, value, offset);
+    return value;
+}
+
 // 3. Move plan per head: the first evictedCounts[head] entries of the head's ascending order go.
 //
-// Two pointers exactly as EvictionExecutor.compact: the destination is the lowest evicted slot not
-// yet filled, the source walks down from the last KV skipping evicted ones; stop when the
-// destination is no longer below the source. Survivors end in logical slots [0, length - evicted).
+// EvictionExecutor.compact walks two pointers: the destination up over the evicted slots, the source
+// down over the surviving ones, moving while destination < source. With L = length, e = evicted and
+// n = L - e kept, that walk pairs the k-th lowest evicted slot below n (a "hole") with the k-th
+// highest surviving slot at or above n (a "source"): both lists are equally long (the survivors
+// below n are n minus the holes, those at or above n are n minus them too), every hole is below n and
+// every source at or above it, and the next pair after them would be an evicted slot >= n and a
+// survivor < n, which ends the walk. So, with P(i) = evicted slots in [0, i):
+//   a hole i     is the destination of move P(i);
+//   a source i   is the source of move (L - 1 - i) - (e - P(i)) (the survivors above it);
+// and each thread finds its slots' moves from one block-wide prefix sum, in parallel, writing exactly
+// the walk's list. Survivors end in logical slots [0, n).
 //
-// Grid: one block per head. Dynamic shared memory: maxContext bytes (one evicted flag per slot),
-// marked by all threads; thread 0 then walks the two pointers (sequential by nature, over shared
-// memory only).
+// Grid: one block per head; blockDim.x a multiple of 32 (at most 1024). Dynamic shared memory:
+// maxContext bytes (one evicted flag per slot). Steps: clear and mark the flags; count the flags
+// (must be e: the order holds each slot once) and the holes; then the prefix sum over the flags in
+// tiles of blockDim.x slots (warp ballots, then a scan of the warp counts by warp 0), each thread
+// writing the move of its slot of the tile. Entries past the move count are zeroed.
 //
 // Outputs: moves [heads, maxMoves, 2] (source, destination) logical indices in walk order, and
-// moveCounts [heads]; -1 when the input is inconsistent (evicted count outside 0...length, or more
-// moves than maxMoves), which the host reports as an error.
+// moveCounts [heads]; -1 when the input is inconsistent (evicted count outside 0...length, a length
+// above maxContext, an order that does not name e distinct slots of the head, or more moves than
+// maxMoves), which the host reports as an error (the head's moves are then left unwritten).
 extern "C" __global__ void kvc_plan_moves(
     const int* __restrict__ ascendingIndices, const int* __restrict__ evictedCounts,
     const int* __restrict__ contextLengths, int sequenceIndex, int sequenceCount, int kvHeads, int maxContext,
     int maxMoves, int* __restrict__ moves, int* __restrict__ moveCounts) {
     extern __shared__ unsigned char kvc_evicted_flags[];
+    __shared__ int kvc_plan_totals[2];                    // flags set, holes (flags below n)
+    __shared__ int kvc_plan_warp_offsets[KVC_EVICTION_WARP];  // per warp of a tile: flags before it
+    __shared__ int kvc_plan_tile_total;
 
     const int head = blockIdx.x;
     const int length = contextLengths[kvc_head_row(head, kvHeads, sequenceIndex, sequenceCount)];
     const int evicted = evictedCounts[head];
+    // Uniform over the block: every thread returns together, before any barrier.
     if (evicted < 0 || evicted > length || length > maxContext) {
         if (threadIdx.x == 0) moveCounts[head] = -1;
         return;
     }
+    const int kept = length - evicted;
+    const int lane = threadIdx.x % KVC_EVICTION_WARP;
+    const int warp = threadIdx.x / KVC_EVICTION_WARP;
+    const int warps = blockDim.x / KVC_EVICTION_WARP;
 
     const int* order = ascendingIndices + (long long)head * maxContext;
+    if (threadIdx.x < 2) kvc_plan_totals[threadIdx.x] = 0;
     for (int i = threadIdx.x; i < length; i += blockDim.x) kvc_evicted_flags[i] = 0;
     __syncthreads();
-    for (int i = threadIdx.x; i < evicted; i += blockDim.x) kvc_evicted_flags[order[i]] = 1;
+    for (int i = threadIdx.x; i < evicted; i += blockDim.x) {
+        const int slot = order[i];
+        if (slot >= 0 && slot < length) kvc_evicted_flags[slot] = 1;
+    }
     __syncthreads();
 
-    if (threadIdx.x != 0) return;
-    int* headMoves = moves + (long long)head * maxMoves * 2;
-    int destination = 0;
-    while (destination < length && !kvc_evicted_flags[destination]) ++destination;
-    int source = length - 1;
-    while (source >= 0 && kvc_evicted_flags[source]) --source;
-    int count = 0;
-    while (destination < source) {
-        if (count == maxMoves) {
-            moveCounts[head] = -1;
-            return;
-        }
-        headMoves[2 * count] = source;
-        headMoves[2 * count + 1] = destination;
-        ++count;
-        ++destination;
-        while (destination < length && !kvc_evicted_flags[destination]) ++destination;
-        --source;
-        while (source >= 0 && kvc_evicted_flags[source]) --source;
+    int flagged = 0;
+    int holes = 0;
+    for (int i = threadIdx.x; i < length; i += blockDim.x) {
+        const int flag = kvc_evicted_flags[i];
+        flagged += flag;
+        if (i < kept) holes += flag;
     }
-    moveCounts[head] = count;
+    flagged = kvc_warp_sum(flagged);
+    holes = kvc_warp_sum(holes);
+    if (lane == 0) {
+        atomicAdd(&kvc_plan_totals[0], flagged);
+        atomicAdd(&kvc_plan_totals[1], holes);
+    }
+    __syncthreads();
+    const int count = kvc_plan_totals[1];
+    // Uniform again: every thread read the same totals after the barrier.
+    if (kvc_plan_totals[0] != evicted || count > maxMoves) {
+        if (threadIdx.x == 0) moveCounts[head] = -1;
+        return;
+    }
+
+    int* headMoves = moves + (long long)head * maxMoves * 2;
+    for (int k = count + threadIdx.x; k < maxMoves; k += blockDim.x) {
+        headMoves[2 * k] = 0;
+        headMoves[2 * k + 1] = 0;
+    }
+
+    int before = 0;  // flags in [0, tile start), the same in every thread
+    for (int tile = 0; tile < length; tile += blockDim.x) {
+        const int i = tile + threadIdx.x;
+        const int flag = i < length ? kvc_evicted_flags[i] : 0;
+        const unsigned int ballot = __ballot_sync(0xffffffffu, flag != 0);
+        const int lanesBefore = __popc(ballot & ((1u << lane) - 1u));
+        if (lane == 0) kvc_plan_warp_offsets[warp] = __popc(ballot);
+        __syncthreads();
+        if (warp == 0) {
+            // Inclusive scan of the warp counts (Kogge-Stone), then exclusive offsets and the tile total.
+            const int own = lane < warps ? kvc_plan_warp_offsets[lane] : 0;
+            int sum = own;
+            for (int offset = 1; offset < KVC_EVICTION_WARP; offset <<= 1) {
+                const int lower = __shfl_up_sync(0xffffffffu, sum, offset);
+                if (lane >= offset) sum += lower;
+            }
+            if (lane < warps) kvc_plan_warp_offsets[lane] = sum - own;
+            if (lane == KVC_EVICTION_WARP - 1) kvc_plan_tile_total = sum;
+        }
+        __syncthreads();
+        if (i < length) {
+            const int evictedBefore = before + kvc_plan_warp_offsets[warp] + lanesBefore;  // P(i)
+            if (flag && i < kept) {
+                headMoves[2 * evictedBefore + 1] = i;
+            } else if (!flag && i >= kept) {
+                headMoves[2 * ((length - 1 - i) - (evicted - evictedBefore))] = i;
+            }
+        }
+        before += kvc_plan_tile_total;
+        __syncthreads();  // the next tile rewrites the warp offsets and the total
+    }
+    if (threadIdx.x == 0) moveCounts[head] = count;
 }
 
 // 4. Executes every planned move: grid (ceil(maxMoves / warpsPerBlock), heads), blockDim.x =
