@@ -28,7 +28,7 @@ public enum AttentionKernelBenchmark {
             // The default decode configuration without and with the L2 metric, then pass 1's lanes per
             // key varied (metric off) to show the choice of the default.
             let chosen = kernels.decodeLanesPerKey
-            let variants = [(AttentionMetricMode.none, chosen), (.l2, chosen)] + [1, 2, 8, 16].map { (.none, $0) }
+            let variants = [(AttentionMetricMode.none, chosen), (.l2, chosen)] + [2, 4, 8].map { (.none, $0) }
             for (mode, lanes) in variants {
                 kernels.decodeLanesPerKey = lanes
                 func step() throws {

@@ -27,7 +27,7 @@ public final class GPUAttentionKernels {
     /// Threads that share one key's dot products in decode pass 1 (a power of two ≤ 32): 1 gives each
     /// thread whole keys, more split a key's dimensions over adjacent lanes (better coalesced loads).
     public var decodeLanesPerKey = defaultDecodeLanesPerKey
-    public static let defaultDecodeLanesPerKey = 4
+    public static let defaultDecodeLanesPerKey = 1
 
     public let context: CUDAContext
     private let appendKV, decodePartitions, decodeReduce, decodeMetric: CUDAFunction
@@ -167,7 +167,7 @@ public final class GPUAttentionKernels {
             .int32(Int32(layout.blockSize)), .int32(Int32(cache.maxBlocks)),
         ]
         try windowStats.launch(
-            grid: (window, qHeads, 1), block: (Self.windowThreads, 1, 1), sharedMemoryBytes: (layout.headDim + 32) * 4,
+            grid: (window, qHeads, 1), block: (Self.windowThreads, 1, 1), sharedMemoryBytes: (layout.headDim + 64) * 4,
             arguments: inputs + [stats.argument] + shape + [.float(scale)])
         try windowScores.launch(
             grid: ((maxContext + Self.windowThreads - 1) / Self.windowThreads, layout.kvHeads, 1),

@@ -117,7 +117,7 @@ extern "C" __global__ void kvc_decode_attention(
             const float* key = keyPool + (long long)slots[i] * headDim;
             if (vectorised) {
                 const float4* key4 = (const float4*)key;
-#pragma unroll 4
+#pragma unroll 8
                 for (int c = part; c < headDim / 4; c += lanesPerKey) {
                     const float4 k = key4[c];
 #pragma unroll
@@ -186,6 +186,7 @@ extern "C" __global__ void kvc_decode_attention(
 #pragma unroll
             for (int w = 0; w < 4; w++) sum[j][w] = 0.0f;
         }
+#pragma unroll 8
         for (int i = stripe; i < count; i += stripes) {
             float v[4];
             if (vectorised) {

@@ -28,7 +28,8 @@ static __device__ __forceinline__ float kvc_metric_dot(const float* a, const flo
     return dot;
 }
 
-// Block-wide reductions through `scratch` (at least blockDim.x / 32 floats); every thread gets the result.
+// Block-wide reductions through `scratch` (at least blockDim.x / 32 floats; a different array for
+// consecutive reductions, so no write of one can meet a read of the other); every thread gets the result.
 static __device__ float kvc_block_max(float value, float* scratch) {
     for (int offset = KVC_WARP / 2; offset > 0; offset /= 2) value = fmaxf(value, __shfl_xor_sync(0xffffffffu, value, offset));
     const int lane = threadIdx.x % KVC_WARP, warp = threadIdx.x / KVC_WARP, warps = (blockDim.x + KVC_WARP - 1) / KVC_WARP;
@@ -54,7 +55,8 @@ static __device__ float kvc_block_sum(float value, float* scratch) {
 // Softmax statistics of each (window query, query head) row over the keys it sees (keyPosition ≤
 // queryPosition): stats[(queryHead * window + w) * 2] = max of scale · q · k, [... + 1] = Σ exp(s − max).
 // A row that sees no key gets (−∞, 0) and scores nothing.
-// Grid: (window, qHeads); block: a multiple of 32 threads. Dynamic shared memory: (headDim + 32) floats.
+// Grid: (window, qHeads); block: a multiple of 32 threads, at most 1024. Dynamic shared memory:
+// (headDim + 64) floats.
 extern "C" __global__ void kvc_window_softmax_stats(
     const float* __restrict__ queries, const int* __restrict__ queryPositions, const float* __restrict__ keyPool,
     const int* __restrict__ positionPool, const int* __restrict__ blockTables, const int* __restrict__ contextLengths,
@@ -67,8 +69,9 @@ extern "C" __global__ void kvc_window_softmax_stats(
     const int* blockTable = blockTables + (long long)kvHead * maxBlocks;
 
     extern __shared__ float shared[];
-    float* query = shared;               // [headDim]
-    float* scratch = shared + headDim;   // [32]
+    float* query = shared;                    // [headDim]
+    float* maxScratch = shared + headDim;     // [32]
+    float* sumScratch = maxScratch + 32;      // [32]
     for (int x = threadIdx.x; x < headDim; x += blockDim.x) query[x] = queries[((long long)w * qHeads + queryHead) * headDim + x];
     __syncthreads();
 
@@ -78,7 +81,7 @@ extern "C" __global__ void kvc_window_softmax_stats(
         if (positionPool[slot] > queryPosition) continue;
         localMax = fmaxf(localMax, scale * kvc_metric_dot(query, keyPool + slot * headDim, headDim));
     }
-    const float rowMax = kvc_block_max(localMax, scratch);
+    const float rowMax = kvc_block_max(localMax, maxScratch);
     float localSum = 0.0f;
     if (rowMax != KVC_NEGATIVE_INFINITY) {
         for (int i = threadIdx.x; i < length; i += blockDim.x) {
@@ -87,7 +90,7 @@ extern "C" __global__ void kvc_window_softmax_stats(
             localSum += expf(scale * kvc_metric_dot(query, keyPool + slot * headDim, headDim) - rowMax);
         }
     }
-    const float rowSum = kvc_block_sum(localSum, scratch);
+    const float rowSum = kvc_block_sum(localSum, sumScratch);
     if (threadIdx.x == 0) {
         stats[((long long)queryHead * window + w) * 2] = rowMax;
         stats[((long long)queryHead * window + w) * 2 + 1] = rowSum;
