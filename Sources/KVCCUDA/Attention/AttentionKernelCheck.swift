@@ -13,8 +13,11 @@ public enum AttentionKernelCheck {
 
     static let layers = 2, kvHeads = 3, groupSize = 3, headDim = 64, maxLength = 2000
 
-    public static func run(context: CUDAContext, compiler: NVRTCCompiler) throws -> [KernelCheckResult] {
-        let kernels = try GPUAttentionKernels(context: context, compiler: compiler)
+    /// - Parameter compileOptions: extra NVRTC options for the kernels (e.g. `-lineinfo` under compute-sanitizer).
+    public static func run(
+        context: CUDAContext, compiler: NVRTCCompiler, compileOptions: [String] = []
+    ) throws -> [KernelCheckResult] {
+        let kernels = try GPUAttentionKernels(context: context, compiler: compiler, compileOptions: compileOptions)
         var results: [KernelCheckResult] = []
         var seed: UInt64 = 1
         for blockSize in [1, 16, 64] {

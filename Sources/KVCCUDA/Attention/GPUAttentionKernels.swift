@@ -12,7 +12,7 @@ public final class GPUAttentionKernels {
     /// Every kernel the launchers use, by source file (the NVRTC tests look each one up in the cubin).
     public static let kernelNames: [String: [String]] = [
         attentionFile: ["kvc_append_kv", "kvc_decode_attention", "kvc_decode_attention_reduce", "kvc_decode_metric"],
-        metricFile: ["kvc_window_softmax_stats", "kvc_window_metric", "kvc_max_pool_metric"],
+        metricFile: ["kvc_window_softmax_stats", "kvc_window_metric", "kvc_position_order", "kvc_max_pool_metric"],
     ]
 
     /// Logical slots per decode partition (pass 1 of decode attention: one CUDA block each).
@@ -31,20 +31,30 @@ public final class GPUAttentionKernels {
 
     public let context: CUDAContext
     private let appendKV, decodePartitions, decodeReduce, decodeMetric: CUDAFunction
-    private let windowStats, windowScores, maxPool: CUDAFunction
+    private let windowStats, windowScores, positionOrder, maxPool: CUDAFunction
     private var scratch = Scratch()
 
     /// Compiles (or takes from the context's cache) both kernel files for the context's device.
-    public init(context: CUDAContext, compiler: NVRTCCompiler) throws(CUDAError) {
+    /// - Parameter compileOptions: extra NVRTC options (e.g. `-lineinfo`, so that compute-sanitizer and
+    ///   Nsight Compute name source lines); with any, the files are compiled afresh, not cached.
+    public init(context: CUDAContext, compiler: NVRTCCompiler, compileOptions: [String] = []) throws(CUDAError) {
         self.context = context
-        let attention = try context.loadKernels(Self.attentionFile, compiler: compiler)
-        let metric = try context.loadKernels(Self.metricFile, compiler: compiler)
+        func module(_ file: String) throws(CUDAError) -> CUDAModule {
+            guard !compileOptions.isEmpty else { return try context.loadKernels(file, compiler: compiler) }
+            return try context.load(
+                compiler.compile(
+                    source: KernelSources.source(named: file), fileName: file, architecture: context.architecture,
+                    options: compileOptions))
+        }
+        let attention = try module(Self.attentionFile)
+        let metric = try module(Self.metricFile)
         appendKV = try attention.function("kvc_append_kv")
         decodePartitions = try attention.function("kvc_decode_attention")
         decodeReduce = try attention.function("kvc_decode_attention_reduce")
         decodeMetric = try attention.function("kvc_decode_metric")
         windowStats = try metric.function("kvc_window_softmax_stats")
         windowScores = try metric.function("kvc_window_metric")
+        positionOrder = try metric.function("kvc_position_order")
         maxPool = try metric.function("kvc_max_pool_metric")
     }
 
@@ -154,6 +164,7 @@ public final class GPUAttentionKernels {
         let stats = try scratch.floats(\.windowStats, qHeads * window * 2, context)
         let raw = try scratch.floats(\.windowRaw, qHeads * maxContext, context)
         let order = try scratch.ints(\.windowOrder, layout.kvHeads * maxContext, context)
+        let unordered = try scratch.ints(\.windowUnordered, layout.kvHeads, context)
         // This sequence's rows of the layer's tables: [kvHeads, maxBlocks] and [kvHeads].
         let row = cache.row(layer: layer, sequence: sequenceIndex, head: 0)
         let tables = cache.blockTables.address + UInt64(row * cache.maxBlocks * MemoryLayout<Int32>.stride)
@@ -167,17 +178,23 @@ public final class GPUAttentionKernels {
             .int32(Int32(layout.blockSize)), .int32(Int32(cache.maxBlocks)),
         ]
         try windowStats.launch(
-            grid: (window, qHeads, 1), block: (Self.windowThreads, 1, 1), sharedMemoryBytes: (layout.headDim + 64) * 4,
+            grid: (window, qHeads, 1), block: (Self.windowThreads, 1, 1), sharedMemoryBytes: (layout.headDim + 3) / 4 * 4 * 4,
             arguments: inputs + [stats.argument] + shape + [.float(scale)])
         try windowScores.launch(
             grid: ((maxContext + Self.windowThreads - 1) / Self.windowThreads, layout.kvHeads, 1),
             block: (Self.windowThreads, 1, 1),
             arguments: inputs + [stats.argument, raw.argument] + shape
                 + [.float(scale), .int32(metricMode.rawValue), .int32(Int32(buffer))])
-        try maxPool.launch(
+        try positionOrder.launch(
             grid: (layout.kvHeads, 1, 1), block: (256, 1, 1),
             arguments: [
-                raw.argument, cache.positions.argument, .pointer(tables), .pointer(lengths), cache.metrics.argument,
+                cache.positions.argument, .pointer(tables), .pointer(lengths), unordered.argument, order.argument,
+                .int32(Int32(layout.kvHeads)), .int32(Int32(layout.blockSize)), .int32(Int32(cache.maxBlocks)),
+            ])
+        try maxPool.launch(
+            grid: ((maxContext + 255) / 256, layout.kvHeads, 1), block: (256, 1, 1),
+            arguments: [
+                raw.argument, .pointer(tables), .pointer(lengths), cache.metrics.argument, unordered.argument,
                 order.argument, .int32(Int32(layout.kvHeads)), .int32(Int32(groupSize)), .int32(Int32(layout.blockSize)),
                 .int32(Int32(cache.maxBlocks)), .int32(Int32(poolKernel)),
             ])
@@ -215,7 +232,7 @@ struct DecodeLaunchPlan {
 /// Grow-only device scratch buffers of the launchers.
 private struct Scratch {
     var decodeScores, decodeMax, decodeSum, decodeOutput, windowStats, windowRaw: DeviceBuffer<Float>?
-    var windowOrder: DeviceBuffer<Int32>?
+    var windowOrder, windowUnordered: DeviceBuffer<Int32>?
 
     mutating func floats(
         _ key: WritableKeyPath<Scratch, DeviceBuffer<Float>?>, _ count: Int, _ context: CUDAContext
