@@ -14,6 +14,7 @@ let package = Package(
     products: [
         .executable(name: "kvc", targets: ["kvc"]),
         .executable(name: "kvc-bench", targets: ["KVCBenchmark"]),
+        .executable(name: "kvc-cuda", targets: ["KVCCUDATool"]),
         .library(name: "KVCompress", targets: ["KVCompress"]),
         .library(name: "EvictionPolicies", targets: ["EvictionPolicies"]),
         .library(name: "LlamaInference", targets: ["LlamaInference"]),
@@ -93,6 +94,12 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Experiments/Benchmark",
+            swiftSettings: strict),
+        // Depends on KVCCUDA alone, so scripts/cuda-device-check.sh can link it statically for a GPU machine.
+        .executableTarget(
+            name: "KVCCUDATool",
+            dependencies: ["KVCCUDA", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Experiments/CUDAKernels",
             swiftSettings: strict),
 
         // MARK: - Tests (one target per module)

@@ -78,3 +78,15 @@ import Testing
         }
     }
 }
+
+extension EvictionErrorTests {
+    @Test func anUnknownSequenceIsNamed() throws {
+        let (cache, _) = try Self.cache()
+        #expect {
+            _ = try EvictionShape(cache: cache, sequence: SequenceID(99), settings: EvictionSettings(budget: .rate(2)))
+        } throws: { error in
+            guard let error = error as? EvictionError, case .unknownSequence = error else { return false }
+            return "\(error)".contains("seq99")
+        }
+    }
+}

@@ -24,6 +24,8 @@ import Testing
         all.append(EvictionScenario(seed: 90, layers: 3, kvHeads: 2, blockSize: 2, sequenceLength: 70, protectedWindow: 4, budget: .rate(4), evenLayerEvict: true))
         all.append(EvictionScenario(seed: 91, layers: 2, kvHeads: 2, blockSize: 2, sequenceLength: 61, protectedWindow: 2, budget: .rate(3), evictionBlockSizes: [4, 2]))
         all.append(EvictionScenario(seed: 92, layers: 2, kvHeads: 3, blockSize: 4, sequenceLength: 300, protectedWindow: 32, sinks: 4, tiedMetrics: false, budget: .paperRate(2), aggregate: .average))
+        all.append(EvictionScenario(seed: 94, layers: 30, kvHeads: 3, blockSize: 4, sequenceLength: 90, protectedWindow: 8, budget: .rate(4)))
+        all.append(EvictionScenario(seed: 95, layers: 30, kvHeads: 3, blockSize: 1, sequenceLength: 50, protectedWindow: 4, withNaN: true, budget: .rate(3)))
         all.append(EvictionScenario(seed: 93, layers: 1, kvHeads: 1, blockSize: 16, sequenceLength: 20, protectedWindow: 20, budget: .rate(8)))
         return all
     }()

@@ -90,6 +90,19 @@ struct HostGPUTests {
         #expect(throws: CUDAError.self) { try function.setMaxDynamicSharedMemory(bytes: context.maxSharedMemoryPerBlockOptIn + 1) }
     }
 
+    @Test("an empty grid launches nothing; a zero or negative block is refused")
+    func launchDimensions() throws {
+        let module = try context.loadKernels("selftest.cu", compiler: NVRTCTestSupport.compiler())
+        let function = try module.function("kvc_selftest_axpy")
+        let out = try context.allocate(Float.self, count: 4)
+        try out.upload([1, 2, 3, 4])
+        let arguments: [KernelArgument] = [out.argument, out.argument, out.argument, .int32(4), .int64(0), .float(1)]
+        try function.launch(grid: (x: 0, y: 1, z: 1), block: (x: 32, y: 1, z: 1), arguments: arguments)
+        #expect(try out.download() == [1, 2, 3, 4])
+        #expect(throws: CUDAError.self) { try function.launch(grid: (x: 1, y: 1, z: 1), block: (x: 0, y: 1, z: 1), arguments: arguments) }
+        #expect(throws: CUDAError.self) { try function.launch(grid: (x: -1, y: 1, z: 1), block: (x: 32, y: 1, z: 1), arguments: arguments) }
+    }
+
     @Test func unknownKernelNameIsNamed() throws {
         let module = try context.loadKernels("selftest.cu", compiler: NVRTCTestSupport.compiler())
         #expect {

@@ -34,6 +34,29 @@ struct HostNVRTCTests {
         #expect(flags & 0xFF == sm || (flags >> 8) & 0xFF == sm, "e_flags \(String(flags, radix: 16))")
     }
 
+    @Test("PTX for the virtual architecture declares the entry point", .enabled(if: NVRTCTestSupport.shouldRun))
+    func compilesToPTX() throws {
+        let ptx = try NVRTCTestSupport.compiler().compileToPTX(source: Self.smallKernel, fileName: "scale.cu", architecture: .sm80)
+        #expect(ptx.contains(".target sm_80"))
+        #expect(ptx.contains(".entry kvc_test_scale"))
+    }
+
+    @Test("compilations from many tasks at once all succeed", .enabled(if: NVRTCTestSupport.shouldRun))
+    func concurrentCompilations() async throws {
+        let compiler = try NVRTCTestSupport.compiler()
+        let names = try await withThrowingTaskGroup(of: Set<String>.self) { group in
+            for index in 0..<8 {
+                group.addTask {
+                    let source = Self.smallKernel.replacingOccurrences(of: "kvc_test_scale", with: "kvc_test_scale_\(index)")
+                    let architecture: GPUArchitecture = index.isMultiple(of: 2) ? .sm80 : .sm90
+                    return try compiler.compile(source: source, fileName: "scale\(index).cu", architecture: architecture).functionNames()
+                }
+            }
+            return try await group.reduce(into: Set<String>()) { $0.formUnion($1) }
+        }
+        #expect(names == Set((0..<8).map { "kvc_test_scale_\($0)" }))
+    }
+
     @Test("every kernel file compiles warning-free", .enabled(if: NVRTCTestSupport.shouldRun),
           arguments: KernelSources.fileNames, NVRTCTestSupport.architectures)
     func everyKernelFileCompiles(fileName: String, architecture: GPUArchitecture) throws {

@@ -54,7 +54,7 @@ public struct EvictionShape: Sendable, Hashable {
 
     /// The shape of `sequence` in `cache` under `settings`.
     public init(cache: PagedKVCache, sequence: SequenceID, settings: EvictionSettings) throws(EvictionError) {
-        guard cache.contains(sequence) else { throw .sequenceNotOnDevice("\(sequence) is not in the host cache") }
+        guard cache.contains(sequence) else { throw .unknownSequence("\(sequence)") }
         try self.init(
             layout: cache.layout, sequenceLength: cache.nextPosition(sequence), contextLengths: cache.contextLengths(sequence),
             layerBlockSizes: try settings.resolvedBlockSizes(for: cache.layout))

@@ -53,14 +53,20 @@ public struct CUDAFunction: @unchecked Sendable {
 
     /// Queues the kernel on the default stream with `grid` × `block` threads. Asynchronous: errors
     /// inside the kernel surface at the next synchronising call (`synchronize`, a download).
+    /// A grid with a zero dimension (no work, e.g. no moves to execute) launches nothing.
     public func launch(
         grid: (x: Int, y: Int, z: Int), block: (x: Int, y: Int, z: Int),
         sharedMemoryBytes: Int = 0, arguments: [KernelArgument]
     ) throws(CUDAError) {
-        let dimensions = [grid.x, grid.y, grid.z, block.x, block.y, block.z]
-        guard dimensions.allSatisfy({ $0 > 0 && $0 <= Int(UInt32.max) }), sharedMemoryBytes >= 0, sharedMemoryBytes <= Int(UInt32.max) else {
-            throw .invalidArgument("launch of \(name) with grid \(grid), block \(block), \(sharedMemoryBytes) bytes of shared memory: dimensions must be positive")
+        let limit = Int(UInt32.max)
+        guard [grid.x, grid.y, grid.z].allSatisfy({ $0 >= 0 && $0 <= limit }),
+              [block.x, block.y, block.z].allSatisfy({ $0 > 0 && $0 <= limit }),
+              sharedMemoryBytes >= 0, sharedMemoryBytes <= limit
+        else {
+            throw .invalidArgument(
+                "launch of \(name) with grid \(grid), block \(block), \(sharedMemoryBytes) bytes of shared memory: block dimensions must be positive, grid dimensions and shared memory not negative")
         }
+        if grid.x == 0 || grid.y == 0 || grid.z == 0 { return }
         // cuLaunchKernel takes `void **`: one pointer per parameter to its value. Every value gets an
         // 8-byte, 8-aligned slot that lives until the call returns (the driver copies the values).
         let storage = UnsafeMutableRawPointer.allocate(byteCount: max(1, arguments.count) * 8, alignment: 8)

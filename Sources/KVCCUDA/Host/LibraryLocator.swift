@@ -41,6 +41,8 @@ enum LibraryLocator {
         return [
             "libcuda.so.1", "libcuda.so", "/usr/lib/x86_64-linux-gnu/libcuda.so.1", "/usr/lib/aarch64-linux-gnu/libcuda.so.1",
             "/usr/lib64/libcuda.so.1", "/usr/lib/wsl/lib/libcuda.so.1",
+            // Where the NVIDIA container toolkit mounts the driver.
+            "/usr/local/nvidia/lib64/libcuda.so.1",
         ]
     }
 

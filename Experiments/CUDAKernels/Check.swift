@@ -1,0 +1,78 @@
+import ArgumentParser
+import Foundation
+import KVCCUDA
+
+extension KVCCUDATool {
+    /// Every kernel on the GPU against its CPU reference, on random caches; exits 1 if any case fails.
+    struct Check: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run every kernel on the GPU and compare with its CPU reference (needs a GPU).")
+
+        @OptionGroup var libraries: LibraryOptions
+
+        @Option(help: "Also write the results as JSON to this file.")
+        var json: String?
+
+        func run() throws {
+            let compiler = try libraries.compiler()
+            let context = try libraries.context()
+            print("GPU: \(context.deviceName) (\(context.architecture)); NVRTC \(compiler.version.major).\(compiler.version.minor)")
+            var results: [KernelCheckResult] = []
+            results += try AttentionKernelCheck.run(context: context, compiler: compiler)
+            results += try EvictionKernelCheck.run(context: context, compiler: compiler)
+            print("")
+            print("| kernel | case | max abs error | max rel error | passed |")
+            print("|---|---|---:|---:|---|")
+            for r in results {
+                print("| \(r.kernel) | \(r.case) | \(String(format: "%.3g", r.maxAbsoluteError)) | \(String(format: "%.3g", r.maxRelativeError)) | \(r.passed ? "yes" : "NO") |")
+            }
+            let failed = results.filter { !$0.passed }
+            print("\n\(results.count - failed.count) of \(results.count) cases pass")
+            if let json {
+                let records = results.map {
+                    ["kernel": $0.kernel, "case": $0.case, "maxAbsoluteError": $0.maxAbsoluteError,
+                     "maxRelativeError": $0.maxRelativeError, "passed": $0.passed] as [String: Any]
+                }
+                try writeJSON(["device": context.deviceName, "architecture": context.architecture.name, "results": records], to: json)
+            }
+            if !failed.isEmpty { throw ExitCode(1) }
+        }
+    }
+
+    /// Times the kernels on SmolLM2-shaped work (needs a GPU).
+    struct Bench: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Time the decode attention and eviction kernels on SmolLM2-135M-shaped caches (needs a GPU).")
+
+        @OptionGroup var libraries: LibraryOptions
+
+        @Option(help: "Also write the figures as JSON to this file.")
+        var json: String?
+
+        func run() throws {
+            let compiler = try libraries.compiler()
+            let context = try libraries.context()
+            print("GPU: \(context.deviceName) (\(context.architecture)); NVRTC \(compiler.version.major).\(compiler.version.minor)")
+            var figures: [String: Double] = [:]
+            figures.merge(try AttentionKernelBenchmark.run(context: context, compiler: compiler)) { $1 }
+            figures.merge(try EvictionKernelBenchmark.run(context: context, compiler: compiler)) { $1 }
+            print("")
+            print("| figure | value |")
+            print("|---|---:|")
+            for key in figures.keys.sorted() { print("| \(key) | \(String(format: "%.4g", figures[key]!)) |") }
+            if let json {
+                try writeJSON(["device": context.deviceName, "architecture": context.architecture.name, "figures": figures], to: json)
+            }
+        }
+    }
+}
+
+/// Writes `object` as pretty JSON, atomically (a failed write leaves no half-written file).
+func writeJSON(_ object: [String: Any], to path: String) throws {
+    let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+    do {
+        try data.write(to: URL(fileURLWithPath: path), options: .atomic)
+    } catch {
+        throw ValidationError("cannot write \(path): \(error.localizedDescription)")
+    }
+}

@@ -1,0 +1,45 @@
+import PagedKVCache
+import Testing
+@testable import KVCCUDA
+
+/// The parts of the GPU eviction check that run on the host: its caches are reproducible and valid,
+/// and its comparisons catch a single differing value.
+@Suite struct EvictionCheckSupportTests {
+    static var smallCases: [EvictionCheckCase] {
+        EvictionKernelCheck.cases.filter { $0.layers * $0.kvHeads * $0.sequenceLength * $0.headDim <= 1 << 20 }
+    }
+
+    @Test func smallCasesExist() { #expect(Self.smallCases.count >= 2) }
+
+    @Test func checkCasesBuildTheSameCacheTwiceAndCompress() throws {
+        for checkCase in Self.smallCases {
+            let (a, sequenceA) = try checkCase.makeCache()
+            let (b, sequenceB) = try checkCase.makeCache()
+            #expect(EvictionKernelCheck.comparePools(a, sequenceA, b, sequenceB).equal, "\(checkCase)")
+            let outcome = try EvictionReference.compress(sequenceA, cache: a, settings: checkCase.settings)
+            #expect(outcome.kvsEvicted > 0, "\(checkCase) evicts")
+            #expect(outcome.budgetHeld, "\(checkCase) meets its budget")
+            #expect(!EvictionKernelCheck.comparePools(a, sequenceA, b, sequenceB).equal, "compression changed the cache")
+        }
+    }
+
+    @Test func comparisonsCatchOneDifferingValue() throws {
+        let checkCase = try #require(Self.smallCases.first)
+        let (a, sequenceA) = try checkCase.makeCache()
+        let (b, sequenceB) = try checkCase.makeCache()
+        let slot = a.slot(sequenceA, layer: 0, head: 0, index: 1)
+        a.metrics[slot] = 1.5
+        b.metrics[slot] = 1
+        let result = EvictionKernelCheck.comparePools(a, sequenceA, b, sequenceB)
+        #expect(!result.equal && result.maxAbsoluteError == 0.5)
+        a.metrics[slot] = b.metrics[slot]
+        a.positions[slot] += 1
+        #expect(!EvictionKernelCheck.comparePools(a, sequenceA, b, sequenceB).equal)
+
+        #expect(EvictionKernelCheck.exactResult(kernel: "k", case: "c", got: [1, .infinity, .nan], expected: [1, .infinity, .nan]).passed)
+        let differing = EvictionKernelCheck.exactResult(kernel: "k", case: "c", got: [1, 2], expected: [1, 3])
+        #expect(!differing.passed && differing.maxAbsoluteError == 1)
+        #expect(!EvictionKernelCheck.exactResult(kernel: "k", case: "c", got: [1], expected: [1, 2]).passed)
+        #expect(EvictionKernelCheck.exactResult(kernel: "k", case: "c", got: [.infinity], expected: [3]).maxAbsoluteError == .infinity)
+    }
+}
