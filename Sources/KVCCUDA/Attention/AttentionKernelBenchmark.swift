@@ -5,6 +5,11 @@ import PagedKVCache
 /// of 8192 tokens, every head full. Reports GPU milliseconds per step (CUDA events, mean of
 /// `iterations` after warm-up) and the effective bandwidth of the K and V bytes the step must read;
 /// and the prefill window metric (w = 32, L2) of one of those sequences.
+///
+/// Measured on one H200 (driver 580, NVRTC 13.0, sm_90), 2026-11-29: 32 × 2048 tokens 0.091 ms
+/// (1.10 TB/s of K+V), with the L2 metric 0.104 ms; 32 × 8192 tokens 0.273 ms (1.48 TB/s), with the
+/// L2 metric 0.297 ms; 1, 2, 4, 8 lanes per key: 1.48, 1.41, 1.18, 1.05 TB/s at 8192 (hence the
+/// default of 1). Window metric (w 32, L2) of one sequence: 0.24 ms at 2048 tokens, 0.50 ms at 8192.
 public enum AttentionKernelBenchmark {
     static let sequences = 32, iterations = 20, warmUp = 3
 
