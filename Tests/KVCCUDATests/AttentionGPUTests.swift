@@ -14,7 +14,7 @@ struct AttentionGPUTests {
     func kernelCheck() throws {
         let context = try CUDAContext()
         let results = try AttentionKernelCheck.run(context: context, compiler: NVRTCTestSupport.compiler())
-        #expect(results.count == 3 * 2 * (2 + 2 * (2 + 2)))
+        #expect(results.count == 3 * 2 * (2 + 2 * (2 + 2)) + 6 * 2 * 2 + 1)
         for result in results { #expect(result.passed, "\(result)") }
     }
 

@@ -13,8 +13,11 @@ public enum AttentionKernelCheck {
 
     static let layers = 2, kvHeads = 3, groupSize = 3, headDim = 64, maxLength = 2000
 
-    public static func run(context: CUDAContext, compiler: NVRTCCompiler) throws -> [KernelCheckResult] {
-        let kernels = try GPUAttentionKernels(context: context, compiler: compiler)
+    /// - Parameter compileOptions: extra NVRTC options for the kernels (e.g. `-lineinfo` under compute-sanitizer).
+    public static func run(
+        context: CUDAContext, compiler: NVRTCCompiler, compileOptions: [String] = []
+    ) throws -> [KernelCheckResult] {
+        let kernels = try GPUAttentionKernels(context: context, compiler: compiler, compileOptions: compileOptions)
         var results: [KernelCheckResult] = []
         var seed: UInt64 = 1
         for blockSize in [1, 16, 64] {
@@ -36,6 +39,20 @@ public enum AttentionKernelCheck {
                 }
             }
         }
+        // A head width that is not a multiple of 4 (scalar loads) with an odd group, and every lane
+        // split of decode pass 1.
+        let odd = try CacheLayout(layers: 1, kvHeads: 2, headDim: 38, blockSize: 16)
+        for lanes in [1, 2, 4, 8, 16, 32] {
+            seed += 1
+            kernels.decodeLanesPerKey = lanes
+            results += try checkDecode(kernels, layout: odd, batch: 3, mode: .l2, metricBuffer: 0, groupSize: 5, seed: seed)
+            let wide = try CacheLayout(layers: 1, kvHeads: 1, headDim: 128, blockSize: 64)
+            results += try checkDecode(kernels, layout: wide, batch: 2, mode: .l1, metricBuffer: 0, groupSize: 16, seed: seed)
+        }
+        kernels.decodeLanesPerKey = GPUAttentionKernels.defaultDecodeLanesPerKey
+        results += try checkWindow(
+            kernels, layout: odd, batch: 2, mode: .l2, window: 8, shuffled: false, buffer: 0, poolKernel: 7, groupSize: 5,
+            seed: seed + 1)
         return results
     }
 
@@ -117,9 +134,9 @@ public enum AttentionKernelCheck {
 
     static func checkDecode(
         _ kernels: GPUAttentionKernels, layout: CacheLayout, batch: Int, mode: AttentionMetricMode, metricBuffer: Int,
-        seed: UInt64
+        groupSize: Int = groupSize, seed: UInt64
     ) throws -> [KernelCheckResult] {
-        let context = kernels.context, layer = 1
+        let context = kernels.context, layer = layout.layers - 1
         let lengths = randomLengths(layout: layout, batch: batch, seed: seed)
         let (reference, device, gpu) = try cachePair(layout: layout, lengths: lengths, seed: seed, context: context)
         let queries = randomFloats(batch * layout.kvHeads * groupSize * layout.headDim, seed: seed ^ 0xC)
@@ -136,7 +153,10 @@ public enum AttentionKernelCheck {
         try context.synchronize()
         let got = try output.download()
         try gpu.downloadPools(into: device.cache)
-        let name = "block \(layout.blockSize), batch \(batch), \(mode), metric buffer \(metricBuffer)"
+        let name =
+            "block \(layout.blockSize), batch \(batch), \(mode), metric buffer \(metricBuffer)"
+            + (layout.headDim == headDim && groupSize == Self.groupSize
+                ? "" : ", head dim \(layout.headDim), group \(groupSize), \(kernels.decodeLanesPerKey) lanes per key")
         return [
             FloatComparison(got, expected.output, floorFraction: outputFloor).result(
                 kernel: "kvc_decode_attention", case: name + ", output", relativeTolerance: relativeTolerance),
@@ -147,7 +167,7 @@ public enum AttentionKernelCheck {
 
     static func checkWindow(
         _ kernels: GPUAttentionKernels, layout: CacheLayout, batch: Int, mode: AttentionMetricMode, window: Int,
-        shuffled: Bool, buffer: Int, poolKernel: Int, seed: UInt64
+        shuffled: Bool, buffer: Int, poolKernel: Int, groupSize: Int = groupSize, seed: UInt64
     ) throws -> [KernelCheckResult] {
         let context = kernels.context, layer = 0, sequenceIndex = batch - 1
         var lengths = randomLengths(layout: layout, batch: batch, seed: seed)
@@ -173,6 +193,7 @@ public enum AttentionKernelCheck {
         let name =
             "block \(layout.blockSize), batch \(batch), \(mode), window \(window), buffer \(buffer), pool \(poolKernel)"
             + (shuffled ? ", heads out of position order" : "")
+            + (layout.headDim == headDim && groupSize == Self.groupSize ? "" : ", head dim \(layout.headDim), group \(groupSize)")
         return [
             FloatComparison(device.metrics(layer: layer), reference.metrics(layer: layer), floorFraction: metricFloor).result(
                 kernel: "kvc_window_metric", case: name, relativeTolerance: relativeTolerance)

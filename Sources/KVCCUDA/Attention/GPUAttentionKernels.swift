@@ -11,8 +11,8 @@ public final class GPUAttentionKernels {
     public static let metricFile = "metric.cu"
     /// Every kernel the launchers use, by source file (the NVRTC tests look each one up in the cubin).
     public static let kernelNames: [String: [String]] = [
-        attentionFile: ["kvc_append_kv", "kvc_decode_attention", "kvc_decode_attention_reduce"],
-        metricFile: ["kvc_window_softmax_stats", "kvc_window_metric", "kvc_max_pool_metric"],
+        attentionFile: ["kvc_append_kv", "kvc_decode_attention", "kvc_decode_attention_reduce", "kvc_decode_metric"],
+        metricFile: ["kvc_window_softmax_stats", "kvc_window_metric", "kvc_position_order", "kvc_max_pool_metric"],
     ]
 
     /// Logical slots per decode partition (pass 1 of decode attention: one CUDA block each).
@@ -24,21 +24,37 @@ public final class GPUAttentionKernels {
     /// Dynamic shared memory a launch may use without opting in.
     static let defaultSharedMemoryLimit = 48 * 1024
 
+    /// Threads that share one key's dot products in decode pass 1 (a power of two ≤ 32): 1 gives each
+    /// thread whole keys, more split a key's dimensions over adjacent lanes (better coalesced loads).
+    public var decodeLanesPerKey = defaultDecodeLanesPerKey
+    public static let defaultDecodeLanesPerKey = 1
+
     public let context: CUDAContext
-    private let appendKV, decodePartitions, decodeReduce: CUDAFunction
-    private let windowStats, windowScores, maxPool: CUDAFunction
+    private let appendKV, decodePartitions, decodeReduce, decodeMetric: CUDAFunction
+    private let windowStats, windowScores, positionOrder, maxPool: CUDAFunction
     private var scratch = Scratch()
 
     /// Compiles (or takes from the context's cache) both kernel files for the context's device.
-    public init(context: CUDAContext, compiler: NVRTCCompiler) throws(CUDAError) {
+    /// - Parameter compileOptions: extra NVRTC options (e.g. `-lineinfo`, so that compute-sanitizer and
+    ///   Nsight Compute name source lines); with any, the files are compiled afresh, not cached.
+    public init(context: CUDAContext, compiler: NVRTCCompiler, compileOptions: [String] = []) throws(CUDAError) {
         self.context = context
-        let attention = try context.loadKernels(Self.attentionFile, compiler: compiler)
-        let metric = try context.loadKernels(Self.metricFile, compiler: compiler)
+        func module(_ file: String) throws(CUDAError) -> CUDAModule {
+            guard !compileOptions.isEmpty else { return try context.loadKernels(file, compiler: compiler) }
+            return try context.load(
+                compiler.compile(
+                    source: KernelSources.source(named: file), fileName: file, architecture: context.architecture,
+                    options: compileOptions))
+        }
+        let attention = try module(Self.attentionFile)
+        let metric = try module(Self.metricFile)
         appendKV = try attention.function("kvc_append_kv")
         decodePartitions = try attention.function("kvc_decode_attention")
         decodeReduce = try attention.function("kvc_decode_attention_reduce")
+        decodeMetric = try attention.function("kvc_decode_metric")
         windowStats = try metric.function("kvc_window_softmax_stats")
         windowScores = try metric.function("kvc_window_metric")
+        positionOrder = try metric.function("kvc_position_order")
         maxPool = try metric.function("kvc_max_pool_metric")
     }
 
@@ -87,6 +103,9 @@ public final class GPUAttentionKernels {
         try AttentionShapeCheck.decode(
             layout: layout, sequenceCount: sequences, layer: layer, groupSize: groupSize, queries: queries.count,
             output: output.count, queryPositions: queryPositions.count, metricBuffer: metricBuffer)
+        guard (1...32).contains(decodeLanesPerKey), decodeLanesPerKey & (decodeLanesPerKey - 1) == 0 else {
+            throw .invalidArgument("decode attention: lanes per key \(decodeLanesPerKey) must be a power of two in 1...32")
+        }
         let plan = DecodeLaunchPlan(layout: layout, sequences: sequences, maxBlocks: cache.maxBlocks, groupSize: groupSize)
         let scores = try scratch.floats(\.decodeScores, plan.scoreCount, context)
         let partialMax = try scratch.floats(\.decodeMax, plan.partialCount, context)
@@ -96,25 +115,29 @@ public final class GPUAttentionKernels {
             try decodePartitions.setMaxDynamicSharedMemory(bytes: plan.sharedMemoryBytes)
         }
         let tables = cache.blockTablesAddress(layer: layer), lengths = cache.contextLengthsAddress(layer: layer)
-        let shape: [KernelArgument] = [
-            .int32(Int32(layout.kvHeads)), .int32(Int32(groupSize)), .int32(Int32(layout.headDim)),
-            .int32(Int32(layout.blockSize)), .int32(Int32(cache.maxBlocks)), .int32(Int32(Self.decodePartitionSize)),
-            .int32(Int32(plan.partitions)),
-        ]
+        let heads: [KernelArgument] = [.int32(Int32(layout.kvHeads)), .int32(Int32(groupSize))]
+        let partitioning: [KernelArgument] = [.int32(Int32(Self.decodePartitionSize)), .int32(Int32(plan.partitions))]
         try decodePartitions.launch(
             grid: (plan.partitions, layout.kvHeads, sequences), block: (Self.decodeThreads, 1, 1),
             sharedMemoryBytes: plan.sharedMemoryBytes,
             arguments: [
                 queries.argument, cache.keys.argument, cache.values.argument, .pointer(tables), .pointer(lengths),
                 scores.argument, partialMax.argument, partialSum.argument, partialOutput.argument,
-            ] + shape + [.float(scale)])
+            ] + heads + [.int32(Int32(layout.headDim)), .int32(Int32(layout.blockSize)), .int32(Int32(cache.maxBlocks))]
+                + partitioning + [.int32(Int32(plan.stripes)), .int32(Int32(decodeLanesPerKey)), .float(scale)])
         try decodeReduce.launch(
-            grid: (layout.kvHeads, sequences, 1), block: (Self.decodeThreads, 1, 1),
+            grid: (layout.kvHeads, sequences, 1), block: (Self.decodeThreads, 1, 1), sharedMemoryBytes: 2 * groupSize * 4,
+            arguments: [.pointer(lengths), partialMax.argument, partialSum.argument, partialOutput.argument, output.argument]
+                + heads + [.int32(Int32(layout.headDim))] + partitioning)
+        guard metricMode != .none else { return }
+        try decodeMetric.launch(
+            grid: (plan.partitions, layout.kvHeads, sequences), block: (Self.decodeThreads, 1, 1),
             sharedMemoryBytes: 2 * groupSize * 4,
             arguments: [
                 .pointer(tables), .pointer(lengths), cache.positions.argument, queryPositions.argument, scores.argument,
-                partialMax.argument, partialSum.argument, partialOutput.argument, output.argument, cache.metrics.argument,
-            ] + shape + [.int32(metricMode.rawValue), .int32(Int32(metricBuffer))])
+                partialMax.argument, partialSum.argument, cache.metrics.argument,
+            ] + heads + [.int32(Int32(layout.blockSize)), .int32(Int32(cache.maxBlocks))] + partitioning
+                + [.int32(metricMode.rawValue), .int32(Int32(metricBuffer))])
     }
 
     // MARK: - Prefill window metric
@@ -141,6 +164,7 @@ public final class GPUAttentionKernels {
         let stats = try scratch.floats(\.windowStats, qHeads * window * 2, context)
         let raw = try scratch.floats(\.windowRaw, qHeads * maxContext, context)
         let order = try scratch.ints(\.windowOrder, layout.kvHeads * maxContext, context)
+        let unordered = try scratch.ints(\.windowUnordered, layout.kvHeads, context)
         // This sequence's rows of the layer's tables: [kvHeads, maxBlocks] and [kvHeads].
         let row = cache.row(layer: layer, sequence: sequenceIndex, head: 0)
         let tables = cache.blockTables.address + UInt64(row * cache.maxBlocks * MemoryLayout<Int32>.stride)
@@ -154,17 +178,23 @@ public final class GPUAttentionKernels {
             .int32(Int32(layout.blockSize)), .int32(Int32(cache.maxBlocks)),
         ]
         try windowStats.launch(
-            grid: (window, qHeads, 1), block: (Self.windowThreads, 1, 1), sharedMemoryBytes: (layout.headDim + 32) * 4,
+            grid: (window, qHeads, 1), block: (Self.windowThreads, 1, 1), sharedMemoryBytes: (layout.headDim + 3) / 4 * 4 * 4,
             arguments: inputs + [stats.argument] + shape + [.float(scale)])
         try windowScores.launch(
             grid: ((maxContext + Self.windowThreads - 1) / Self.windowThreads, layout.kvHeads, 1),
             block: (Self.windowThreads, 1, 1),
             arguments: inputs + [stats.argument, raw.argument] + shape
                 + [.float(scale), .int32(metricMode.rawValue), .int32(Int32(buffer))])
-        try maxPool.launch(
+        try positionOrder.launch(
             grid: (layout.kvHeads, 1, 1), block: (256, 1, 1),
             arguments: [
-                raw.argument, cache.positions.argument, .pointer(tables), .pointer(lengths), cache.metrics.argument,
+                cache.positions.argument, .pointer(tables), .pointer(lengths), unordered.argument, order.argument,
+                .int32(Int32(layout.kvHeads)), .int32(Int32(layout.blockSize)), .int32(Int32(cache.maxBlocks)),
+            ])
+        try maxPool.launch(
+            grid: ((maxContext + 255) / 256, layout.kvHeads, 1), block: (256, 1, 1),
+            arguments: [
+                raw.argument, .pointer(tables), .pointer(lengths), cache.metrics.argument, unordered.argument,
                 order.argument, .int32(Int32(layout.kvHeads)), .int32(Int32(groupSize)), .int32(Int32(layout.blockSize)),
                 .int32(Int32(cache.maxBlocks)), .int32(Int32(poolKernel)),
             ])
@@ -173,7 +203,7 @@ public final class GPUAttentionKernels {
     static func roundedToWarp(_ n: Int) -> Int { (n + 31) / 32 * 32 }
 }
 
-/// Grid, scratch and shared-memory sizes of one decode attention launch (attention.cu, pass 1 and 2).
+/// Grid, scratch and shared-memory sizes of one decode attention launch (attention.cu, passes 1–3).
 struct DecodeLaunchPlan {
     /// Partitions per (sequence, KV head) the grid covers: enough for the longest head the tables allow.
     let partitions: Int
@@ -181,6 +211,9 @@ struct DecodeLaunchPlan {
     let scoreCount: Int
     /// Partial max / sum scratch `[sequences, qHeads, partitions]`.
     let partialCount: Int
+    /// Key stripes of pass 1's value sums: threads per block over the (4-float, or 1-float when headDim
+    /// is not a multiple of 4) chunks of a value.
+    let stripes: Int
     /// Pass 1's dynamic shared memory: group queries, partition weights, slot ids, stripe sums.
     let sharedMemoryBytes: Int
 
@@ -190,7 +223,8 @@ struct DecodeLaunchPlan {
         partitions = max(1, (maxContext + size - 1) / size)
         scoreCount = max(1, sequences * qHeads * maxContext)
         partialCount = sequences * qHeads * partitions
-        let stripes = max(1, GPUAttentionKernels.decodeThreads / d)
+        let chunks = d % 4 == 0 ? d / 4 : d
+        stripes = max(1, GPUAttentionKernels.decodeThreads / chunks)
         sharedMemoryBytes = 4 * (groupSize * d + groupSize * size + size + stripes * groupSize * d)
     }
 }
@@ -198,7 +232,7 @@ struct DecodeLaunchPlan {
 /// Grow-only device scratch buffers of the launchers.
 private struct Scratch {
     var decodeScores, decodeMax, decodeSum, decodeOutput, windowStats, windowRaw: DeviceBuffer<Float>?
-    var windowOrder: DeviceBuffer<Int32>?
+    var windowOrder, windowUnordered: DeviceBuffer<Int32>?
 
     mutating func floats(
         _ key: WritableKeyPath<Scratch, DeviceBuffer<Float>?>, _ count: Int, _ context: CUDAContext

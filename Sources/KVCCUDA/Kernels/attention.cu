@@ -56,26 +56,30 @@ extern "C" __global__ void kvc_append_kv(
     }
 }
 
-// MARK: - Decode attention (two passes: partitions, then their exact merge)
+// MARK: - Decode attention (partitions, then their exact merge)
 
 // Pass 1. One CUDA block per (partition of `partitionSize` logical slots, KV head, sequence) serving
 // every query head of the KV head's GQA group, so each K and V is read once for the whole group
 // (KV-Compress: no KV repetition). Writes for each query head of the group:
-//   scores:        [seqs, qHeads, maxContext]   scale · q · k per logical slot (for the metric in pass 2)
+//   scores:        [seqs, qHeads, maxContext]   scale · q · k per logical slot (for the metric pass)
 //   partialMax:    [seqs, qHeads, maxPartitions] the partition's largest score
 //   partialSum:    [seqs, qHeads, maxPartitions] Σ exp(score − partialMax) over the partition
 //   partialOutput: [seqs, qHeads, maxPartitions, headDim] Σ exp(score − partialMax) · v (unnormalised)
 // Inputs: queries [seqs, qHeads, headDim] (after RoPE); the layer's blockTables [seqs, kvHeads,
 // maxBlocks] and contextLengths [seqs, kvHeads]. maxContext = maxBlocks * blockSize.
+// Keys and values are read as float4 when headDim % 4 == 0 (pools are 16-byte aligned): `lanesPerKey`
+// threads per key for the scores (the pass is memory-bound: many independent loads in flight), and
+// (stripe, 4-dimension chunk) per thread for the values, stripes summed through shared memory.
+// blockDim.x: a multiple of 32; lanesPerKey: a power of two ≤ 32.
 // Grid: (maxPartitions, kvHeads, seqs); partitions past a head's length return at once.
-// Dynamic shared memory (floats): group*headDim + group*partitionSize + partitionSize (slots, int)
-//   + stripes*group*headDim, stripes = max(1, blockDim.x / headDim).
+// Dynamic shared memory (4-byte words): group*headDim + group*partitionSize + partitionSize (slots)
+//   + stripes*group*headDim.
 extern "C" __global__ void kvc_decode_attention(
     const float* __restrict__ queries, const float* __restrict__ keyPool, const float* __restrict__ valuePool,
     const int* __restrict__ blockTables, const int* __restrict__ contextLengths, float* __restrict__ scores,
     float* __restrict__ partialMax, float* __restrict__ partialSum, float* __restrict__ partialOutput,
     int kvHeads, int group, int headDim, int blockSize, int maxBlocks, int partitionSize, int maxPartitions,
-    float scale) {
+    int stripes, int lanesPerKey, float scale) {
     const int partition = blockIdx.x, kvHead = blockIdx.y, sequence = blockIdx.z;
     const int length = contextLengths[sequence * kvHeads + kvHead];
     const int start = partition * partitionSize;
@@ -84,11 +88,12 @@ extern "C" __global__ void kvc_decode_attention(
     const int qHeads = kvHeads * group;
     const long long maxContext = (long long)maxBlocks * blockSize;
     const int* blockTable = blockTables + ((long long)sequence * kvHeads + kvHead) * maxBlocks;
+    const bool vectorised = (headDim & 3) == 0;
 
     extern __shared__ float shared[];
     float* groupQueries = shared;                                  // [group, headDim]
     float* weights = groupQueries + group * headDim;               // [group, partitionSize]
-    int* slots = (int*)(weights + group * partitionSize);          // [partitionSize] (slot < 2^31: pools are int32-indexed per slot)
+    int* slots = (int*)(weights + group * partitionSize);          // [partitionSize]
     float* stripeSums = (float*)(slots + partitionSize);           // [stripes, group, headDim]
 
     const int firstQueryHead = kvHead * group;
@@ -98,25 +103,48 @@ extern "C" __global__ void kvc_decode_attention(
     for (int i = threadIdx.x; i < count; i += blockDim.x) slots[i] = (int)kvc_slot(blockTable, start + i, blockSize);
     __syncthreads();
 
-    // Scores: one warp per key, lanes over dimensions, all queries of the group from one read of the key.
-    const int lane = threadIdx.x % KVC_WARP, warp = threadIdx.x / KVC_WARP, warps = blockDim.x / KVC_WARP;
-    for (int i = warp; i < count; i += warps) {
-        const float* key = keyPool + (long long)slots[i] * headDim;
+    // Scores: `lanesPerKey` lanes per key (a power of two ≤ 32) split its dimensions, every query of the
+    // group from one read of the key; partial dots meet through warp shuffles. The loop runs the same
+    // number of passes in every thread, so all lanes take part in each shuffle.
+    const int part = threadIdx.x % lanesPerKey, keysPerPass = blockDim.x / lanesPerKey;
+    for (int base = 0; base < count; base += keysPerPass) {
+        const int i = base + threadIdx.x / lanesPerKey;
+        const bool valid = i < count;
         float dot[KVC_MAX_GROUP];
 #pragma unroll
         for (int j = 0; j < KVC_MAX_GROUP; j++) dot[j] = 0.0f;
-        for (int x = lane; x < headDim; x += KVC_WARP) {
-            const float k = key[x];
+        if (valid) {
+            const float* key = keyPool + (long long)slots[i] * headDim;
+            if (vectorised) {
+                const float4* key4 = (const float4*)key;
+#pragma unroll 8
+                for (int c = part; c < headDim / 4; c += lanesPerKey) {
+                    const float4 k = key4[c];
 #pragma unroll
-            for (int j = 0; j < KVC_MAX_GROUP; j++) {
-                if (j < group) dot[j] += groupQueries[j * headDim + x] * k;
+                    for (int j = 0; j < KVC_MAX_GROUP; j++) {
+                        if (j < group) {
+                            const float4 q = ((const float4*)(groupQueries + j * headDim))[c];
+                            dot[j] += q.x * k.x + q.y * k.y + q.z * k.z + q.w * k.w;
+                        }
+                    }
+                }
+            } else {
+                for (int x = part; x < headDim; x += lanesPerKey) {
+                    const float k = key[x];
+#pragma unroll
+                    for (int j = 0; j < KVC_MAX_GROUP; j++) {
+                        if (j < group) dot[j] += groupQueries[j * headDim + x] * k;
+                    }
+                }
             }
         }
 #pragma unroll
         for (int j = 0; j < KVC_MAX_GROUP; j++) {
             if (j < group) {
-                const float score = scale * kvc_warp_sum(dot[j]);
-                if (lane == 0) {
+                float total = dot[j];
+                for (int offset = lanesPerKey / 2; offset > 0; offset /= 2) total += __shfl_xor_sync(0xffffffffu, total, offset);
+                if (valid && part == 0) {
+                    const float score = scale * total;
                     weights[j * partitionSize + i] = score;
                     scores[((long long)sequence * qHeads + firstQueryHead + j) * maxContext + start + i] = score;
                 }
@@ -126,6 +154,7 @@ extern "C" __global__ void kvc_decode_attention(
     __syncthreads();
 
     // Partition-local softmax numerators: one warp per query head of the group.
+    const int lane = threadIdx.x % KVC_WARP, warp = threadIdx.x / KVC_WARP, warps = blockDim.x / KVC_WARP;
     for (int j = warp; j < group; j += warps) {
         float* row = weights + j * partitionSize;
         float localMax = KVC_NEGATIVE_INFINITY;
@@ -146,24 +175,44 @@ extern "C" __global__ void kvc_decode_attention(
     }
     __syncthreads();
 
-    // Weighted values: thread (stripe, dimension) sums the keys i ≡ stripe (mod stripes); each value
-    // element is read once and used for every query head of the group.
-    const int stripes = max(1, (int)blockDim.x / headDim);
-    for (int e = threadIdx.x; e < stripes * headDim; e += blockDim.x) {
-        const int stripe = e / headDim, x = e % headDim;
-        float sum[KVC_MAX_GROUP];
+    // Weighted values: thread (stripe, chunk of 4 dimensions — or 1 when headDim % 4 != 0) sums the
+    // keys i ≡ stripe (mod stripes); each value element is read once for every query head of the group.
+    const int width = vectorised ? 4 : 1, chunks = headDim / width;
+    for (int e = threadIdx.x; e < stripes * chunks; e += blockDim.x) {
+        const int stripe = e / chunks, chunk = e % chunks;
+        float sum[KVC_MAX_GROUP][4];
 #pragma unroll
-        for (int j = 0; j < KVC_MAX_GROUP; j++) sum[j] = 0.0f;
+        for (int j = 0; j < KVC_MAX_GROUP; j++) {
+#pragma unroll
+            for (int w = 0; w < 4; w++) sum[j][w] = 0.0f;
+        }
+#pragma unroll 8
         for (int i = stripe; i < count; i += stripes) {
-            const float v = valuePool[(long long)slots[i] * headDim + x];
+            float v[4];
+            if (vectorised) {
+                const float4 v4 = ((const float4*)(valuePool + (long long)slots[i] * headDim))[chunk];
+                v[0] = v4.x;
+                v[1] = v4.y;
+                v[2] = v4.z;
+                v[3] = v4.w;
+            } else {
+                v[0] = valuePool[(long long)slots[i] * headDim + chunk];
+                v[1] = v[2] = v[3] = 0.0f;
+            }
 #pragma unroll
             for (int j = 0; j < KVC_MAX_GROUP; j++) {
-                if (j < group) sum[j] += weights[j * partitionSize + i] * v;
+                if (j < group) {
+                    const float p = weights[j * partitionSize + i];
+#pragma unroll
+                    for (int w = 0; w < 4; w++) sum[j][w] += p * v[w];
+                }
             }
         }
 #pragma unroll
         for (int j = 0; j < KVC_MAX_GROUP; j++) {
-            if (j < group) stripeSums[(stripe * group + j) * headDim + x] = sum[j];
+            if (j < group) {
+                for (int w = 0; w < width; w++) stripeSums[(stripe * group + j) * headDim + chunk * width + w] = sum[j][w];
+            }
         }
     }
     __syncthreads();
@@ -175,26 +224,28 @@ extern "C" __global__ void kvc_decode_attention(
     }
 }
 
-// Pass 2. One CUDA block per (KV head, sequence): merges the partitions into the exact softmax
-// (global max M, global sum S = Σ_p partialSum_p · exp(partialMax_p − M)), writes
-//   output: [seqs, qHeads, headDim] = Σ_p partialOutput_p · exp(partialMax_p − M) / S
-// (zeros for a head of length 0), and, when metricMode is 1 (L1) or 2 (L2), adds to every slot's
-// metric Σ over the group's query heads of p (or p²), p = exp(score − M) / S — the decode
-// observation of KV-Compress §3.1 as MetricCollector applies it (no pooling; accumulate). A slot
-// whose token is closer than `metricBuffer` positions to the query (queryPosition − keyPosition <
-// metricBuffer) is not scored (KeyMask).
-// queryPositions: [seqs] int32 (read only when metricBuffer > 0). Grid: (kvHeads, seqs).
-// Dynamic shared memory: 2 * group floats.
+// The exact softmax normaliser of one query head from its partitions: the global max M and
+// S = Σ_p partialSum_p · exp(partialMax_p − M). Passes 2 and 3 compute it identically.
+static __device__ __forceinline__ void kvc_merge_partitions(
+    const float* partialMax, const float* partialSum, long long row, int partitions, float* globalMax, float* globalSum) {
+    float m = KVC_NEGATIVE_INFINITY;
+    for (int p = 0; p < partitions; p++) m = fmaxf(m, partialMax[row + p]);
+    float s = 0.0f;
+    for (int p = 0; p < partitions; p++) s += partialSum[row + p] * expf(partialMax[row + p] - m);
+    *globalMax = m;
+    *globalSum = s;
+}
+
+// Pass 2. One CUDA block per (KV head, sequence): merges the partitions into the exact softmax and
+// writes output [seqs, qHeads, headDim] = Σ_p partialOutput_p · exp(partialMax_p − M) / S (zeros for
+// a head of length 0). Grid: (kvHeads, seqs). Dynamic shared memory: 2 * group floats.
 extern "C" __global__ void kvc_decode_attention_reduce(
-    const int* __restrict__ blockTables, const int* __restrict__ contextLengths, const int* __restrict__ positionPool,
-    const int* __restrict__ queryPositions, const float* __restrict__ scores, const float* __restrict__ partialMax,
-    const float* __restrict__ partialSum, const float* __restrict__ partialOutput, float* __restrict__ output,
-    float* __restrict__ metricPool, int kvHeads, int group, int headDim, int blockSize, int maxBlocks,
-    int partitionSize, int maxPartitions, int metricMode, int metricBuffer) {
+    const int* __restrict__ contextLengths, const float* __restrict__ partialMax, const float* __restrict__ partialSum,
+    const float* __restrict__ partialOutput, float* __restrict__ output, int kvHeads, int group, int headDim,
+    int partitionSize, int maxPartitions) {
     const int kvHead = blockIdx.x, sequence = blockIdx.y;
     const int length = contextLengths[sequence * kvHeads + kvHead];
     const int qHeads = kvHeads * group, firstQueryHead = kvHead * group;
-    const long long maxContext = (long long)maxBlocks * blockSize;
     float* out = output + ((long long)sequence * qHeads + firstQueryHead) * headDim;
     if (length == 0) {
         for (int e = threadIdx.x; e < group * headDim; e += blockDim.x) out[e] = 0.0f;
@@ -207,12 +258,7 @@ extern "C" __global__ void kvc_decode_attention_reduce(
     float* globalSum = shared + group;   // [group]
     for (int j = threadIdx.x; j < group; j += blockDim.x) {
         const long long row = ((long long)sequence * qHeads + firstQueryHead + j) * maxPartitions;
-        float m = KVC_NEGATIVE_INFINITY;
-        for (int p = 0; p < partitions; p++) m = fmaxf(m, partialMax[row + p]);
-        float s = 0.0f;
-        for (int p = 0; p < partitions; p++) s += partialSum[row + p] * expf(partialMax[row + p] - m);
-        globalMax[j] = m;
-        globalSum[j] = s;
+        kvc_merge_partitions(partialMax, partialSum, row, partitions, globalMax + j, globalSum + j);
     }
     __syncthreads();
 
@@ -225,11 +271,40 @@ extern "C" __global__ void kvc_decode_attention_reduce(
         }
         out[e] = total / globalSum[j];
     }
+}
 
-    if (metricMode == 0) return;
+// Pass 3 (only with a metric): the decode observation of KV-Compress §3.1 as MetricCollector applies
+// AttentionMetric to it — every slot's metric gains Σ over the group's query heads of p (metricMode 1,
+// L1) or p² (2, L2), p = exp(score − M) / S, unpooled; a slot whose token is closer than
+// `metricBuffer` positions before the query (queryPosition − keyPosition < metricBuffer) is not
+// scored (KeyMask). One CUDA block per (partition, KV head, sequence), as pass 1.
+// queryPositions: [seqs] int32 (read only when metricBuffer > 0). Dynamic shared memory: 2 * group floats.
+extern "C" __global__ void kvc_decode_metric(
+    const int* __restrict__ blockTables, const int* __restrict__ contextLengths, const int* __restrict__ positionPool,
+    const int* __restrict__ queryPositions, const float* __restrict__ scores, const float* __restrict__ partialMax,
+    const float* __restrict__ partialSum, float* __restrict__ metricPool, int kvHeads, int group, int blockSize,
+    int maxBlocks, int partitionSize, int maxPartitions, int metricMode, int metricBuffer) {
+    const int partition = blockIdx.x, kvHead = blockIdx.y, sequence = blockIdx.z;
+    const int length = contextLengths[sequence * kvHeads + kvHead];
+    const int start = partition * partitionSize;
+    if (start >= length) return;
+    const int count = min(partitionSize, length - start);
+    const int qHeads = kvHeads * group, firstQueryHead = kvHead * group;
+    const int partitions = (length + partitionSize - 1) / partitionSize;
+    const long long maxContext = (long long)maxBlocks * blockSize;
+
+    extern __shared__ float shared[];
+    float* globalMax = shared;           // [group]
+    float* globalSum = shared + group;   // [group]
+    for (int j = threadIdx.x; j < group; j += blockDim.x) {
+        const long long row = ((long long)sequence * qHeads + firstQueryHead + j) * maxPartitions;
+        kvc_merge_partitions(partialMax, partialSum, row, partitions, globalMax + j, globalSum + j);
+    }
+    __syncthreads();
+
     const int* blockTable = blockTables + ((long long)sequence * kvHeads + kvHead) * maxBlocks;
     const int queryPosition = metricBuffer > 0 ? queryPositions[sequence] : 0;
-    for (int i = threadIdx.x; i < length; i += blockDim.x) {
+    for (int i = start + threadIdx.x; i < start + count; i += blockDim.x) {
         const long long slot = kvc_slot(blockTable, i, blockSize);
         if (metricBuffer > 0 && queryPosition - positionPool[slot] < metricBuffer) continue;
         float sum = 0.0f;

@@ -5,8 +5,8 @@
 // skipping keys closer than `buffer` positions before the query (KeyMask); each query head's row is
 // max-pooled over the head's KVs in token-position order (kernel k, padding k/2, -∞ padding as
 // torch's max_pool1d); the pooled rows of the group are summed and ADDED to each slot's metric.
-// Three kernels, launched in this order by the Swift launcher (Attention/GPUAttentionKernels.swift):
-//   kvc_window_softmax_stats → kvc_window_metric → kvc_max_pool_metric.
+// Four kernels, launched in this order by the Swift launcher (Attention/GPUAttentionKernels.swift):
+//   kvc_window_softmax_stats → kvc_window_metric → kvc_position_order → kvc_max_pool_metric.
 // Compiled at run time by NVRTC: no include directives, plain C++ with extern "C" entry points, float32.
 //
 // Shared arguments (the layer's and sequence's slice of the device tables):
@@ -28,7 +28,23 @@ static __device__ __forceinline__ float kvc_metric_dot(const float* a, const flo
     return dot;
 }
 
-// Block-wide reductions through `scratch` (at least blockDim.x / 32 floats); every thread gets the result.
+// The same dot product with 16-byte loads when `count` is a multiple of 4 (`a` and `b` then 16-byte
+// aligned: the query in shared memory, a key in a pool of rows of `count` floats).
+static __device__ __forceinline__ float kvc_metric_dot_aligned(const float* a, const float* b, int count) {
+    if ((count & 3) != 0) return kvc_metric_dot(a, b, count);
+    const float4* a4 = (const float4*)a;
+    const float4* b4 = (const float4*)b;
+    float dot = 0.0f;
+#pragma unroll 8
+    for (int c = 0; c < count / 4; c++) {
+        const float4 x = a4[c], y = b4[c];
+        dot += x.x * y.x + x.y * y.y + x.z * y.z + x.w * y.w;
+    }
+    return dot;
+}
+
+// Block-wide reductions through `scratch` (at least blockDim.x / 32 floats; a different array for
+// consecutive reductions, so no write of one can meet a read of the other); every thread gets the result.
 static __device__ float kvc_block_max(float value, float* scratch) {
     for (int offset = KVC_WARP / 2; offset > 0; offset /= 2) value = fmaxf(value, __shfl_xor_sync(0xffffffffu, value, offset));
     const int lane = threadIdx.x % KVC_WARP, warp = threadIdx.x / KVC_WARP, warps = (blockDim.x + KVC_WARP - 1) / KVC_WARP;
@@ -52,9 +68,11 @@ static __device__ float kvc_block_sum(float value, float* scratch) {
 }
 
 // Softmax statistics of each (window query, query head) row over the keys it sees (keyPosition ≤
-// queryPosition): stats[(queryHead * window + w) * 2] = max of scale · q · k, [... + 1] = Σ exp(s − max).
+// queryPosition): stats[(queryHead * window + w) * 2] = max of scale · q · k, [... + 1] = Σ exp(s − max)
+// (accumulated online: Σ_threads Σ_thread's keys exp(s − m_thread) · exp(m_thread − max)).
 // A row that sees no key gets (−∞, 0) and scores nothing.
-// Grid: (window, qHeads); block: a multiple of 32 threads. Dynamic shared memory: (headDim + 32) floats.
+// Grid: (window, qHeads); block: a multiple of 32 threads, at most 1024. Dynamic shared memory:
+// headDim rounded up to a multiple of 4 floats.
 extern "C" __global__ void kvc_window_softmax_stats(
     const float* __restrict__ queries, const int* __restrict__ queryPositions, const float* __restrict__ keyPool,
     const int* __restrict__ positionPool, const int* __restrict__ blockTables, const int* __restrict__ contextLengths,
@@ -66,28 +84,32 @@ extern "C" __global__ void kvc_window_softmax_stats(
     const int queryPosition = queryPositions[w];
     const int* blockTable = blockTables + (long long)kvHead * maxBlocks;
 
-    extern __shared__ float shared[];
-    float* query = shared;               // [headDim]
-    float* scratch = shared + headDim;   // [32]
+    // The query alone in dynamic shared memory (padded to a multiple of 4 floats: the compiler reads it
+    // with 16-byte loads); the reduction scratch in separate static arrays, so that no read of the
+    // query can meet a scratch write (compute-sanitizer racecheck flagged the shared layout otherwise).
+    extern __shared__ __align__(16) float query[];  // [headDim rounded up to a multiple of 4]
+    __shared__ float maxScratch[KVC_WARP];
+    __shared__ float sumScratch[KVC_WARP];
     for (int x = threadIdx.x; x < headDim; x += blockDim.x) query[x] = queries[((long long)w * qHeads + queryHead) * headDim + x];
     __syncthreads();
 
-    float localMax = KVC_NEGATIVE_INFINITY;
+    // One pass per thread with a running (max, sum) pair (sum rescaled when the max grows), then the
+    // pairs merged exactly over the block.
+    float localMax = KVC_NEGATIVE_INFINITY, localSum = 0.0f;
     for (int i = threadIdx.x; i < length; i += blockDim.x) {
         const long long slot = kvc_metric_slot(blockTable, i, blockSize);
         if (positionPool[slot] > queryPosition) continue;
-        localMax = fmaxf(localMax, scale * kvc_metric_dot(query, keyPool + slot * headDim, headDim));
-    }
-    const float rowMax = kvc_block_max(localMax, scratch);
-    float localSum = 0.0f;
-    if (rowMax != KVC_NEGATIVE_INFINITY) {
-        for (int i = threadIdx.x; i < length; i += blockDim.x) {
-            const long long slot = kvc_metric_slot(blockTable, i, blockSize);
-            if (positionPool[slot] > queryPosition) continue;
-            localSum += expf(scale * kvc_metric_dot(query, keyPool + slot * headDim, headDim) - rowMax);
+        const float score = scale * kvc_metric_dot_aligned(query, keyPool + slot * headDim, headDim);
+        if (score > localMax) {
+            localSum = localSum * expf(localMax - score) + 1.0f;
+            localMax = score;
+        } else {
+            localSum += expf(score - localMax);
         }
     }
-    const float rowSum = kvc_block_sum(localSum, scratch);
+    const float rowMax = kvc_block_max(localMax, maxScratch);
+    localSum = localMax == KVC_NEGATIVE_INFINITY ? 0.0f : localSum * expf(localMax - rowMax);
+    const float rowSum = kvc_block_sum(localSum, sumScratch);
     if (threadIdx.x == 0) {
         stats[((long long)queryHead * window + w) * 2] = rowMax;
         stats[((long long)queryHead * window + w) * 2 + 1] = rowSum;
@@ -96,7 +118,8 @@ extern "C" __global__ void kvc_window_softmax_stats(
 
 // Raw (unpooled) scores: raw[queryHead, i] = Σ_w p_w(i) (metricMode 1, L1) or p_w(i)² (2, L2) over the
 // window queries that see logical slot i and for which queryPosition − keyPosition ≥ buffer, with
-// p = exp(s − max) · (1 / sum) — the order of AttentionMetric.score (queries in window order).
+// p = exp(s − max) · (1 / sum) — the order of AttentionMetric.score (queries in window order); s is
+// computed exactly as kvc_window_softmax_stats computes it.
 //   stats: [qHeads, window, 2] from kvc_window_softmax_stats   raw: [qHeads, maxContext]
 // Grid: (ceil(longest head / blockDim.x), kvHeads); one thread per logical slot.
 extern "C" __global__ void kvc_window_metric(
@@ -122,7 +145,8 @@ extern "C" __global__ void kvc_window_metric(
             const float rowMax = stats[((long long)queryHead * window + w) * 2];
             const float rowSum = stats[((long long)queryHead * window + w) * 2 + 1];
             if (rowSum == 0.0f) continue;
-            const float score = scale * kvc_metric_dot(queries + ((long long)w * qHeads + queryHead) * headDim, key, headDim);
+            const float score =
+                scale * kvc_metric_dot_aligned(queries + ((long long)w * qHeads + queryHead) * headDim, key, headDim);
             const float p = expf(score - rowMax) * (1.0f / rowSum);
             total += metricMode == 2 ? p * p : p;
         }
@@ -130,16 +154,15 @@ extern "C" __global__ void kvc_window_metric(
     }
 }
 
-// Max-pool of each query head's raw row over the head's KVs in token-position order (window
-// [r − kernel/2, r + (kernel−1)/2] of ranks, clipped at the ends; kernel ≤ 1: no pooling), then the
-// group's pooled rows summed into one score per KV and added to its metric slot.
-// When the head's slots are not in position order (after cache moves) the ranks are computed here
-// by counting (stable for equal positions, as a stable sort) into orderScratch: [kvHeads, maxContext].
+// Token-position order of each head's KVs, for the max-pool: unordered[kvHead] = 1 when some slot's
+// position is lower than its predecessor's (slots moved by a compression), and then
+// order[kvHead, rank] = logical index of the KV of that rank, ranks counted (stable for equal
+// positions, as a stable sort); 0 when the slots are in position order (a fresh prefill: rank = index).
+//   unordered: [kvHeads] int32   order: [kvHeads, maxContext] int32
 // Grid: (kvHeads); block: any width.
-extern "C" __global__ void kvc_max_pool_metric(
-    const float* __restrict__ raw, const int* __restrict__ positionPool, const int* __restrict__ blockTables,
-    const int* __restrict__ contextLengths, float* __restrict__ metricPool, int* __restrict__ orderScratch,
-    int kvHeads, int group, int blockSize, int maxBlocks, int poolKernel) {
+extern "C" __global__ void kvc_position_order(
+    const int* __restrict__ positionPool, const int* __restrict__ blockTables, const int* __restrict__ contextLengths,
+    int* __restrict__ unorderedFlags, int* __restrict__ orderScratch, int kvHeads, int blockSize, int maxBlocks) {
     const int kvHead = blockIdx.x;
     const int length = contextLengths[kvHead];
     const long long maxContext = (long long)maxBlocks * blockSize;
@@ -151,35 +174,51 @@ extern "C" __global__ void kvc_max_pool_metric(
         if (positionPool[kvc_metric_slot(blockTable, i, blockSize)] < positionPool[kvc_metric_slot(blockTable, i - 1, blockSize)]) unordered = 1;
     }
     unordered = __syncthreads_or(unordered);
-    if (unordered) {
-        for (int i = threadIdx.x; i < length; i += blockDim.x) {
-            const int position = positionPool[kvc_metric_slot(blockTable, i, blockSize)];
-            int rank = 0;
-            for (int k = 0; k < length; k++) {
-                const int other = positionPool[kvc_metric_slot(blockTable, k, blockSize)];
-                if (other < position || (other == position && k < i)) rank++;
-            }
-            order[rank] = i;
+    if (threadIdx.x == 0) unorderedFlags[kvHead] = unordered;
+    if (!unordered) return;
+    for (int i = threadIdx.x; i < length; i += blockDim.x) {
+        const int position = positionPool[kvc_metric_slot(blockTable, i, blockSize)];
+        int rank = 0;
+        for (int k = 0; k < length; k++) {
+            const int other = positionPool[kvc_metric_slot(blockTable, k, blockSize)];
+            if (other < position || (other == position && k < i)) rank++;
         }
-        __syncthreads();
+        order[rank] = i;
     }
+}
+
+// Max-pool of each query head's raw row over the head's KVs in token-position order (window
+// [r − kernel/2, r + (kernel−1)/2] of ranks, clipped at the ends; kernel ≤ 1: no pooling), then the
+// group's pooled rows summed into one score per KV and added to its metric slot. One thread per rank;
+// the order comes from kvc_position_order.
+// Grid: (ceil(maxContext / blockDim.x), kvHeads).
+extern "C" __global__ void kvc_max_pool_metric(
+    const float* __restrict__ raw, const int* __restrict__ blockTables, const int* __restrict__ contextLengths,
+    float* __restrict__ metricPool, const int* __restrict__ unorderedFlags, const int* __restrict__ orderScratch,
+    int kvHeads, int group, int blockSize, int maxBlocks, int poolKernel) {
+    const int kvHead = blockIdx.y;
+    const int r = blockIdx.x * blockDim.x + threadIdx.x;
+    const int length = contextLengths[kvHead];
+    if (r >= length) return;
+    const long long maxContext = (long long)maxBlocks * blockSize;
+    const int* blockTable = blockTables + (long long)kvHead * maxBlocks;
+    const int* order = orderScratch + (long long)kvHead * maxContext;
+    const bool unordered = unorderedFlags[kvHead] != 0;
 
     const int left = poolKernel / 2, right = (poolKernel - 1) / 2;
-    for (int r = threadIdx.x; r < length; r += blockDim.x) {
-        const int i = unordered ? order[r] : r;
-        float sum = 0.0f;
-        for (int j = 0; j < group; j++) {
-            const float* row = raw + ((long long)kvHead * group + j) * maxContext;
-            float pooled;
-            if (poolKernel > 1) {
-                pooled = KVC_NEGATIVE_INFINITY;
-                const int last = min(length - 1, r + right);
-                for (int n = max(0, r - left); n <= last; n++) pooled = fmaxf(pooled, row[unordered ? order[n] : n]);
-            } else {
-                pooled = row[i];
-            }
-            sum += pooled;
+    const int i = unordered ? order[r] : r;
+    float sum = 0.0f;
+    for (int j = 0; j < group; j++) {
+        const float* row = raw + ((long long)kvHead * group + j) * maxContext;
+        float pooled;
+        if (poolKernel > 1) {
+            pooled = KVC_NEGATIVE_INFINITY;
+            const int last = min(length - 1, r + right);
+            for (int n = max(0, r - left); n <= last; n++) pooled = fmaxf(pooled, row[unordered ? order[n] : n]);
+        } else {
+            pooled = row[i];
         }
-        metricPool[kvc_metric_slot(blockTable, i, blockSize)] += sum;
+        sum += pooled;
     }
+    metricPool[kvc_metric_slot(blockTable, i, blockSize)] += sum;
 }
