@@ -23,6 +23,22 @@ import Testing
         }
     }
 
+    /// The reused-compressor check must grow the scratch after its first shape, then reuse larger
+    /// buffers for a smaller shape, and every case must evict something.
+    @Test func reuseCasesGrowAndShrinkTheScratch() throws {
+        var largest = 0, grew = false, shrank = false
+        for (i, checkCase) in EvictionKernelCheck.reuseCases.enumerated() {
+            let (cache, sequence) = try checkCase.makeCache()
+            let shape = try EvictionShape(cache: cache, sequence: sequence, settings: checkCase.settings)
+            let needed = EvictionKernels.Workspace.elementCounts(shape).indices
+            if i > 0 && needed > largest { grew = true }
+            if i > 0 && needed < largest { shrank = true }
+            largest = max(largest, needed)
+            #expect(try EvictionReference.compress(sequence, cache: cache, settings: checkCase.settings).kvsEvicted > 0, "\(checkCase)")
+        }
+        #expect(grew && shrank)
+    }
+
     @Test func comparisonsCatchOneDifferingValue() throws {
         let checkCase = try #require(Self.smallCases.first)
         let (a, sequenceA) = try checkCase.makeCache()

@@ -43,8 +43,44 @@ public enum EvictionKernelCheck {
         for checkCase in cases where checkCase.sequenceLength <= kernels.sortLimit {
             results += try check(checkCase, kernels: kernels)
         }
+        results.append(try checkReusedCompressor(kernels: kernels))
         results.append(try checkRefusesHeadsTooLong(kernels: kernels))
         return results
+    }
+
+    /// Sequences of growing and shrinking shapes (heads, lengths, block sizes) compressed one after
+    /// the other by ONE ``GPUCompressor``, whose scratch is grown when too small and otherwise reused
+    /// with the new shape's row strides: each must leave what the references leave.
+    static let reuseCases: [EvictionCheckCase] = {
+        let settings = EvictionSettings(budget: .rate(4), protectedWindow: 16)
+        let shapes: [(layers: Int, kvHeads: Int, blockSize: Int, length: Int)] = [
+            (2, 2, 16, 300), (6, 3, 16, 3000), (3, 1, 4, 700), (8, 2, 16, 4100), (1, 1, 1, 90),
+        ]
+        return shapes.enumerated().map { i, shape in
+            EvictionCheckCase(
+                name: "reuse-\(i)", seed: 20 + UInt64(i), layers: shape.layers, kvHeads: shape.kvHeads, headDim: 8,
+                blockSize: shape.blockSize, sequenceLength: shape.length, tiedMetrics: i % 2 == 0, settings: settings)
+        }
+    }()
+
+    static func checkReusedCompressor(kernels: EvictionKernels) throws -> KernelCheckResult {
+        let compressor = GPUCompressor(kernels: kernels, settings: reuseCases[0].settings)
+        var differing: [String] = []
+        for checkCase in reuseCases {
+            let (gpuHost, sequence) = try checkCase.makeCache()
+            let gpuCache = try GPUPagedKVCache(context: kernels.context, layout: gpuHost.layout, capacityBlocks: gpuHost.capacityBlocks)
+            try gpuCache.upload(from: gpuHost, sequences: [sequence])
+            let outcome = try compressor.compress(sequence, cache: gpuHost, gpuCache: gpuCache)
+            try gpuCache.downloadPools(into: gpuHost)
+            let (referenceHost, referenceSequence) = try checkCase.makeCache()
+            let referenceOutcome = try EvictionReference.compress(referenceSequence, cache: referenceHost, settings: checkCase.settings)
+            if outcome != referenceOutcome || !comparePools(gpuHost, sequence, referenceHost, referenceSequence).equal || outcome.kvsEvicted == 0 {
+                differing.append("\(checkCase.name): GPU \(outcome), reference \(referenceOutcome)")
+            }
+        }
+        let label = "one compressor, \(reuseCases.count) shapes in turn (scratch grown and reused)"
+        guard differing.isEmpty else { return failure(kernel: EvictionKernels.executeFunctionName, case: "\(label): \(differing)") }
+        return KernelCheckResult(kernel: EvictionKernels.executeFunctionName, case: label, maxAbsoluteError: 0, maxRelativeError: 0, passed: true)
     }
 
     /// One case: the sort, the move plan and the whole compression (moves + truncation) on the GPU,
