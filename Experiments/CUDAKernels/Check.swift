@@ -16,9 +16,7 @@ extension KVCCUDATool {
         func validate() throws { try validateOutputPath(json) }
 
         func run() throws {
-            let compiler = try libraries.compiler()
-            let context = try libraries.context()
-            print("GPU: \(context.deviceName) (\(context.architecture)); NVRTC \(compiler.version.major).\(compiler.version.minor)")
+            let (compiler, context) = try libraries.openGPU()
             var results: [KernelCheckResult] = []
             results += try AttentionKernelCheck.run(context: context, compiler: compiler)
             results += try EvictionKernelCheck.run(context: context, compiler: compiler)
@@ -54,9 +52,7 @@ extension KVCCUDATool {
         func validate() throws { try validateOutputPath(json) }
 
         func run() throws {
-            let compiler = try libraries.compiler()
-            let context = try libraries.context()
-            print("GPU: \(context.deviceName) (\(context.architecture)); NVRTC \(compiler.version.major).\(compiler.version.minor)")
+            let (compiler, context) = try libraries.openGPU()
             var figures: [String: Double] = [:]
             figures.merge(try AttentionKernelBenchmark.run(context: context, compiler: compiler)) { $1 }
             figures.merge(try EvictionKernelBenchmark.run(context: context, compiler: compiler)) { $1 }

@@ -29,4 +29,12 @@ struct LibraryOptions: ParsableArguments {
 
     func compiler() throws -> NVRTCCompiler { try NVRTCCompiler(libraryPath: nvrtc) }
     func context() throws -> CUDAContext { try CUDAContext(device: device, driverPath: driver) }
+
+    /// NVRTC and the GPU, for the commands that run kernels; prints which they are.
+    func openGPU() throws -> (NVRTCCompiler, CUDAContext) {
+        let compiler = try compiler()
+        let context = try context()
+        print("GPU: \(context.deviceName) (\(context.architecture)); NVRTC \(compiler.version.major).\(compiler.version.minor)")
+        return (compiler, context)
+    }
 }
