@@ -3,7 +3,7 @@
 SWIFT ?= swift
 THREADS ?= 2
 
-.PHONY: setup build release demo test bench bench-kernels bench-attention clean
+.PHONY: setup build release demo test bench bench-kernels bench-attention cuda-info cuda-check clean
 
 setup:
 	@scripts/setup.sh
@@ -38,6 +38,20 @@ bench-kernels:
 # The decode attention kernels alone, per cached KV, in cache and scattered over memory (no model).
 bench-attention:
 	@scripts/bench-attention.sh
+
+# The CUDA kernels compiled with NVRTC for sm_80, sm_90 and the GPU present (no GPU needed).
+cuda-info: setup
+	$(SWIFT) build -c release --product kvc-cuda
+	$$($(SWIFT) build -c release --show-bin-path)/kvc-cuda info
+
+# On a machine with an NVIDIA GPU: every kernel against its CPU reference, then their timings
+# (results/cuda-*.json). Without Swift there: `scripts/cuda-device-check.sh stage` here, copy the
+# repository with .device-run/, and run `scripts/cuda-device-check.sh run results` there.
+cuda-check: setup
+	$(SWIFT) build -c release --product kvc-cuda
+	mkdir -p results
+	$$($(SWIFT) build -c release --show-bin-path)/kvc-cuda check --json results/cuda-check.json
+	$$($(SWIFT) build -c release --show-bin-path)/kvc-cuda bench --json results/cuda-bench.json
 
 clean:
 	$(SWIFT) package clean

@@ -125,5 +125,6 @@ let package = Package(
             dependencies: ["KVCCUDA", "PagedKVCache", "KVCompress", "EvictionPolicies", "LlamaInference"],
             swiftSettings: strict),
         .testTarget(name: "KVCCommandTests", dependencies: ["kvc", "KVCHDF5"], swiftSettings: strict),
+        .testTarget(name: "KVCCUDAToolTests", dependencies: ["KVCCUDATool"], swiftSettings: strict),
     ]
 )

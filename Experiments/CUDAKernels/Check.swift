@@ -13,6 +13,8 @@ extension KVCCUDATool {
         @Option(help: "Also write the results as JSON to this file.")
         var json: String?
 
+        func validate() throws { try validateOutputPath(json) }
+
         func run() throws {
             let compiler = try libraries.compiler()
             let context = try libraries.context()
@@ -49,6 +51,8 @@ extension KVCCUDATool {
         @Option(help: "Also write the figures as JSON to this file.")
         var json: String?
 
+        func validate() throws { try validateOutputPath(json) }
+
         func run() throws {
             let compiler = try libraries.compiler()
             let context = try libraries.context()
@@ -64,6 +68,19 @@ extension KVCCUDATool {
                 try writeJSON(["device": context.deviceName, "architecture": context.architecture.name, "figures": figures], to: json)
             }
         }
+    }
+}
+
+/// Refuses, before any GPU work, an output file whose folder is missing or not writable.
+func validateOutputPath(_ path: String?) throws {
+    guard let path else { return }
+    let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
+    var isFolder: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue else {
+        throw ValidationError("cannot write \(path): folder \(folder) does not exist")
+    }
+    guard FileManager.default.isWritableFile(atPath: folder) else {
+        throw ValidationError("cannot write \(path): folder \(folder) is not writable")
     }
 }
 

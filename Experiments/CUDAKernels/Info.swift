@@ -13,6 +13,12 @@ extension KVCCUDATool {
         @Option(help: "Architectures to compile for, besides the GPU present (sm_XY).")
         var architecture: [String] = ["sm_80", "sm_90"]
 
+        func validate() throws {
+            for name in architecture {
+                do { _ = try GPUArchitecture(parsing: name) } catch { throw ValidationError("\(error)") }
+            }
+        }
+
         func run() throws {
             let compiler = try libraries.compiler()
             print("NVRTC \(compiler.version.major).\(compiler.version.minor): \(compiler.libraryPath)")
