@@ -47,7 +47,8 @@ public final class EvictionKernels: @unchecked Sendable {
     /// allocates only a buffer that is too small (with a quarter of headroom), so a
     /// ``GPUCompressor`` that compresses again and again allocates almost never: device allocations
     /// cost more host time than the kernels themselves. Every row stride is the current shape's, a
-    /// larger buffer just has an unused tail.
+    /// larger buffer just has an unused tail. One compression at a time: ``GPUCompressor`` holds a
+    /// lock around its use.
     public final class Workspace: @unchecked Sendable {
         public let context: CUDAContext
         /// The compression the buffers are laid out for.

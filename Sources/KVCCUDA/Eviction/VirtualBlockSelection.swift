@@ -168,20 +168,24 @@ private struct SelectionLedger {
     /// only, so all layers lose the same number (a layer out of blocks gives what it has). A layer's
     /// choice depends on its own heads only, so each layer evicts as soon as it has chosen.
     mutating func evictInLayerRounds() {
+        // Each head's next score, +inf once it has nothing left to give (evictable scores are never +inf).
+        var next = [Float](repeating: .infinity, count: heads)
+        for h in 0..<heads where canEvict(h) { next[h] = nextScore(h) }
         while !holds {
             var evictedAny = false
             for layer in 0..<layers {
                 // The evictable head of the layer whose next block scores lowest; ties to the lowest index.
                 var best = -1
                 var bestScore: Float = 0
-                for h in layer * kvHeads..<(layer + 1) * kvHeads where canEvict(h) {
-                    let score = nextScore(h)
-                    if best >= 0 && score >= bestScore { continue }
+                for h in layer * kvHeads..<(layer + 1) * kvHeads {
+                    let score = next[h]
+                    if score == .infinity || (best >= 0 && score >= bestScore) { continue }
                     best = h
                     bestScore = score
                 }
                 if best >= 0 {
                     setEvicted(head: best, to: evicted[best] + 1)
+                    next[best] = canEvict(best) ? nextScore(best) : .infinity
                     evictedAny = true
                 }
             }
