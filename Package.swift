@@ -42,6 +42,9 @@ let package = Package(
             // fma beyond the explicit ones, so every path computes the same floats.
             cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off"])]),
 
+        // MARK: - Seeded random numbers (one generator for models, sampling, prompts and tests)
+        .target(name: "SeededRandom", swiftSettings: strict),
+
         // MARK: - Model loading
         .target(name: "GGUF", swiftSettings: strict),
         .target(name: "BPETokenizer", dependencies: ["GGUF"], swiftSettings: strict),
@@ -50,7 +53,7 @@ let package = Package(
         .target(name: "PagedKVCache", swiftSettings: strict),
         .target(
             name: "LlamaInference",
-            dependencies: ["GGUF", "BPETokenizer", "PagedKVCache", "KVCLinearAlgebra", "CKernels"],
+            dependencies: ["GGUF", "BPETokenizer", "PagedKVCache", "KVCLinearAlgebra", "CKernels", "SeededRandom"],
             // The forward pass is optimised in debug builds too: unoptimised SIMD code runs ~100×
             // slower, which would make every test that runs the model (here and downstream) crawl.
             swiftSettings: strict + [.unsafeFlags(["-O"], .when(configuration: .debug))]),
@@ -58,7 +61,7 @@ let package = Package(
         // MARK: - KV-Compress mechanism (protocols, driver, executor) and the plug-ins
         .target(
             name: "KVCompress",
-            dependencies: ["PagedKVCache", "LlamaInference", "BPETokenizer", "KVCHDF5", .product(name: "Yams", package: "Yams")],
+            dependencies: ["PagedKVCache", "LlamaInference", "BPETokenizer", "KVCHDF5", "SeededRandom", .product(name: "Yams", package: "Yams")],
             swiftSettings: strict),
         .target(
             name: "EvictionPolicies", dependencies: ["KVCompress"], path: "Plugins/EvictionPolicies",
@@ -69,7 +72,7 @@ let package = Package(
         // library, so a statically linked binary using it runs on a GPU machine that has only the driver.
         .target(name: "CCUDA", linkerSettings: [.linkedLibrary("dl")]),
         .target(
-            name: "KVCCUDA", dependencies: ["CCUDA", "PagedKVCache"], resources: [.copy("Kernels")],
+            name: "KVCCUDA", dependencies: ["CCUDA", "PagedKVCache", "SeededRandom"], resources: [.copy("Kernels")],
             swiftSettings: strict),
 
         // MARK: - `swift package scaffold-policy --name MyPolicy`: a new eviction policy and its tests
@@ -103,26 +106,26 @@ let package = Package(
             swiftSettings: strict),
 
         // MARK: - Tests (one target per module)
-        .testTarget(name: "GGUFTests", dependencies: ["GGUF"], resources: [.copy("Fixtures")], swiftSettings: strict),
-        .testTarget(name: "BPETokenizerTests", dependencies: ["BPETokenizer", "GGUF", .product(name: "PropertyBased", package: "swift-property-based")], resources: [.copy("Fixtures")], swiftSettings: strict),
-        .testTarget(name: "WrapperTests", dependencies: ["KVCLinearAlgebra", "KVCStatistics", "KVCHDF5"], swiftSettings: strict),
+        .testTarget(name: "GGUFTests", dependencies: ["GGUF", "SeededRandom"], resources: [.copy("Fixtures")], swiftSettings: strict),
+        .testTarget(name: "BPETokenizerTests", dependencies: ["BPETokenizer", "GGUF", "SeededRandom", .product(name: "PropertyBased", package: "swift-property-based")], resources: [.copy("Fixtures")], swiftSettings: strict),
+        .testTarget(name: "WrapperTests", dependencies: ["KVCLinearAlgebra", "KVCStatistics", "KVCHDF5", "SeededRandom"], swiftSettings: strict),
         .testTarget(
             name: "PagedKVCacheTests",
             dependencies: ["PagedKVCache", .product(name: "PropertyBased", package: "swift-property-based")],
             swiftSettings: strict),
         .testTarget(
-            name: "LlamaInferenceTests", dependencies: ["LlamaInference", "PagedKVCache", "GGUF"],
+            name: "LlamaInferenceTests", dependencies: ["LlamaInference", "PagedKVCache", "GGUF", "SeededRandom"],
             resources: [.copy("Fixtures")], swiftSettings: strict),
         .testTarget(
             name: "KVCompressTests",
             dependencies: [
                 "KVCompress", "EvictionPolicies", "LlamaInference", "PagedKVCache", "BPETokenizer", "KVCHDF5",
-                .product(name: "PropertyBased", package: "swift-property-based"),
+                "SeededRandom", .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             swiftSettings: strict),
         .testTarget(
             name: "KVCCUDATests",
-            dependencies: ["KVCCUDA", "PagedKVCache", "KVCompress", "EvictionPolicies", "LlamaInference"],
+            dependencies: ["KVCCUDA", "PagedKVCache", "KVCompress", "EvictionPolicies", "LlamaInference", "SeededRandom"],
             swiftSettings: strict),
         .testTarget(name: "KVCCommandTests", dependencies: ["kvc", "KVCHDF5"], swiftSettings: strict),
         .testTarget(name: "KVCCUDAToolTests", dependencies: ["KVCCUDATool"], swiftSettings: strict),

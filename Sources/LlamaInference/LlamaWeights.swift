@@ -1,4 +1,5 @@
 import CKernels
+import SeededRandom
 
 /// A weight matrix `[rows, columns]`, one row per output unit (GGUF's layout), so `y = W · x` is a
 /// product with the transpose of the stored matrix. Either dense float32 (F32/F16/BF16 files and
@@ -141,18 +142,7 @@ extension LlamaWeights {
     }
 }
 
-/// SplitMix64 (Steele, Lea, Flood 2014): a tiny, seedable generator, so random models and sampling
-/// are reproducible on every platform.
-public struct SplitMix64: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+extension SplitMix64 {
     /// Uniform in [low, high).
     mutating func uniform(_ low: Float, _ high: Float) -> Float {
         low + (high - low) * Float(next() >> 40) / Float(1 << 24)

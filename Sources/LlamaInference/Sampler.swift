@@ -1,4 +1,5 @@
 import Foundation
+import SeededRandom
 
 /// Picks the next token from a row of logits: greedy (argmax) by default, or sampling at a
 /// temperature restricted to the nucleus of top-p probability mass, from a seeded generator so that

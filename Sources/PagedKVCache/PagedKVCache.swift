@@ -211,17 +211,18 @@ public final class PagedKVCache: @unchecked Sendable {
     /// - Returns: the number of blocks freed.
     @discardableResult
     public func truncate(_ sequence: SequenceID, layer: Int, head: Int, to length: Int) throws(KVCacheError) -> Int {
-        guard var t = tables[sequence] else { throw .unknownSequence(sequence) }
+        guard let current = tables[sequence]?.lengths[headIndex(layer: layer, head: head)] else { throw .unknownSequence(sequence) }
         let hi = headIndex(layer: layer, head: head)
-        guard length >= 0, length <= t.lengths[hi] else {
-            throw .invalidLength("cannot truncate layer \(layer) head \(head) from \(t.lengths[hi]) to \(length) KVs")
+        guard length >= 0, length <= current else {
+            throw .invalidLength("cannot truncate layer \(layer) head \(head) from \(current) to \(length) KVs")
         }
+        // Mutated in place through the dictionary (a copy of the sequence's tables would copy every
+        // head's table once per truncation: a compression truncates every head).
         let keep = layout.blocks(forTokens: length)
-        let freed = t.blockTables[hi].count - keep
-        for b in t.blockTables[hi][keep...] { allocator.release(b) }
-        t.blockTables[hi].removeLast(freed)
-        t.lengths[hi] = length
-        tables[sequence] = t
+        let freed = tables[sequence]!.blockTables[hi].count - keep
+        for b in tables[sequence]!.blockTables[hi][keep...] { allocator.release(b) }
+        tables[sequence]!.blockTables[hi].removeLast(freed)
+        tables[sequence]!.lengths[hi] = length
         return freed
     }
 }

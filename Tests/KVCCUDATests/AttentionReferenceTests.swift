@@ -2,6 +2,7 @@ import EvictionPolicies
 import Foundation
 import KVCompress
 import PagedKVCache
+import SeededRandom
 import Testing
 
 @testable import KVCCUDA
@@ -28,14 +29,14 @@ struct AttentionReferenceTests {
 
     /// Head lengths 0...maxLength per (sequence, layer, head); the first head of the first sequence empty.
     static func lengths(batch: Int, layout: CacheLayout, maxLength: Int, seed: UInt64) -> [[Int]] {
-        var random = SeededGenerator(seed: seed)
+        var random = SplitMix64(seed: seed)
         return (0..<batch).map { s in
             (0..<layout.headCount).map { head in s == 0 && head == 0 ? 0 : 1 + Int(random.next() % UInt64(maxLength)) }
         }
     }
 
     static func randomFloats(_ count: Int, seed: UInt64) -> [Float] {
-        var random = SeededGenerator(seed: seed)
+        var random = SplitMix64(seed: seed)
         return (0..<count).map { _ in 2 * random.signedUnit() }
     }
 

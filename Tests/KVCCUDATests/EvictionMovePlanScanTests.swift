@@ -1,5 +1,6 @@
 import KVCCUDA
 import PagedKVCache
+import SeededRandom
 import Testing
 
 /// `kvc_plan_moves` finds each head's moves in parallel from a prefix sum over the evicted flags
@@ -108,7 +109,7 @@ import Testing
 
     @Test(arguments: [32, 64, 96, 1024])
     func theScanWritesTheWalksMoves(threads: Int) throws {
-        var random = EvictionTestRandom(seed: UInt64(threads))
+        var random = SplitMix64(seed: UInt64(threads))
         var moved = 0
         for trial in 0..<(threads == 1024 ? 400 : 1500) {
             // Lengths across tile boundaries (a multiple of the tile, one more, one less) and random.

@@ -1,4 +1,5 @@
 import PagedKVCache
+import SeededRandom
 import Testing
 
 @testable import KVCCUDA
@@ -21,7 +22,7 @@ import Testing
     }
 
     static func problem(seed: UInt64, ascending: Bool) throws -> Problem {
-        var random = EvictionTestRandom(seed: seed)
+        var random = SplitMix64(seed: seed)
         let layers = Int.random(in: 1...4, using: &random), kvHeads = Int.random(in: 1...3, using: &random)
         let blockSize = [1, 2, 4][Int.random(in: 0..<3, using: &random)]
         let units = (0..<layers).map { _ in blockSize * Int.random(in: 1...3, using: &random) }

@@ -1,18 +1,6 @@
 import KVCCUDA
 import PagedKVCache
-
-/// SplitMix64: a small seeded generator so every random cache of these tests is reproducible.
-struct EvictionTestRandom: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+import SeededRandom
 
 /// One random cache scenario: a sequence whose heads were already compressed before (each holds all
 /// its protected positions plus a random share of the others, in shuffled slot order), with random
@@ -46,7 +34,7 @@ struct EvictionScenario: Sendable, CustomStringConvertible {
 
     /// Builds the cache; the same scenario always builds the same cache.
     func makeCache(spareBlocks: Int = 2) throws -> (cache: PagedKVCache, sequence: SequenceID) {
-        var rng = EvictionTestRandom(seed: seed)
+        var rng = SplitMix64(seed: seed)
         let layout = try CacheLayout(layers: layers, kvHeads: kvHeads, headDim: headDim, blockSize: blockSize)
         let n = sequenceLength
         let cache = try PagedKVCache(layout: layout, capacityBlocks: layout.blocks(forTokens: n) * layout.headCount + spareBlocks)

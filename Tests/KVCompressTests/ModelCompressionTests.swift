@@ -3,6 +3,7 @@ import KVCompress
 import LlamaInference
 import PagedKVCache
 import PropertyBased
+import SeededRandom
 import Testing
 
 /// Compression on a tiny random Llama: what the issue asks the model-level tests to show.

@@ -1,5 +1,6 @@
 import CKernels
 import Foundation
+import SeededRandom
 import Testing
 
 @testable import LlamaInference

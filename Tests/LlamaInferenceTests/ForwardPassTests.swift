@@ -1,5 +1,6 @@
-import PagedKVCache
 import Foundation
+import PagedKVCache
+import SeededRandom
 import Testing
 
 @testable import LlamaInference

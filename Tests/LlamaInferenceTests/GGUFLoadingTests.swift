@@ -1,6 +1,7 @@
 import Foundation
 import GGUF
 import PagedKVCache
+import SeededRandom
 import Testing
 
 @testable import LlamaInference

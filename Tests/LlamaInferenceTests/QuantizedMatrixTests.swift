@@ -1,6 +1,7 @@
 import CKernels
 import Foundation
 import GGUF
+import SeededRandom
 import Testing
 
 @testable import LlamaInference

@@ -1,5 +1,6 @@
 import Foundation
 import KVCStatistics
+import SeededRandom
 import Testing
 
 // Reference values below were printed by `python3 scripts/statistics_reference_values.py`
@@ -218,15 +219,3 @@ func isClose(_ actual: Double, _ expected: Double, tolerance: Double = 1e-9) -> 
     }
 }
 
-/// A tiny seeded generator (SplitMix64) for test data, independent of the GSL generator under test.
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

@@ -1,4 +1,5 @@
 import PagedKVCache
+import SeededRandom
 
 /// The attention and metric kernels run on a GPU against their CPU references over random caches
 /// (block sizes 1, 16, 64; head lengths 0...2000, each head its own; batches of 1 and 8; L1 and L2;
@@ -60,7 +61,7 @@ public enum AttentionKernelCheck {
 
     /// Random head lengths in 0...maxLength, one head of the first sequence empty and one full.
     static func randomLengths(layout: CacheLayout, batch: Int, seed: UInt64) -> [[Int]] {
-        var random = SeededGenerator(seed: seed &* 7919)
+        var random = SplitMix64(seed: seed &* 7919)
         return (0..<batch).map { s in
             (0..<layout.headCount).map { head in
                 if s == 0 && head == 0 { return 0 }
@@ -82,7 +83,7 @@ public enum AttentionKernelCheck {
     }
 
     static func randomFloats(_ count: Int, seed: UInt64) -> [Float] {
-        var random = SeededGenerator(seed: seed)
+        var random = SplitMix64(seed: seed)
         return (0..<count).map { _ in random.signedUnit() }
     }
 

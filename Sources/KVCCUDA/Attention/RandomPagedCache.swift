@@ -1,4 +1,5 @@
 import PagedKVCache
+import SeededRandom
 
 /// Random host caches in the shapes the kernels meet: every head of every layer with its own length
 /// (heads truncated as after KV-Compress evictions), blocks of different heads and sequences
@@ -13,7 +14,7 @@ struct RandomPagedCache {
     ///   - shuffledHeads: per sequence, head indices whose slots get a random logical order.
     ///   - spareBlocks: free blocks left in the pool beyond what the longest heads needed.
     init(layout: CacheLayout, lengths: [[Int]], shuffledHeads: Set<Int> = [], spareBlocks: Int = 0, seed: UInt64) throws {
-        var random = SeededGenerator(seed: seed)
+        var random = SplitMix64(seed: seed)
         let longest = lengths.map { $0.max() ?? 0 }
         let capacity = max(1, longest.reduce(spareBlocks) { $0 + layout.headCount * layout.blocks(forTokens: $1) })
         let cache = try PagedKVCache(layout: layout, capacityBlocks: capacity)
@@ -52,7 +53,7 @@ struct RandomPagedCache {
     }
 
     /// Permutes the KVs of a head over its logical slots (key, value, metric, position together).
-    private static func shuffle(_ view: HeadView, headDim d: Int, random: inout SeededGenerator) {
+    private static func shuffle(_ view: HeadView, headDim d: Int, random: inout SplitMix64) {
         let n = view.length
         let keys = (0..<n).map { Array(UnsafeBufferPointer(start: view.key($0), count: d)) }
         let values = (0..<n).map { Array(UnsafeBufferPointer(start: view.value($0), count: d)) }

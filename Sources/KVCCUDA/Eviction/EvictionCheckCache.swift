@@ -1,17 +1,5 @@
 import PagedKVCache
-
-/// SplitMix64, seeded: the eviction check's caches are reproducible run to run.
-struct EvictionCheckRandom: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+import SeededRandom
 
 /// One configuration of the GPU eviction check or benchmark: a sequence whose heads were already
 /// compressed before (each holds its protected positions plus a random share, at least half, of the
@@ -59,7 +47,7 @@ public struct EvictionCheckCase: Sendable, CustomStringConvertible {
     /// first, so whole pools compare exactly). Keys and values encode the token position, so a KV
     /// moved to the wrong slot shows.
     public func makeCache() throws -> (cache: PagedKVCache, sequence: SequenceID) {
-        var random = EvictionCheckRandom(seed: seed)
+        var random = SplitMix64(seed: seed)
         let layout = try CacheLayout(layers: layers, kvHeads: kvHeads, headDim: headDim, blockSize: blockSize)
         let n = sequenceLength
         let cache = try PagedKVCache(layout: layout, capacityBlocks: layout.blocks(forTokens: n) * layout.headCount + 1)

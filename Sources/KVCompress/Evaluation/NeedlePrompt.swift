@@ -1,5 +1,6 @@
 import BPETokenizer
 import LlamaInference
+import SeededRandom
 
 /// One retrieval prompt: a haystack with a needle (a sentence holding a 5-digit code) at a known
 /// depth, ending in a question the model completes (plain completion, no chat template).

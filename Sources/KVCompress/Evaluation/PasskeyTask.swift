@@ -1,5 +1,6 @@
 import BPETokenizer
 import LlamaInference
+import SeededRandom
 
 /// The passkey retrieval task (Mohtashami & Jaggi 2023, "Landmark Attention"; the form LongLoRA and
 /// many KV-cache papers use): the classic noise sentences repeated to the target length, the needle

@@ -1,6 +1,7 @@
 import BPETokenizer
 import Foundation
 import LlamaInference
+import SeededRandom
 
 /// A needle in real English prose: consecutive paragraphs of a corpus (the committed extract of the
 /// Python reference manual, `Experiments/data/python-reference-prose.txt`, made by
