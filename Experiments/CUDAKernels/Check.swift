@@ -13,13 +13,33 @@ extension KVCCUDATool {
         @Option(help: "Also write the results as JSON to this file.")
         var json: String?
 
-        func validate() throws { try validateOutputPath(json) }
+        @Option(help: "Which kernels: all, attention or eviction.")
+        var only: KernelGroup = .all
+
+        @Option(help: "Only the eviction cases of at most this many tokens per sequence (smaller, faster runs, e.g. under compute-sanitizer).")
+        var maxEvictionLength: Int?
+
+        enum KernelGroup: String, ExpressibleByArgument, CaseIterable { case all, attention, eviction }
+
+        func validate() throws {
+            try validateOutputPath(json)
+            if let maxEvictionLength, maxEvictionLength < 1 { throw ValidationError("--max-eviction-length must be positive (got \(maxEvictionLength))") }
+        }
 
         func run() throws {
             let (compiler, context) = try libraries.openGPU()
             var results: [KernelCheckResult] = []
-            results += try AttentionKernelCheck.run(context: context, compiler: compiler)
-            results += try EvictionKernelCheck.run(context: context, compiler: compiler)
+            if only != .eviction { results += try AttentionKernelCheck.run(context: context, compiler: compiler) }
+            if only != .attention {
+                if let maxEvictionLength {
+                    let kernels = try EvictionKernels(context: context, compiler: compiler)
+                    for checkCase in EvictionKernelCheck.cases where checkCase.sequenceLength <= maxEvictionLength {
+                        results += try EvictionKernelCheck.check(checkCase, kernels: kernels)
+                    }
+                } else {
+                    results += try EvictionKernelCheck.run(context: context, compiler: compiler)
+                }
+            }
             print("")
             print("| kernel | case | max abs error | max rel error | passed |")
             print("|---|---|---:|---:|---|")
