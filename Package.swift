@@ -102,7 +102,7 @@ let package = Package(
         .executableTarget(
             name: "KVCCUDATool",
             dependencies: ["KVCCUDA", .product(name: "ArgumentParser", package: "swift-argument-parser")],
-            path: "Experiments/CUDAKernels",
+            path: "Experiments/CUDAKernels", exclude: ["README.md"],
             swiftSettings: strict),
 
         // MARK: - Tests (one target per module)

@@ -32,48 +32,13 @@ struct EvictionScenario: Sendable, CustomStringConvertible {
             evictionBlockSizes: evictionBlockSizes)
     }
 
-    /// Builds the cache; the same scenario always builds the same cache.
+    /// Builds the cache with the GPU check's builder (`EvictionCheckCase.makeCache`), so the tests and
+    /// `kvc-cuda check` draw their caches the same way; the same scenario always builds the same cache.
     func makeCache(spareBlocks: Int = 2) throws -> (cache: PagedKVCache, sequence: SequenceID) {
-        var rng = SplitMix64(seed: seed)
-        let layout = try CacheLayout(layers: layers, kvHeads: kvHeads, headDim: headDim, blockSize: blockSize)
-        let n = sequenceLength
-        let cache = try PagedKVCache(layout: layout, capacityBlocks: layout.blocks(forTokens: n) * layout.headCount + spareBlocks)
-        // Pools start uninitialized; zero them so whole-pool comparisons see only what the test wrote.
-        let slots = cache.capacityBlocks * blockSize
-        cache.keys.initialize(repeating: 0, count: slots * headDim)
-        cache.values.initialize(repeating: 0, count: slots * headDim)
-        cache.metrics.initialize(repeating: 0, count: slots)
-        cache.positions.initialize(repeating: 0, count: slots)
-        let sequence = cache.addSequence()
-        try cache.reserve(sequence, tokens: n)
-        let positions = (0..<Int32(n)).map { $0 }
-        let zeros = [Float](repeating: 0, count: n * kvHeads * headDim)
-        for layer in 0..<layers {
-            cache.append(sequence, layer: layer, count: n, keys: zeros, values: zeros, positions: positions)
-        }
-        cache.advance(sequence, by: n)
-        func isProtected(_ p: Int) -> Bool { p >= n - protectedWindow || p < sinks }
-        for layer in 0..<layers {
-            for head in 0..<kvHeads {
-                let protected = (0..<n).filter(isProtected)
-                let others = (0..<n).filter { !isProtected($0) }.shuffled(using: &rng)
-                let keep = others.isEmpty ? 0 : Int.random(in: others.count / 2...others.count, using: &rng)
-                let held = (protected + others.prefix(keep)).shuffled(using: &rng)
-                try cache.truncate(sequence, layer: layer, head: head, to: held.count)
-                let view = cache.view(sequence, layer: layer, head: head)
-                for (i, position) in held.enumerated() {
-                    view.positions(block: i / blockSize)[i % blockSize] = Int32(position)
-                    var metric = tiedMetrics ? Float(Int.random(in: 0...3, using: &rng)) : Float.random(in: 0...1, using: &rng)
-                    if withNaN && Int.random(in: 0..<10, using: &rng) == 0 { metric = .nan }
-                    view.metric(i).pointee = metric
-                    for d in 0..<headDim {
-                        view.key(i)[d] = Float.random(in: -1...1, using: &rng)
-                        view.value(i)[d] = Float.random(in: -1...1, using: &rng)
-                    }
-                }
-            }
-        }
-        return (cache, sequence)
+        try EvictionCheckCase(
+            name: "scenario", seed: seed, layers: layers, kvHeads: kvHeads, headDim: headDim, blockSize: blockSize,
+            sequenceLength: sequenceLength, tiedMetrics: tiedMetrics, withNaN: withNaN, settings: settings
+        ).makeCache(spareBlocks: spareBlocks)
     }
 }
 

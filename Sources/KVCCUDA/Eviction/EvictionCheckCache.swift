@@ -45,12 +45,12 @@ public struct EvictionCheckCase: Sendable, CustomStringConvertible {
 
     /// Builds the host cache; the same case always builds the same cache, pools included (zeroed
     /// first, so whole pools compare exactly). Keys and values encode the token position, so a KV
-    /// moved to the wrong slot shows.
-    public func makeCache() throws -> (cache: PagedKVCache, sequence: SequenceID) {
+    /// moved to the wrong slot shows. The pool has `spareBlocks` blocks beyond what the sequence needs.
+    public func makeCache(spareBlocks: Int = 1) throws -> (cache: PagedKVCache, sequence: SequenceID) {
         var random = SplitMix64(seed: seed)
         let layout = try CacheLayout(layers: layers, kvHeads: kvHeads, headDim: headDim, blockSize: blockSize)
         let n = sequenceLength
-        let cache = try PagedKVCache(layout: layout, capacityBlocks: layout.blocks(forTokens: n) * layout.headCount + 1)
+        let cache = try PagedKVCache(layout: layout, capacityBlocks: layout.blocks(forTokens: n) * layout.headCount + spareBlocks)
         let slots = cache.capacityBlocks * blockSize
         cache.keys.initialize(repeating: 0, count: slots * headDim)
         cache.values.initialize(repeating: 0, count: slots * headDim)
