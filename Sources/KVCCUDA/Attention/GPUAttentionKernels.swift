@@ -107,10 +107,10 @@ public final class GPUAttentionKernels {
             throw .invalidArgument("decode attention: lanes per key \(decodeLanesPerKey) must be a power of two in 1...32")
         }
         let plan = DecodeLaunchPlan(layout: layout, sequences: sequences, maxBlocks: cache.maxBlocks, groupSize: groupSize)
-        let scores = try scratch.floats(\.decodeScores, plan.scoreCount, context)
-        let partialMax = try scratch.floats(\.decodeMax, plan.partialCount, context)
-        let partialSum = try scratch.floats(\.decodeSum, plan.partialCount, context)
-        let partialOutput = try scratch.floats(\.decodeOutput, plan.partialCount * layout.headDim, context)
+        let scores = try scratch.buffer(\.decodeScores, plan.scoreCount, context)
+        let partialMax = try scratch.buffer(\.decodeMax, plan.partialCount, context)
+        let partialSum = try scratch.buffer(\.decodeSum, plan.partialCount, context)
+        let partialOutput = try scratch.buffer(\.decodeOutput, plan.partialCount * layout.headDim, context)
         if plan.sharedMemoryBytes > Self.defaultSharedMemoryLimit {
             try decodePartitions.setMaxDynamicSharedMemory(bytes: plan.sharedMemoryBytes)
         }
@@ -161,10 +161,10 @@ public final class GPUAttentionKernels {
             metricMode: metricMode, buffer: buffer, poolKernel: poolKernel)
         let qHeads = layout.kvHeads * groupSize, maxContext = cache.maxBlocks * layout.blockSize
         guard maxContext > 0 else { return }  // every head empty: nothing to score
-        let stats = try scratch.floats(\.windowStats, qHeads * window * 2, context)
-        let raw = try scratch.floats(\.windowRaw, qHeads * maxContext, context)
-        let order = try scratch.ints(\.windowOrder, layout.kvHeads * maxContext, context)
-        let unordered = try scratch.ints(\.windowUnordered, layout.kvHeads, context)
+        let stats = try scratch.buffer(\.windowStats, qHeads * window * 2, context)
+        let raw = try scratch.buffer(\.windowRaw, qHeads * maxContext, context)
+        let order = try scratch.buffer(\.windowOrder, layout.kvHeads * maxContext, context)
+        let unordered = try scratch.buffer(\.windowUnordered, layout.kvHeads, context)
         // This sequence's rows of the layer's tables: [kvHeads, maxBlocks] and [kvHeads].
         let row = cache.row(layer: layer, sequence: sequenceIndex, head: 0)
         let tables = cache.blockTables.address + UInt64(row * cache.maxBlocks * MemoryLayout<Int32>.stride)
@@ -234,20 +234,12 @@ private struct Scratch {
     var decodeScores, decodeMax, decodeSum, decodeOutput, windowStats, windowRaw: DeviceBuffer<Float>?
     var windowOrder, windowUnordered: DeviceBuffer<Int32>?
 
-    mutating func floats(
-        _ key: WritableKeyPath<Scratch, DeviceBuffer<Float>?>, _ count: Int, _ context: CUDAContext
-    ) throws(CUDAError) -> DeviceBuffer<Float> {
+    /// The buffer at `key`, replaced by a larger one when it holds fewer than `count` elements.
+    mutating func buffer<Element: BitwiseCopyable>(
+        _ key: WritableKeyPath<Scratch, DeviceBuffer<Element>?>, _ count: Int, _ context: CUDAContext
+    ) throws(CUDAError) -> DeviceBuffer<Element> {
         if let buffer = self[keyPath: key], buffer.count >= count { return buffer }
-        let buffer = try context.allocate(Float.self, count: max(1, count))
-        self[keyPath: key] = buffer
-        return buffer
-    }
-
-    mutating func ints(
-        _ key: WritableKeyPath<Scratch, DeviceBuffer<Int32>?>, _ count: Int, _ context: CUDAContext
-    ) throws(CUDAError) -> DeviceBuffer<Int32> {
-        if let buffer = self[keyPath: key], buffer.count >= count { return buffer }
-        let buffer = try context.allocate(Int32.self, count: max(1, count))
+        let buffer = try context.allocate(Element.self, count: max(1, count))
         self[keyPath: key] = buffer
         return buffer
     }
