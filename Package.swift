@@ -67,6 +67,9 @@ let package = Package(
             name: "EvictionPolicies", dependencies: ["KVCompress"], path: "Plugins/EvictionPolicies",
             swiftSettings: strict),
 
+        // MARK: - Evaluation tasks (RULER-style generators and scorers), plug-ins of the evaluation
+        .target(name: "EvaluationTasks", dependencies: ["BPETokenizer", "KVCompress", "SeededRandom"], swiftSettings: strict),
+
         // MARK: - CUDA kernels: .cu sources compiled at run time by NVRTC, launched through the driver API
         // (both dlopen'ed: the package builds and tests without CUDA). KVCCUDA depends on no other C
         // library, so a statically linked binary using it runs on a GPU machine that has only the driver.
