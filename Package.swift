@@ -68,7 +68,9 @@ let package = Package(
             swiftSettings: strict),
 
         // MARK: - Evaluation tasks (RULER-style generators and scorers), plug-ins of the evaluation
-        .target(name: "EvaluationTasks", dependencies: ["BPETokenizer", "KVCompress", "SeededRandom"], swiftSettings: strict),
+        .target(
+            name: "EvaluationTasks", dependencies: ["BPETokenizer", "KVCompress", "SeededRandom"], resources: [.copy("Resources")],
+            swiftSettings: strict),
 
         // MARK: - CUDA kernels: .cu sources compiled at run time by NVRTC, launched through the driver API
         // (both dlopen'ed: the package builds and tests without CUDA). KVCCUDA depends on no other C
@@ -130,6 +132,8 @@ let package = Package(
             name: "KVCCUDATests",
             dependencies: ["KVCCUDA", "PagedKVCache", "KVCompress", "EvictionPolicies", "LlamaInference", "SeededRandom"],
             swiftSettings: strict),
+        .testTarget(
+            name: "EvaluationTasksTests", dependencies: ["EvaluationTasks", "BPETokenizer", "GGUF", "KVCompress"], swiftSettings: strict),
         .testTarget(name: "KVCCommandTests", dependencies: ["kvc", "KVCHDF5"], swiftSettings: strict),
         .testTarget(name: "KVCCUDAToolTests", dependencies: ["KVCCUDATool"], swiftSettings: strict),
     ]
