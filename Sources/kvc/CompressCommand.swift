@@ -26,6 +26,7 @@ struct Compress: ParsableCommand {
     @Option(help: "File whose whole content is the prompt.", completion: .file())
     var promptFile: String?
 
+    @OptionGroup(title: "Question") var questionOptions: QuestionOptions
     @OptionGroup(title: "KV cache") var cacheOptions: CacheOptions
     @OptionGroup(title: "KV-Compress") var compression: CompressionOptions
     @OptionGroup(title: "Compute") var compute: ComputeOptions
@@ -68,7 +69,15 @@ struct Compress: ParsableCommand {
         let loaded = try LoadedModel.load(path: modelOptions.resolvedPath())
         let model = loaded.model, llama = model.configuration
         Terminal.note("loaded \(loaded.name) in \(Format.fixed(loaded.loadSeconds, digits: 2)) s: \(llama)")
-        let tokens = loaded.tokenizer.encode(text)
+        var tokens = loaded.tokenizer.encode(text)
+        if let question = try questionOptions.text() {
+            // Aware: DOC+Q as one prompt, the question inside the observation window. Agnostic: the
+            // document alone is compressed; the question would be read afterwards (kvc generate does).
+            tokens = questionOptions.placement(document: text, question: question, tokenizer: loaded.tokenizer).prompt
+            if questionOptions.queryAgnostic {
+                Terminal.note("query-agnostic: the question (\(questionOptions.source)) is kept out of the prefill this compression observes")
+            }
+        }
         guard !tokens.isEmpty else { throw InputError.emptyPrompt(source: promptFile ?? "--prompt") }
 
         let compressor = try Compressor(configuration: configuration, registry: CompressionRegistry.shared)
