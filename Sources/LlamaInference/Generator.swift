@@ -156,6 +156,7 @@ public final class Generator {
             created.append(id)
             sequences.append(GeneratedSequence(prompt: i, sequence: id, tokens: []))
             let start = DispatchTime.now()
+            try controller?.willPrefill(id, tokens: prompt, cache: cache)
             var logits = try model.prefill(prompt, sequence: id, cache: cache, observer: observer)
             statistics.prefillSeconds += Self.seconds(since: start)
             statistics.promptTokens += prompt.count

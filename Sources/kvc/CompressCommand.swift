@@ -83,8 +83,11 @@ struct Compress: ParsableCommand {
         let compressor = try Compressor(configuration: configuration, registry: CompressionRegistry.shared)
         let blockSize = compressor.plugins.blockSize.physicalBlockSize(layers: llama.layers, kvHeads: llama.kvHeads, headDim: llama.headDim)
         let layout = try CacheLayout(layers: llama.layers, kvHeads: llama.kvHeads, headDim: llama.headDim, blockSize: blockSize)
+        // A scorer that reads the document again (kvzip) forks the sequence and prefills it a second time.
+        let rereads = compressor.plugins.scorer?.inputs.contains(.reconstructionAttention) ?? false
         let cache = try model.makeCache(
-            blockSize: blockSize, capacityBlocks: cacheOptions.capacityBlocks(layout: layout, tokensPerSequence: [tokens.count]))
+            blockSize: blockSize,
+            capacityBlocks: cacheOptions.capacityBlocks(layout: layout, tokensPerSequence: [tokens.count] + (rereads ? [2 * tokens.count + 32] : [])))
         let sequence = cache.addSequence()
         let collector = MetricCollector(metric: compressor.plugins.metric, window: compressor.plugins.window)
 
@@ -92,7 +95,11 @@ struct Compress: ParsableCommand {
         let prefillStart = Date()
         _ = try model.prefill(tokens, sequence: sequence, cache: cache, observer: collector)
         let prefillSeconds = Date().timeIntervalSince(prefillStart)
-        let (report, snapshot) = try compressor.compressWithSnapshot(sequence, cache: cache, trigger: .afterPrefill)
+        let (report, snapshot) = try compressor.compressWithSnapshot(
+            sequence, cache: cache, trigger: .afterPrefill, context: ScoringContext(model: model, tokenizer: loaded.tokenizer, tokens: tokens))
+        if report.scoringExtraTokens > 0 {
+            Terminal.note("scorer: \(report.scoringExtraTokens) extra tokens prefilled to score, \(Format.fixed(report.scoringSeconds, digits: 3)) s")
+        }
 
         report.renderGrid().split(separator: "\n").forEach { Terminal.note(String($0)) }
         let statistics = CompressionStatistics(reports: [report], metricCollection: collector.timing)

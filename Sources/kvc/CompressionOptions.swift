@@ -58,6 +58,12 @@ struct CompressionOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Also compress every N decode steps (default: only after prefill and under memory pressure).", valueName: "N"))
     var interval: Int?
 
+    @Option(
+        help: ArgumentHelp(
+            "Score KVs with a registered scorer (kvzip, lagkv, or a user's) and let the policy (--compression) allocate by those scores.",
+            valueName: "name"))
+    var scorer: String?
+
     @Option(help: ArgumentHelp("Compression configuration file (.yaml, .yml or .json); flags override its fields.", valueName: "file"), completion: .file())
     var config: String?
 
@@ -67,7 +73,7 @@ struct CompressionOptions: ParsableArguments {
             rate.map { _ in "--rate" }, maxCacheTokens.map { _ in "--max-cache-tokens" }, paperRate.map { _ in "--paper-rate" },
             window.map { _ in "--window" }, protectedWindow.map { _ in "--protected-window" }, sinks.map { _ in "--sinks" },
             metric.map { _ in "--metric" }, aggregate.map { _ in "--aggregate" }, poolKernel.map { _ in "--pool-kernel" },
-            buffer.map { _ in "--buffer" }, interval.map { _ in "--interval" }, config.map { _ in "--config" },
+            buffer.map { _ in "--buffer" }, interval.map { _ in "--interval" }, config.map { _ in "--config" }, scorer.map { _ in "--scorer" },
             noMaxpool ? "--no-maxpool" : nil, evenLayerEvict ? "--even-layer-evict" : nil,
             prefillMetricsOnly ? "--prefill-metrics-only" : nil,
         ].compactMap { $0 }
@@ -115,7 +121,7 @@ struct CompressionOptions: ParsableArguments {
         if let name = compression ?? (config == nil ? defaultPolicy : nil) {
             // A baseline method brings the metric and window it needs (the flags below still override them).
             if let method = CompressionMethod.baselines.first(where: { $0.name == name }) {
-                (c.metric, c.window, c.policy) = (method.metric, method.window, method.policy)
+                (c.metric, c.window, c.policy, c.scorer) = (method.metric, method.window, method.policy, method.scorer)
             } else {
                 c.policy = PluginSpec(name)
             }
@@ -139,6 +145,7 @@ struct CompressionOptions: ParsableArguments {
         if let protectedWindow { c.protectedWindow = protectedWindow }
         if let sinks { c.sinks = sinks }
         if let interval { c.schedule.interval = interval }
+        if let scorer { c.scorer = PluginSpec(scorer) }
         do { _ = try c.validate(registry: CompressionRegistry.shared) } catch { throw ValidationError("\(error)") }
         return c
     }

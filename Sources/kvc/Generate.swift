@@ -53,6 +53,7 @@ struct Generate: ParsableCommand {
         }
         let compressionConfiguration = try compression.resolve(cacheBlockSize: cacheOptions.blockSize)
         let driver = try compressionConfiguration.map { try CompressionDriver(configuration: $0, registry: CompressionRegistry.shared) }
+        driver?.scoringModel = (model, tokenizer)  // for scorers that read the document again (kvzip)
         let readTokens = zip(promptTokens.indices, promptTokens).map { $1 + (questionTokens?[$0] ?? []) }
         let cache = try makeCache(for: model.configuration, driver: driver, promptTokens: readTokens)
 
@@ -100,8 +101,11 @@ struct Generate: ParsableCommand {
             driver?.compressor.plugins.blockSize.physicalBlockSize(layers: llama.layers, kvHeads: llama.kvHeads, headDim: llama.headDim)
             ?? cacheOptions.blockSize
         let layout = try CacheLayout(layers: llama.layers, kvHeads: llama.kvHeads, headDim: llama.headDim, blockSize: blockSize)
+        // A scorer that reads the document again (kvzip) forks a sequence and prefills it a second time.
+        let rereads = driver?.compressor.plugins.scorer?.inputs.contains(.reconstructionAttention) ?? false
+        let reread = rereads ? [2 * (promptTokens.map(\.count).max() ?? 0) + 32] : []
         let capacity = cacheOptions.capacityBlocks(
-            layout: layout, tokensPerSequence: promptTokens.map { min(llama.contextLength, $0.count + sampling.maxTokens) })
+            layout: layout, tokensPerSequence: promptTokens.map { min(llama.contextLength, $0.count + sampling.maxTokens) } + reread)
         return try PagedKVCache(layout: layout, capacityBlocks: capacity)
     }
 

@@ -38,6 +38,7 @@ extension PluginRegistry {
     public static func withAllPlugins() -> PluginRegistry {
         let registry = PluginRegistry.withBuiltins()
         registerBaselines(in: registry)
+        registerScorers(in: registry)
         registerUserPlugins(in: registry)
         return registry
     }

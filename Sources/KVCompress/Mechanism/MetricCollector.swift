@@ -47,12 +47,18 @@ public final class MetricCollector: AttentionObserver, @unchecked Sendable {
                 }
             }
         }
-        let replace = metric.update == .replace
+        let update = metric.update
         for i in 0..<n {
+            let slot = observation.cache.metric(i)
+            if update == .maximum {
+                var largest = slot.pointee
+                for g in 0..<groupSize { largest = max(largest, rows[g * n + i]) }
+                slot.pointee = largest
+                continue
+            }
             var sum: Float = 0
             for g in 0..<groupSize { sum += rows[g * n + i] }
-            let slot = observation.cache.metric(i)
-            slot.pointee = replace ? sum : slot.pointee + sum
+            slot.pointee = update == .replace ? sum : slot.pointee + sum
         }
         let elapsed = ContinuousClock.now - started
         lock.withLock {
