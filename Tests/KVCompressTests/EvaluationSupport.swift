@@ -31,7 +31,7 @@ enum EvaluationSupport {
         ProcessInfo.processInfo.environment["KVC_REQUIRE_MODEL"] == "1" || FileManager.default.fileExists(atPath: smolLM2Path)
     }
 
-    static let corpusPath = packageRoot.appendingPathComponent("Experiments/data/python-reference-prose.txt").path
+    static let corpusPath = packageRoot.appendingPathComponent("Sources/EvaluationTasks/Resources/python-reference-prose.txt").path
 
     /// A fresh directory for one test's files, removed by the caller.
     static func temporaryDirectory() throws -> URL {
