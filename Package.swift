@@ -64,7 +64,7 @@ let package = Package(
             dependencies: ["PagedKVCache", "LlamaInference", "BPETokenizer", "KVCHDF5", "SeededRandom", .product(name: "Yams", package: "Yams")],
             swiftSettings: strict),
         .target(
-            name: "EvictionPolicies", dependencies: ["KVCompress"], path: "Plugins/EvictionPolicies",
+            name: "EvictionPolicies", dependencies: ["KVCompress", "KVCLinearAlgebra"], path: "Plugins/EvictionPolicies",
             swiftSettings: strict),
 
         // MARK: - Evaluation tasks (RULER-style generators and scorers), plug-ins of the evaluation

@@ -178,3 +178,50 @@ import Testing
         }
     }
 }
+
+/// Expected Attention on hand-computed cases: head dimension 2 (one RoPE pair, θ = 1), one query head.
+@Suite struct ExpectedAttentionScorerTests {
+    /// Keys (1, 0), (0, 1), (−1, 0), values of norms 1, 2, 3; window queries at positions 4 and 5 whose
+    /// pre-RoPE vectors are given; the sequence has processed 6 tokens and looks 2 positions ahead.
+    static func scores(preRoPE: [[Float]], covariance: Bool) throws -> [Float] {
+        let keys: [[Float]] = [[1, 0], [0, 1], [-1, 0]], values: [[Float]] = [[1, 0], [0, 2], [3, 0]]
+        let (cache, _, view) = try ScorerTests.head(keys: keys, values: values)
+        defer { withExtendedLifetime(cache) {} }
+        let positions: [Int32] = [4, 5]
+        var rotated: [Float] = []
+        for (q, p) in zip(preRoPE, positions) {
+            let c = cos(Float(p)), s = sin(Float(p))
+            rotated += [q[0] * c - q[1] * s, q[0] * s + q[1] * c]
+        }
+        let window = ObservedQueries(groupSize: 1, headDim: 2, positions: positions, queries: rotated)
+        let input = LayerScoringInput(
+            layer: 0, kvHeads: 1, headDim: 2, sequenceLength: 6, heads: [view], windowQueries: [window],
+            rotary: RotaryParameters(dimensions: 2, base: 10_000))
+        return try ExpectedAttentionScorer(futurePositions: 2, sinks: 0, usesCovariance: covariance).score(input)[0]
+    }
+
+    static let c = (cos(Float(6)) + cos(Float(7))) / 2, s = (sin(Float(6)) + sin(Float(7))) / 2
+
+    static func expected(logits: [Float]) -> [Float] {
+        let e = logits.map { expf($0) }, total = e.reduce(0, +)
+        return zip(e, [1, 2, 3]).map { $0 / total * $1 }
+    }
+
+    /// Both queries (1, 0) before RoPE: μ = (1, 0), Σ = 0, μ' = R̄μ = (C, S); logits k·μ'/√2.
+    @Test func meanOnly() throws {
+        let got = try Self.scores(preRoPE: [[1, 0], [1, 0]], covariance: true)
+        let want = Self.expected(logits: [Self.c, Self.s, -Self.c].map { $0 / Float(2).squareRoot() })
+        for (a, b) in zip(got, want) { #expect(abs(a - b) < 1e-5) }
+    }
+
+    /// Queries (1, 0) and (−1, 0): μ = 0, Σ = diag(1, 0), Σ' = R̄ΣR̄ᵀ = [[C², CS], [CS, S²]];
+    /// logits kᵀΣ'k/(2·2) = (C·k₀ + S·k₁)²/4.
+    @Test func covarianceOnly() throws {
+        let got = try Self.scores(preRoPE: [[1, 0], [-1, 0]], covariance: true)
+        let want = Self.expected(logits: [Self.c * Self.c / 4, Self.s * Self.s / 4, Self.c * Self.c / 4])
+        for (a, b) in zip(got, want) { #expect(abs(a - b) < 1e-5) }
+        // Without the covariance term every key scores the same expected attention, 1/3, times ‖v‖.
+        let flat = try Self.scores(preRoPE: [[1, 0], [-1, 0]], covariance: false)
+        for (a, b) in zip(flat, [Float(1), 2, 3].map { $0 / 3 }) { #expect(abs(a - b) < 1e-5) }
+    }
+}

@@ -89,6 +89,11 @@ extension CompressionMethod {
             name: "kvzip", summary: "KVzip (arXiv 2505.23416): reconstruction attention, lowest KVs over all layers and heads (query-agnostic)",
             metric: "kvcompress", window: "none", policy: "kvcompress", scorer: "kvzip"),
         CompressionMethod(
+            name: "expected-attention",
+            summary: "Expected Attention (arXiv 2510.00636): expected attention of future queries × ‖v‖, head-adaptive (AdaKV, ε 0.01, as kvpress's leaderboard)",
+            metric: "kvcompress", window: PluginSpec("last", options: ["queries": 128, "pool_kernel": 0, "decode": false]), policy: "adakv",
+            scorer: PluginSpec("expected-attention", options: ["epsilon": 0.01])),
+        CompressionMethod(
             name: "lagkv", summary: "LagKV (arXiv 2504.04704): lag-relative key/value deviation, same budget per head (attention-free)",
             metric: "kvcompress", window: "none", policy: "uniform", scorer: "lagkv"),
         CompressionMethod(

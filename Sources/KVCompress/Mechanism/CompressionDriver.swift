@@ -18,7 +18,9 @@ public final class CompressionDriver: CacheController {
 
     public init(compressor: Compressor) {
         self.compressor = compressor
-        collector = MetricCollector(metric: compressor.plugins.metric, window: compressor.plugins.window)
+        collector = MetricCollector(
+            metric: compressor.plugins.metric, window: compressor.plugins.window,
+            recordsWindowQueries: compressor.plugins.scorer?.inputs.contains(.windowQueries) ?? false)
     }
 
     /// Validates `configuration` against `registry` and builds the driver.
@@ -66,7 +68,9 @@ public final class CompressionDriver: CacheController {
     @discardableResult
     public func compress(_ sequence: SequenceID, cache: PagedKVCache, trigger: CompressionTrigger) throws -> CompressionReport {
         let context = scoringModel.flatMap { scoring in
-            promptTokens[sequence].map { ScoringContext(model: scoring.model, tokenizer: scoring.tokenizer, tokens: $0) }
+            promptTokens[sequence].map {
+                ScoringContext(model: scoring.model, tokenizer: scoring.tokenizer, tokens: $0, windowQueries: collector.windowQueries(sequence))
+            }
         }
         let report = try compressor.compress(sequence, cache: cache, trigger: trigger, context: context)
         reports.append(report)

@@ -102,10 +102,22 @@ public struct Compressor: Sendable {
                             stored: head.cache.metric($0).pointee, tokenPosition: Int(head.positions[$0]), sequenceLength: input.sequenceLength)
                     }
                 } : nil
+            var queries: [ObservedQueries]?
+            if scorer.inputs.contains(.windowQueries) {
+                queries = try (0..<layout.kvHeads).map { head in
+                    guard let recorded = context?.windowQueries[HeadIndex(layer: layer, head: head)] else {
+                        throw CompressionError.invalidConfiguration(
+                            "scorer \(configuration.scorer?.name ?? "?") needs the observation window's queries of layer \(layer), head \(head): observe the prefill with a MetricCollector(recordsWindowQueries: true) and pass its windowQueries in the ScoringContext")
+                    }
+                    return recorded
+                }
+            }
             let layerInput = LayerScoringInput(
                 layer: layer, kvHeads: layout.kvHeads, headDim: layout.headDim, sequenceLength: input.sequenceLength,
                 heads: heads.map(\.cache), windowAttention: window,
-                reconstructionAttention: reconstruction.map { Array($0[(layer * layout.kvHeads)..<((layer + 1) * layout.kvHeads)]) })
+                reconstructionAttention: reconstruction.map { Array($0[(layer * layout.kvHeads)..<((layer + 1) * layout.kvHeads)]) },
+                windowQueries: queries,
+                rotary: context.map { RotaryParameters(dimensions: $0.model.configuration.ropeDimensions, base: $0.model.configuration.ropeFrequencyBase) })
             let layerScores = try scorer.score(layerInput)
             guard layerScores.count == layout.kvHeads, zip(layerScores, heads).allSatisfy({ $0.count == $1.contextLength }) else {
                 throw CompressionError.invalidConfiguration(

@@ -1,4 +1,5 @@
 import BPETokenizer
+import Foundation
 import LlamaInference
 import PagedKVCache
 
@@ -47,6 +48,58 @@ public struct ScorerInputs: OptionSet, Sendable, Hashable {
     /// and the document again; each original KV gets the largest attention any of those queries (any
     /// head of its GQA group) paid it. Needs the model and the sequence's token ids (`ScoringContext`).
     public static let reconstructionAttention = ScorerInputs(rawValue: 1 << 1)
+    /// The queries of the prefill's observation window (the last w prompt queries of each head), after
+    /// RoPE, with their positions, and the model's RoPE parameters to undo or extrapolate the rotation
+    /// (Expected Attention's query statistics). Needs the collector to record them (the driver turns
+    /// that on for such a scorer) and a `ScoringContext`.
+    public static let windowQueries = ScorerInputs(rawValue: 1 << 2)
+}
+
+/// One (layer, KV head).
+public struct HeadIndex: Sendable, Hashable {
+    public let layer: Int
+    public let head: Int
+    public init(layer: Int, head: Int) {
+        self.layer = layer
+        self.head = head
+    }
+}
+
+/// The observation window's queries of one KV head's group, as the prefill saw them.
+public struct ObservedQueries: Sendable, Hashable {
+    public let groupSize: Int
+    public let headDim: Int
+    /// Token positions of the queries: `[count]`.
+    public let positions: [Int32]
+    /// After RoPE: `[groupSize, count, headDim]`.
+    public let queries: [Float]
+
+    public init(groupSize: Int, headDim: Int, positions: [Int32], queries: [Float]) {
+        precondition(queries.count == groupSize * positions.count * headDim, "queries are [groupSize, count, headDim]")
+        self.groupSize = groupSize
+        self.headDim = headDim
+        self.positions = positions
+        self.queries = queries
+    }
+
+    public var count: Int { positions.count }
+}
+
+/// The model's rotary embedding as llama.cpp's "normal" mode applies it: each adjacent pair
+/// (x[2i], x[2i+1]) of the first `dimensions` dimensions is rotated by position · base^(−2i/dimensions).
+public struct RotaryParameters: Sendable, Hashable {
+    public let dimensions: Int
+    public let base: Float
+
+    public init(dimensions: Int, base: Float) {
+        self.dimensions = dimensions
+        self.base = base
+    }
+
+    /// θ_i for every pair i.
+    public var frequencies: [Double] {
+        (0..<dimensions / 2).map { pow(Double(base), -2 * Double($0) / Double(dimensions)) }
+    }
 }
 
 /// One layer of one sequence, as a scorer sees it.
@@ -64,10 +117,14 @@ public struct LayerScoringInput: Sendable {
     /// With `.reconstructionAttention`: `[kvHeads][contextLength]`, the largest attention probability a
     /// reconstruction query of the group paid the slot.
     public let reconstructionAttention: [[Float]]?
+    /// With `.windowQueries`: per KV head, the observation window's queries of its group.
+    public let windowQueries: [ObservedQueries]?
+    /// With `.windowQueries`: the model's RoPE.
+    public let rotary: RotaryParameters?
 
     public init(
         layer: Int, kvHeads: Int, headDim: Int, sequenceLength: Int, heads: [HeadView], windowAttention: [[Float]]? = nil,
-        reconstructionAttention: [[Float]]? = nil
+        reconstructionAttention: [[Float]]? = nil, windowQueries: [ObservedQueries]? = nil, rotary: RotaryParameters? = nil
     ) {
         self.layer = layer
         self.kvHeads = kvHeads
@@ -76,6 +133,8 @@ public struct LayerScoringInput: Sendable {
         self.heads = heads
         self.windowAttention = windowAttention
         self.reconstructionAttention = reconstructionAttention
+        self.windowQueries = windowQueries
+        self.rotary = rotary
     }
 }
 
@@ -86,10 +145,14 @@ public struct ScoringContext: Sendable {
     public let tokenizer: any TextTokenizer
     /// Token ids of the sequence, position order: `[sequenceLength]`.
     public let tokens: [Int32]
+    /// The observation window's queries per (layer, KV head), when the collector recorded them
+    /// (`MetricCollector.recordsWindowQueries`).
+    public let windowQueries: [HeadIndex: ObservedQueries]
 
-    public init(model: LlamaModel, tokenizer: any TextTokenizer, tokens: [Int32]) {
+    public init(model: LlamaModel, tokenizer: any TextTokenizer, tokens: [Int32], windowQueries: [HeadIndex: ObservedQueries] = [:]) {
         self.model = model
         self.tokenizer = tokenizer
         self.tokens = tokens
+        self.windowQueries = windowQueries
     }
 }
