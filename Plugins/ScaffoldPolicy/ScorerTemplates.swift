@@ -4,6 +4,7 @@
 enum ScorerTemplates {
     static func scorer(_ s: Scaffold) -> String {
         """
+        import Foundation
         import KVCompress
 
         /// \(s.typeName): TODO one line on what it keeps and why, citing the paper or idea it follows.
@@ -57,6 +58,7 @@ enum ScorerTemplates {
     static func tests(_ s: Scaffold) -> String {
         """
         import EvictionPolicies
+        import Foundation
         import KVCompress
         import PagedKVCache
         import PropertyBased
@@ -100,7 +102,7 @@ enum ScorerTemplates {
                         return Dictionary(uniqueKeysWithValues: (0..<head.contextLength).map { (head.positions[$0], scores[h][$0]) })
                     }
                     let report = try compressor.compress(random.sequence, cache: random.cache, trigger: .manual)
-                    #expect(report.budgetHeld || protectedWindow + length / 3 < protectedWindow)
+                    #expect(report.budgetHeld)
                     for h in 0..<4 {
                         let after = random.currentContents(h)
                         for position in random.contents[h].keys where random.isProtected(position) { #expect(after[position] == random.contents[h][position]) }
