@@ -52,12 +52,15 @@ struct Compress: ParsableCommand {
                 print("\(kind.plural):")
                 for (name, summary) in CompressionRegistry.shared.summaries(kind) { print("  \(name): \(summary)") }
             }
+            print("presets (--compression NAME):")
+            for preset in CompressionRegistry.shared.registeredPresets { print("  \(preset.name): \(preset.summary)") }
             return
         }
         if let dump { try OutputFile.checkWritable(dump) }  // fail before the work, not after
         if let reportJSON { try OutputFile.checkWritable(reportJSON) }
         try compute.apply()
-        guard let configuration = try compression.resolve(cacheBlockSize: cacheOptions.blockSize, required: true) else { return }
+        guard let compressor = try compression.resolve(cacheBlockSize: cacheOptions.blockSize, required: true) else { return }
+        let configuration = compressor.configuration
         let text: String
         if let prompt {
             text = prompt
@@ -80,7 +83,6 @@ struct Compress: ParsableCommand {
         }
         guard !tokens.isEmpty else { throw InputError.emptyPrompt(source: promptFile ?? "--prompt") }
 
-        let compressor = try Compressor(configuration: configuration, registry: CompressionRegistry.shared)
         let blockSize = compressor.plugins.blockSize.physicalBlockSize(layers: llama.layers, kvHeads: llama.kvHeads, headDim: llama.headDim)
         let layout = try CacheLayout(layers: llama.layers, kvHeads: llama.kvHeads, headDim: llama.headDim, blockSize: blockSize)
         // A scorer that reads the document again (kvzip) forks the sequence and prefills it a second time.

@@ -37,6 +37,8 @@ struct Generate: ParsableCommand {
         try compute.apply()
         let prompts = try promptOptions.prompts()
 
+        // Plug-ins built once, before the model loads, so a bad option costs nothing.
+        let compressor = try compression.resolve(cacheBlockSize: cacheOptions.blockSize)
         let loaded = try LoadedModel.load(path: modelOptions.resolvedPath())
         let model = loaded.model, tokenizer = loaded.tokenizer
         Terminal.note("loaded \(loaded.name) in \(Format.fixed(loaded.loadSeconds, digits: 2)) s: \(model.configuration)")
@@ -51,8 +53,8 @@ struct Generate: ParsableCommand {
                 Terminal.note("query-agnostic: \(placed.prompt.count) document tokens compressed before the \(placed.question.count) question tokens are read")
             }
         }
-        let compressionConfiguration = try compression.resolve(cacheBlockSize: cacheOptions.blockSize)
-        let driver = try compressionConfiguration.map { try CompressionDriver(configuration: $0, registry: CompressionRegistry.shared) }
+        let compressionConfiguration = compressor?.configuration
+        let driver = compressor.map { CompressionDriver(compressor: $0) }
         driver?.scoringModel = (model, tokenizer)  // for scorers that read the document again (kvzip)
         let readTokens = zip(promptTokens.indices, promptTokens).map { $1 + (questionTokens?[$0] ?? []) }
         let cache = try makeCache(for: model.configuration, driver: driver, promptTokens: readTokens)

@@ -225,3 +225,25 @@ import Testing
         for (a, b) in zip(flat, [Float(1), 2, 3].map { $0 / 3 }) { #expect(abs(a - b) < 1e-5) }
     }
 }
+
+/// Presets are registry entries: the built-ins are registered like a user's, and a user's own preset
+/// (scorer + allocation + window + options) is found by name without editing the library's list.
+@Suite struct PresetRegistryTests {
+    @Test func builtinsAreRegisteredPresets() {
+        let registry = PluginRegistry.withAllPlugins()
+        #expect(registry.registeredPresets.map(\.name) == CompressionMethod.all.map(\.name).sorted())
+        #expect(registry.preset(named: "kvzip")?.scorer?.name == "kvzip")
+    }
+
+    @Test func aUserPresetIsSelectableAndBuilds() throws {
+        let registry = PluginRegistry.withAllPlugins()
+        registry.register(
+            preset: CompressionMethod(
+                name: "kvzip-per-head", summary: "KVzip scores, the same share per head", metric: "kvcompress", window: "none",
+                policy: "uniform", scorer: "kvzip"))
+        let preset = try #require(registry.preset(named: "kvzip-per-head"))
+        let plugins = try preset.configuration(budget: .rate(4)).validate(registry: registry)
+        #expect(plugins.scorer is KVzipScorer)
+        #expect(plugins.policy is UniformPolicy)
+    }
+}

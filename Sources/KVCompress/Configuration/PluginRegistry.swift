@@ -20,6 +20,7 @@ public final class PluginRegistry: @unchecked Sendable {
     private var policies: [String: Entry<any EvictionPolicy>] = [:]
     private var blockSizes: [String: Entry<any BlockSizePolicy>] = [:]
     private var scorers: [String: Entry<any KVScorer>] = [:]
+    private var presets: [String: CompressionMethod] = [:]
 
     public init() {}
 
@@ -41,6 +42,18 @@ public final class PluginRegistry: @unchecked Sendable {
     public func register(scorer name: String, summary: String, factory: @escaping Factory<any KVScorer>) {
         lock.withLock { scorers[name] = Entry(summary: summary, factory: factory) }
     }
+
+    /// A preset: a named combination of metric, window, policy and scorer (with options), selectable
+    /// with `--compression NAME` and by name in a sweep. A later registration replaces an earlier one.
+    public func register(preset: CompressionMethod) {
+        lock.withLock { presets[preset.name] = preset }
+    }
+
+    /// Every registered preset, sorted by name.
+    public var registeredPresets: [CompressionMethod] { lock.withLock { presets.values.sorted { $0.name < $1.name } } }
+
+    /// The preset called `name`, or nil.
+    public func preset(named name: String) -> CompressionMethod? { lock.withLock { presets[name] } }
 
     // MARK: - Listing
 

@@ -1,6 +1,7 @@
-import KVCompress
-
-/// A compression method as one name: the metric, window and eviction policy it needs together.
+/// A compression method as one name (a preset): the metric, window, eviction policy and scorer it needs
+/// together. The built-in methods are registered as presets by `registerBaselines(in:)`; a user
+/// registers their own from their code the same way, `registry.register(preset: CompressionMethod(…))`,
+/// and every registered preset is selectable with `--compression NAME` and sweepable by name.
 ///
 /// The registry holds plug-ins of four separate kinds; a published method (H2O, SnapKV, TOVA, …) is a
 /// combination of them — H2O is the L1 attention metric under the full-prompt-plus-decode window with a
@@ -109,6 +110,6 @@ extension CompressionMethod {
             metric: "kvcompress", window: "last", policy: "uniform")] + baselines
     }
 
-    /// The method called `name`, or nil.
+    /// The built-in method called `name`, or nil (a registry also knows the user's: `PluginRegistry.preset(named:)`).
     public static func named(_ name: String) -> CompressionMethod? { all.first { $0.name == name } }
 }
