@@ -34,6 +34,18 @@ struct Compress: ParsableCommand {
     @Option(help: "Write scores, evictions, context lengths and block tables to this HDF5 file.", completion: .file())
     var dump: String?
 
+    @Option(help: ArgumentHelp("With --dump: also the attention probabilities the metric saw (window: observed queries × cached keys, per layer and query head), or none.", valueName: "window|none"))
+    var dumpAttention: String?
+
+    @Flag(help: "With --dump: also the observed queries (after RoPE) and every cached key and value, by position, before compression.")
+    var dumpTensors = false
+
+    @Option(help: ArgumentHelp("With --dump: the layers to dump attention and tensors for (default all).", valueName: "0,5,…"))
+    var dumpLayers: String?
+
+    @Option(help: ArgumentHelp("With --dump: the KV heads to dump attention and tensors for, each with its group of query heads (default all).", valueName: "0,1,…"))
+    var dumpHeads: String?
+
     @Option(help: "Write the compression report (per-head lengths, blocks, timings) as JSON to this file.", completion: .file())
     var reportJSON: String?
 
@@ -44,6 +56,15 @@ struct Compress: ParsableCommand {
         if listPlugins { return }
         guard (prompt != nil) != (promptFile != nil) else { throw ValidationError("give exactly one of --prompt, --prompt-file") }
         if compression.compression == "none" { throw ValidationError("kvc compress needs a policy; --compression none does nothing") }
+        if dump == nil, dumpAttention != nil || dumpTensors || dumpLayers != nil || dumpHeads != nil {
+            throw ValidationError("--dump-attention, --dump-tensors, --dump-layers and --dump-heads need --dump FILE")
+        }
+        if let dumpAttention, !["window", "none"].contains(dumpAttention) {
+            throw ValidationError("--dump-attention must be window or none (got '\(dumpAttention)')")
+        }
+        for (flag, list) in [("--dump-layers", dumpLayers), ("--dump-heads", dumpHeads)] {
+            if let list, Self.indices(list) == nil { throw ValidationError("\(flag) must be integers ≥ 0 separated by commas (got '\(list)')") }
+        }
     }
 
     func run() throws {
@@ -91,14 +112,27 @@ struct Compress: ParsableCommand {
             blockSize: blockSize,
             capacityBlocks: cacheOptions.capacityBlocks(layout: layout, tokensPerSequence: [tokens.count] + (rereads ? [2 * tokens.count + 32] : [])))
         let sequence = cache.addSequence()
-        let collector = MetricCollector(metric: compressor.plugins.metric, window: compressor.plugins.window)
+        let dumpsAttention = dump != nil && (dumpAttention ?? "window") == "window"
+        let collector = MetricCollector(
+            metric: compressor.plugins.metric, window: compressor.plugins.window,
+            recordsWindowQueries: dumpTensors || (compressor.plugins.scorer?.inputs.contains(.windowQueries) ?? false),
+            recordsWindowAttention: dumpsAttention)
+        let layers = Self.indices(dumpLayers ?? "") ?? [], heads = Self.indices(dumpHeads ?? "") ?? []
+        if let bad = layers.first(where: { $0 >= llama.layers }) { throw ValidationError("--dump-layers: layer \(bad) does not exist; the model has \(llama.layers) (0…\(llama.layers - 1))") }
+        if let bad = heads.first(where: { $0 >= llama.kvHeads }) { throw ValidationError("--dump-heads: KV head \(bad) does not exist; the model has \(llama.kvHeads) (0…\(llama.kvHeads - 1))") }
 
         Terminal.note("prefill: \(tokens.count) tokens; policy \(configuration.policy), metric \(configuration.metric), window \(configuration.window), \(configuration.budget), protected \(configuration.protectedWindow)")
         let prefillStart = Date()
         _ = try model.prefill(tokens, sequence: sequence, cache: cache, observer: collector)
         let prefillSeconds = Date().timeIntervalSince(prefillStart)
-        let (report, snapshot) = try compressor.compressWithSnapshot(
-            sequence, cache: cache, trigger: .afterPrefill, context: ScoringContext(model: model, tokenizer: loaded.tokenizer, tokens: tokens))
+        let attention =
+            dump == nil || (!dumpsAttention && !dumpTensors)
+            ? nil
+            : AttentionDump.capture(
+                collector: collector, sequence: sequence, cache: cache, layers: layers.isEmpty ? Array(0..<llama.layers) : layers,
+                kvHeads: heads.isEmpty ? Array(0..<llama.kvHeads) : heads, attention: dumpsAttention, tensors: dumpTensors)
+        let context = ScoringContext(model: model, tokenizer: loaded.tokenizer, tokens: tokens, windowQueries: collector.windowQueries(sequence))
+        let (report, snapshot) = try compressor.compressWithSnapshot(sequence, cache: cache, trigger: .afterPrefill, context: context)
         if report.scoringExtraTokens > 0 {
             Terminal.note("scorer: \(report.scoringExtraTokens) extra tokens prefilled to score, \(Format.fixed(report.scoringSeconds, digits: 3)) s")
         }
@@ -112,8 +146,11 @@ struct Compress: ParsableCommand {
 
         if let dump {
             try CompressionDump.write(
-                to: dump, snapshot: snapshot, report: report, configuration: configuration, plugins: compressor.plugins,
-                extraAttributes: ["model": loaded.path, "prompt_file": promptFile ?? "(--prompt)"])
+                to: dump, snapshot: snapshot, report: report, configuration: configuration, plugins: compressor.plugins, attention: attention,
+                extraAttributes: [
+                    "model": loaded.path, "prompt_file": promptFile ?? "(--prompt)", "rope_base": "\(llama.ropeFrequencyBase)",
+                    "rope_dimensions": "\(llama.ropeDimensions)", "query_heads": "\(llama.attentionHeads)",
+                ])
             Terminal.note("dump written to \(dump)")
         }
         if let reportJSON {
@@ -125,6 +162,16 @@ struct Compress: ParsableCommand {
             try OutputFile.writeAtomically(data, to: reportJSON)
             Terminal.note("report written to \(reportJSON)")
         }
+    }
+}
+
+extension Compress {
+    /// "0,5,7" → [0, 5, 7]; "" → []; nil when malformed or negative.
+    static func indices(_ list: String) -> [Int]? {
+        if list.isEmpty { return [] }
+        let parts = list.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard parts.allSatisfy({ ($0 ?? -1) >= 0 }) else { return nil }
+        return parts.map { $0! }
     }
 }
 

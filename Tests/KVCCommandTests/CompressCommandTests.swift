@@ -85,3 +85,57 @@ struct CompressCommandTests {
         #expect(!outcome.stderr.contains("loaded "))
     }
 }
+
+/// `--dump-attention` / `--dump-tensors`: what the metric saw and the tensors behind it, for the
+/// selected layers and heads, consistent with each other.
+@Suite(.serialized, .enabled(if: KVCProcess.modelIsAvailable, "needs models/SmolLM2-135M-Instruct.Q4_1.gguf (scripts/fetch-model.sh)"))
+struct AttentionDumpCommandTests {
+    @Test func attentionAndTensorsAreDumpedForTheSelection() throws {
+        let directory = try ScratchDirectory()
+        let prompt = directory.path("prompt.txt")
+        try String(repeating: "The lighthouse keeper counted the ships that passed. ", count: 8).write(toFile: prompt, atomically: true, encoding: .utf8)
+        let dump = directory.path("run.h5")
+        let outcome = try KVCProcess.run([
+            "compress", "--prompt-file", prompt, "--rate", "4", "--window", "8", "--dump", dump, "--dump-tensors", "--dump-layers", "2,9",
+            "--dump-heads", "1", "--scorer", "lagkv", "--option", "lagkv.lag_size=16",
+        ])
+        #expect(outcome.status == 0, "stderr: \(outcome.stderr)")
+        let file = try HDF5File.open(path: dump)
+        let n = try file.attribute("prompt_len", as: Int.self)
+        #expect(try file.read(Int32.self, dataset: "attention/layers").values == [2, 9])
+        #expect(try file.read(Int32.self, dataset: "attention/kv_heads").values == [1])
+        let positions = try file.read(Int32.self, dataset: "attention/query_positions").values
+        #expect(positions == (n - 8..<n).map(Int32.init))
+        let probabilities = try file.read(Float.self, dataset: "attention/probabilities")
+        #expect(probabilities.shape == [2, 3, 8, n])
+        // Each observed query's probabilities sum to 1 over the keys (all present: a fresh prefill).
+        for row in 0..<(2 * 3 * 8) {
+            let sum = probabilities.values[(row * n)..<((row + 1) * n)].reduce(0, +)
+            #expect(abs(sum - 1) < 1e-4)
+        }
+        let keys = try file.read(Float.self, dataset: "tensors/keys"), queries = try file.read(Float.self, dataset: "tensors/queries")
+        #expect(keys.shape == [2, 1, n, 64] && queries.shape == [2, 3, 8, 64])
+        #expect(!keys.values.contains { $0.isNaN })
+        // The dumped attention is the softmax of the dumped queries against the dumped keys (causal).
+        let d = 64, scale = 1 / Float(d).squareRoot()
+        for (q, w) in [(0, 0), (2, 7)] {
+            let query = Array(queries.values[((0 * 3 + q) * 8 + w) * d..<((0 * 3 + q) * 8 + w + 1) * d])
+            let visible = Int(positions[w]) + 1
+            let logits = (0..<visible).map { i in zip(query, keys.values[(i * d)..<((i + 1) * d)]).reduce(0) { $0 + $1.0 * $1.1 } * scale }
+            let largest = logits.max()!
+            let e = logits.map { expf($0 - largest) }, total = e.reduce(0, +)
+            for i in 0..<visible { #expect(abs(e[i] / total - probabilities.values[((0 * 3 + q) * 8 + w) * n + i]) < 2e-4) }
+        }
+        #expect(try file.attribute("scorer", as: String.self) == "lagkv")
+    }
+
+    @Test func dumpFlagsNeedADumpAndValidSelections() throws {
+        let noDump = try KVCProcess.run(["compress", "--prompt", "hi", "--rate", "4", "--dump-tensors"])
+        #expect(noDump.status != 0 && noDump.stderr.contains("need --dump FILE"))
+        let directory = try ScratchDirectory()
+        let badLayer = try KVCProcess.run(["compress", "--prompt", "hello there", "--rate", "4", "--dump", directory.path("x.h5"), "--dump-layers", "40"])
+        #expect(badLayer.status != 0 && badLayer.stderr.contains("layer 40 does not exist; the model has 30"))
+        let badList = try KVCProcess.run(["compress", "--prompt", "hello", "--rate", "4", "--dump", directory.path("x.h5"), "--dump-heads", "a"])
+        #expect(badList.status != 0 && badList.stderr.contains("--dump-heads must be integers"))
+    }
+}

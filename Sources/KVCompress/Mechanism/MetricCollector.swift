@@ -19,19 +19,31 @@ public final class MetricCollector: AttentionObserver, @unchecked Sendable {
     /// Record each head's latest prefill window queries, for scorers that ask (`ScorerInputs.windowQueries`).
     public let recordsWindowQueries: Bool
     private var recordedQueries: [SequenceID: [HeadIndex: ObservedQueries]] = [:]
+    /// Record each head's latest prefill attention probabilities (for `kvc compress --dump`).
+    public let recordsWindowAttention: Bool
+    private var recordedAttention: [SequenceID: [HeadIndex: ObservedAttention]] = [:]
 
-    public init(metric: any ImportanceMetric, window: any AggregationWindow, recordsWindowQueries: Bool = false) {
+    public init(metric: any ImportanceMetric, window: any AggregationWindow, recordsWindowQueries: Bool = false, recordsWindowAttention: Bool = false) {
         self.metric = metric
         self.window = window
         self.recordsWindowQueries = recordsWindowQueries
+        self.recordsWindowAttention = recordsWindowAttention
     }
+
+    /// The latest prefill attention of `sequence` per (layer, KV head) (empty unless `recordsWindowAttention`).
+    public func windowAttention(_ sequence: SequenceID) -> [HeadIndex: ObservedAttention] { lock.withLock { recordedAttention[sequence] ?? [:] } }
 
     /// The latest prefill window queries of `sequence` per (layer, KV head) (empty unless
     /// `recordsWindowQueries`).
     public func windowQueries(_ sequence: SequenceID) -> [HeadIndex: ObservedQueries] { lock.withLock { recordedQueries[sequence] ?? [:] } }
 
     /// Forgets what was recorded for `sequence` (a finished or removed sequence).
-    public func forget(_ sequence: SequenceID) { lock.withLock { recordedQueries[sequence] = nil } }
+    public func forget(_ sequence: SequenceID) {
+        lock.withLock {
+            recordedQueries[sequence] = nil
+            recordedAttention[sequence] = nil
+        }
+    }
 
     /// Time spent in `observe`, summed over worker threads, and the number of observations.
     public var timing: (seconds: Double, observations: Int) { lock.withLock { (observationSeconds, observationCount) } }
@@ -53,6 +65,13 @@ public final class MetricCollector: AttentionObserver, @unchecked Sendable {
                 groupSize: groupSize, headDim: observation.headDim, positions: observation.queryPositions, queries: Array(observation.queries))
             let index = HeadIndex(layer: observation.layer, head: observation.kvHead)
             lock.withLock { recordedQueries[observation.sequence, default: [:]][index] = recorded }
+        }
+        if recordsWindowAttention, observation.phase == .prefill {
+            let recorded = ObservedAttention(
+                groupSize: groupSize, queryPositions: observation.queryPositions,
+                keyPositions: (0..<n).map { observation.cache.position($0) }, probabilities: Array(observation.probabilities))
+            let index = HeadIndex(layer: observation.layer, head: observation.kvHead)
+            lock.withLock { recordedAttention[observation.sequence, default: [:]][index] = recorded }
         }
         var rows = [Float](repeating: 0, count: groupSize * n)
         rows.withUnsafeMutableBufferPointer { metric.score(observation, keys: window.keyMask, into: $0) }

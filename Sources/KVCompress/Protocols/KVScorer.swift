@@ -85,6 +85,26 @@ public struct ObservedQueries: Sendable, Hashable {
     public var count: Int { positions.count }
 }
 
+/// The attention probabilities one prefill observation of one KV head's group computed: what the
+/// metric saw, for dumps and notebooks.
+public struct ObservedAttention: Sendable, Hashable {
+    public let groupSize: Int
+    /// Positions of the observed queries: `[queries]`.
+    public let queryPositions: [Int32]
+    /// Token position of each key (logical slot order): `[keys]`.
+    public let keyPositions: [Int32]
+    /// `[groupSize, queries, keys]`.
+    public let probabilities: [Float]
+
+    public init(groupSize: Int, queryPositions: [Int32], keyPositions: [Int32], probabilities: [Float]) {
+        precondition(probabilities.count == groupSize * queryPositions.count * keyPositions.count, "probabilities are [groupSize, queries, keys]")
+        self.groupSize = groupSize
+        self.queryPositions = queryPositions
+        self.keyPositions = keyPositions
+        self.probabilities = probabilities
+    }
+}
+
 /// The model's rotary embedding as llama.cpp's "normal" mode applies it: each adjacent pair
 /// (x[2i], x[2i+1]) of the first `dimensions` dimensions is rotated by position · base^(−2i/dimensions).
 public struct RotaryParameters: Sendable, Hashable {

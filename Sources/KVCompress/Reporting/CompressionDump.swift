@@ -14,7 +14,7 @@ import KVCHDF5
 public enum CompressionDump {
     public static func write(
         to path: String, snapshot: CompressionSnapshot, report: CompressionReport, configuration: CompressionConfiguration,
-        plugins: CompressionPlugins, extraAttributes: [String: String] = [:]
+        plugins: CompressionPlugins, attention: AttentionDump? = nil, extraAttributes: [String: String] = [:]
     ) throws {
         let file = try HDF5File.create(path: path)
         do {
@@ -24,6 +24,11 @@ public enum CompressionDump {
             try file.createDataset("context_lens", values: snapshot.contextLengths, shape: [l, h])
             try file.createDataset("context_lens_before", values: report.lengthsBefore.map { Int32($0) }, shape: [l, h])
             try file.createDataset("block_tables", values: snapshot.blockTables, shape: [l, h, snapshot.maxBlocks])
+            if let attention { try write(attention, to: file) }
+            if let scorer = configuration.scorer {
+                try file.setAttribute("scorer", scorer.name)
+                for (key, value) in plugins.scorer?.settings ?? [:] { try file.setAttribute("scorer.\(key)", attribute(value)) }
+            }
 
             try file.setAttribute("layers", l)
             try file.setAttribute("kv_heads", h)
@@ -61,6 +66,29 @@ public enum CompressionDump {
             file.discard()
             throw error
         }
+    }
+
+    /// Groups `attention` (probabilities, query positions, the selection) and `tensors` (queries, keys,
+    /// values), chunked by (layer, query head) and deflated: a 2k-token prompt's window attention is
+    /// mostly near-zero floats that compress well.
+    private static func write(_ dump: AttentionDump, to file: HDF5File) throws {
+        let s = dump.layers.count, q = dump.kvHeads.count * dump.groupSize, w = dump.queryPositions.count
+        let n = dump.promptLength, d = dump.headDim
+        let group = try file.createGroup("attention")
+        try group.createDataset("layers", values: dump.layers.map { Int32($0) }, shape: [s])
+        try group.createDataset("kv_heads", values: dump.kvHeads.map { Int32($0) }, shape: [dump.kvHeads.count])
+        try group.createDataset("query_positions", values: dump.queryPositions, shape: [w])
+        try group.setAttribute("group_size", dump.groupSize)
+        if let probabilities = dump.probabilities, w > 0 {
+            try group.createDataset("probabilities", values: probabilities, shape: [s, q, w, n], chunks: [1, 1, w, n], deflateLevel: 4)
+        }
+        guard let keys = dump.keys, let values = dump.values else { return }
+        let tensors = try file.createGroup("tensors")
+        if let queries = dump.queries, w > 0 {
+            try tensors.createDataset("queries", values: queries, shape: [s, q, w, d], chunks: [1, 1, w, d], deflateLevel: 4)
+        }
+        try tensors.createDataset("keys", values: keys, shape: [s, dump.kvHeads.count, n, d], chunks: [1, 1, n, d], deflateLevel: 4)
+        try tensors.createDataset("values", values: values, shape: [s, dump.kvHeads.count, n, d], chunks: [1, 1, n, d], deflateLevel: 4)
     }
 
     private static func attribute(_ value: OptionValue) -> String {
