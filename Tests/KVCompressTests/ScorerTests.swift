@@ -247,3 +247,19 @@ import Testing
         #expect(plugins.policy is UniformPolicy)
     }
 }
+
+/// CriticalKV on a hand-computed case: one KV head serving two query heads, head dimension 2, hidden 2,
+/// W_O = [[2, 0, 0, 0], [0, 0, 0, 3]]: query head 0's slice maps v to (2·v₀, 0), head 1's to (0, 3·v₁).
+@Suite struct CriticalKVScorerTests {
+    @Test func weighsAttentionByTheProjectedValueNorm() throws {
+        let (cache, _, view) = try ScorerTests.head(keys: [[0, 0], [0, 0]], values: [[1, 2], [-1, 1]])
+        defer { withExtendedLifetime(cache) {} }
+        let input = LayerScoringInput(
+            layer: 0, kvHeads: 1, headDim: 2, sequenceLength: 2, heads: [view], windowAttention: [[0.5, 0.25]],
+            outputProjection: [2, 0, 0, 0, 0, 0, 0, 3], groupSize: 2)
+        let scores = try CriticalKVScorer().score(input)
+        // v = (1, 2): L1 norms 2 and 6, mean 4; v = (−1, 1): 2 and 3, mean 2.5.
+        #expect(abs(scores[0][0] - (0.5 + 1e-4) * 4) < 1e-6)
+        #expect(abs(scores[0][1] - (0.25 + 1e-4) * 2.5) < 1e-6)
+    }
+}

@@ -1,7 +1,7 @@
 import KVCompress
 
 /// Registers the built-in scorers (`KVScorer`: one score per KV, allocated by any policy) through the
-/// public registry API, exactly as a user's scorer would: `kvzip`, `lagkv`, `expected-attention`.
+/// public registry API, exactly as a user's scorer would: `kvzip`, `lagkv`, `expected-attention`, `critical-kv`.
 public func registerScorers(in registry: PluginRegistry) {
     registry.register(scorer: "kvzip", summary: "KVzip (arXiv 2505.23416): largest attention from a teacher-forced reconstruction of the document") { _ in
         KVzipScorer()
@@ -13,4 +13,7 @@ public func registerScorers(in registry: PluginRegistry) {
         scorer: "expected-attention",
         summary: "Expected Attention (arXiv 2510.00636): attention expected from the window queries' Gaussian at future RoPE positions × ‖v‖"
     ) { try ExpectedAttentionScorer(options: $0) }
+    registry.register(scorer: "critical-kv", summary: "CriticalKV (arXiv 2502.03805): window attention × mean ‖W_O v‖₁ over the group") { _ in
+        CriticalKVScorer()
+    }
 }

@@ -95,6 +95,10 @@ extension CompressionMethod {
             metric: "kvcompress", window: PluginSpec("last", options: ["queries": 128, "pool_kernel": 0, "decode": false]), policy: "adakv",
             scorer: PluginSpec("expected-attention", options: ["epsilon": 0.01])),
         CompressionMethod(
+            name: "critical-kv",
+            summary: "CriticalKV (arXiv 2502.03805): SnapKV's attention × ‖W_O v‖₁, same budget per head (one stage)",
+            metric: snapKVMetric, window: snapKVWindow, policy: "snapkv", scorer: "critical-kv"),
+        CompressionMethod(
             name: "lagkv", summary: "LagKV (arXiv 2504.04704): lag-relative key/value deviation, same budget per head (attention-free)",
             metric: "kvcompress", window: "none", policy: "uniform", scorer: "lagkv"),
         CompressionMethod(

@@ -117,7 +117,9 @@ public struct Compressor: Sendable {
                 heads: heads.map(\.cache), windowAttention: window,
                 reconstructionAttention: reconstruction.map { Array($0[(layer * layout.kvHeads)..<((layer + 1) * layout.kvHeads)]) },
                 windowQueries: queries,
-                rotary: context.map { RotaryParameters(dimensions: $0.model.configuration.ropeDimensions, base: $0.model.configuration.ropeFrequencyBase) })
+                rotary: context.map { RotaryParameters(dimensions: $0.model.configuration.ropeDimensions, base: $0.model.configuration.ropeFrequencyBase) },
+                outputProjection: try outputProjection(layer: layer, scorer: scorer, context: context),
+                groupSize: context?.model.configuration.groupSize)
             let layerScores = try scorer.score(layerInput)
             guard layerScores.count == layout.kvHeads, zip(layerScores, heads).allSatisfy({ $0.count == $1.contextLength }) else {
                 throw CompressionError.invalidConfiguration(
@@ -126,6 +128,16 @@ public struct Compressor: Sendable {
             scores += layerScores
         }
         return (input.withScores(scores), extraTokens)
+    }
+
+    /// W_O of `layer` when the scorer asks for it.
+    private func outputProjection(layer: Int, scorer: any KVScorer, context: ScoringContext?) throws -> [Float]? {
+        guard scorer.inputs.contains(.outputProjection) else { return nil }
+        guard let context else {
+            throw CompressionError.invalidConfiguration(
+                "scorer \(configuration.scorer?.name ?? "?") weighs values by the output projection and needs the model (a ScoringContext); this caller gave none")
+        }
+        return context.model.attentionOutputMatrix(layer: layer)
     }
 
     private func run(

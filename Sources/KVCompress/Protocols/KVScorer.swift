@@ -53,6 +53,9 @@ public struct ScorerInputs: OptionSet, Sendable, Hashable {
     /// (Expected Attention's query statistics). Needs the collector to record them (the driver turns
     /// that on for such a scorer) and a `ScoringContext`.
     public static let windowQueries = ScorerInputs(rawValue: 1 << 2)
+    /// The layer's attention output projection W_O (dequantized) and the GQA group size, to weigh a KV
+    /// by what its value contributes after attention (CriticalKV). Needs a `ScoringContext`.
+    public static let outputProjection = ScorerInputs(rawValue: 1 << 3)
 }
 
 /// One (layer, KV head).
@@ -141,10 +144,15 @@ public struct LayerScoringInput: Sendable {
     public let windowQueries: [ObservedQueries]?
     /// With `.windowQueries`: the model's RoPE.
     public let rotary: RotaryParameters?
+    /// With `.outputProjection`: W_O `[hiddenSize, queryHeads · headDim]` row-major.
+    public let outputProjection: [Float]?
+    /// With `.outputProjection`: query heads per KV head (KV head h serves query heads h·G ..< (h+1)·G).
+    public let groupSize: Int?
 
     public init(
         layer: Int, kvHeads: Int, headDim: Int, sequenceLength: Int, heads: [HeadView], windowAttention: [[Float]]? = nil,
-        reconstructionAttention: [[Float]]? = nil, windowQueries: [ObservedQueries]? = nil, rotary: RotaryParameters? = nil
+        reconstructionAttention: [[Float]]? = nil, windowQueries: [ObservedQueries]? = nil, rotary: RotaryParameters? = nil,
+        outputProjection: [Float]? = nil, groupSize: Int? = nil
     ) {
         self.layer = layer
         self.kvHeads = kvHeads
@@ -155,6 +163,8 @@ public struct LayerScoringInput: Sendable {
         self.reconstructionAttention = reconstructionAttention
         self.windowQueries = windowQueries
         self.rotary = rotary
+        self.outputProjection = outputProjection
+        self.groupSize = groupSize
     }
 }
 
