@@ -100,12 +100,13 @@ public struct ExpectedAttentionScorer: KVScorer {
             }
             return q
         }
-        let m = Float(unrotated.count)
+        let count = unrotated.count, m = Float(count)
         let mean = (0..<d).map { j in unrotated.reduce(0) { $0 + $1[j] } / m }
+        // Σ = Xᵀ X / m for the centred queries X [m, d]: one product, from Xᵀ [d, m].
+        var centredTransposed = [Float](repeating: 0, count: d * count)
+        for (r, q) in unrotated.enumerated() { for j in 0..<d { centredTransposed[j * count + r] = q[j] - mean[j] } }
         var covariance = [Float](repeating: 0, count: d * d)
-        for q in unrotated {
-            for a in 0..<d { for b in 0..<d { covariance[a * d + b] += (q[a] - mean[a]) * (q[b] - mean[b]) / m } }
-        }
+        BLAS.gemm(m: d, n: d, k: count, a: centredTransposed, b: centredTransposed, transposeB: true, c: &covariance, alpha: 1 / m)
         return (mean, covariance)
     }
 }
