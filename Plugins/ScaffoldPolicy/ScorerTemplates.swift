@@ -80,35 +80,37 @@ enum ScorerTemplates {
             /// compressible KV that was kept (the schedule evicts a prefix of each head's ascending scores).
             @Test func theGlobalScheduleEvictsTheLowestScores() async throws {
                 await propertyCheck(count: 40, input: Gen.int(in: 1...200), Gen.uint64()) { length, seed in
-                    var rng = Xoshiro(seed: (seed, seed &+ 1, 0x9E37_79B9_7F4A_7C15, seed ^ 0x5DEE_CE66))
-                    let protectedWindow = Int.random(in: 0...min(16, length), using: &rng)
-                    let random = try RandomCache(
-                        layers: 2, kvHeads: 2, blockSize: 1, sequenceLength: length, protectedWindow: protectedWindow, sinks: 0,
-                        tiedMetrics: false, using: &rng)
-                    let configuration = CompressionConfiguration(
-                        policy: "kvcompress", blockSize: PluginSpec("fixed", options: ["size": 1]),
-                        budget: .maxCacheTokens(max(1, protectedWindow + length / 3)), protectedWindow: protectedWindow,
-                        scorer: "\(s.registryName)")
-                    let compressor = try Compressor(configuration: configuration, registry: registry)
-                    let input = try compressor.evictionInput(random.sequence, cache: random.cache)
-                    let scores = try (0..<2).flatMap { layer in
-                        try compressor.plugins.scorer!.score(
-                            LayerScoringInput(
-                                layer: layer, kvHeads: 2, headDim: random.layout.headDim, sequenceLength: length,
-                                heads: (0..<2).map { input.head(layer: layer, head: $0).cache }))
-                    }
-                    let before = (0..<4).map { h in
-                        let head = input.heads[h]
-                        return Dictionary(uniqueKeysWithValues: (0..<head.contextLength).map { (head.positions[$0], scores[h][$0]) })
-                    }
-                    let report = try compressor.compress(random.sequence, cache: random.cache, trigger: .manual)
-                    #expect(report.budgetHeld)
-                    for h in 0..<4 {
-                        let after = random.currentContents(h)
-                        for position in random.contents[h].keys where random.isProtected(position) { #expect(after[position] == random.contents[h][position]) }
-                        let evicted = before[h].filter { after[$0.key] == nil }.map(\\.value)
-                        let kept = before[h].filter { after[$0.key] != nil && !random.isProtected($0.key) }.map(\\.value)
-                        if let highest = evicted.max(), let lowest = kept.min() { #expect(highest <= lowest) }
+                    recordingErrors {
+                        var rng = Xoshiro(seed: (seed, seed &+ 1, 0x9E37_79B9_7F4A_7C15, seed ^ 0x5DEE_CE66))
+                        let protectedWindow = Int.random(in: 0...min(16, length), using: &rng)
+                        let random = try RandomCache(
+                            layers: 2, kvHeads: 2, blockSize: 1, sequenceLength: length, protectedWindow: protectedWindow, sinks: 0,
+                            tiedMetrics: false, using: &rng)
+                        let configuration = CompressionConfiguration(
+                            policy: "kvcompress", blockSize: PluginSpec("fixed", options: ["size": 1]),
+                            budget: .maxCacheTokens(max(1, protectedWindow + length / 3)), protectedWindow: protectedWindow,
+                            scorer: "\(s.registryName)")
+                        let compressor = try Compressor(configuration: configuration, registry: registry)
+                        let input = try compressor.evictionInput(random.sequence, cache: random.cache)
+                        let scores = try (0..<2).flatMap { layer in
+                            try compressor.plugins.scorer!.score(
+                                LayerScoringInput(
+                                    layer: layer, kvHeads: 2, headDim: random.layout.headDim, sequenceLength: length,
+                                    heads: (0..<2).map { input.head(layer: layer, head: $0).cache }))
+                        }
+                        let before = (0..<4).map { h in
+                            let head = input.heads[h]
+                            return Dictionary(uniqueKeysWithValues: (0..<head.contextLength).map { (head.positions[$0], scores[h][$0]) })
+                        }
+                        let report = try compressor.compress(random.sequence, cache: random.cache, trigger: .manual)
+                        #expect(report.budgetHeld)
+                        for h in 0..<4 {
+                            let after = random.currentContents(h)
+                            for position in random.contents[h].keys where random.isProtected(position) { #expect(after[position] == random.contents[h][position]) }
+                            let evicted = before[h].filter { after[$0.key] == nil }.map(\\.value)
+                            let kept = before[h].filter { after[$0.key] != nil && !random.isProtected($0.key) }.map(\\.value)
+                            if let highest = evicted.max(), let lowest = kept.min() { #expect(highest <= lowest) }
+                        }
                     }
                 }
             }

@@ -91,15 +91,17 @@ enum Templates {
                 await propertyCheck(
                     count: 50, input: Gen.int(in: 0...(CacheLayout.supportedBlockSizes.count - 1)), Gen.int(in: 1...200), Gen.uint64()
                 ) { bsIndex, length, seed in
-                    let (mine, configuration) = try Self.scenario(bsIndex: bsIndex, length: length, seed: seed, policy: "\(s.registryName)")
-                    let (twin, kvc) = try Self.scenario(bsIndex: bsIndex, length: length, seed: seed, policy: "kvcompress")
-                    let report = try Compressor(configuration: configuration, registry: registry).compress(mine.sequence, cache: mine.cache, trigger: .manual)
-                    let reference = try Compressor(configuration: kvc, registry: registry).compress(twin.sequence, cache: twin.cache, trigger: .manual)
-                    #expect(report.budgetHeld == reference.budgetHeld)
-                    for index in 0..<mine.layout.headCount {
-                        let before = mine.contents[index], after = mine.currentContents(index)
-                        for position in before.keys where mine.isProtected(position) { #expect(after[position] == before[position]) }
-                        for (position, kv) in after { #expect(before[position] == kv) }
+                    recordingErrors {
+                        let (mine, configuration) = try Self.scenario(bsIndex: bsIndex, length: length, seed: seed, policy: "\(s.registryName)")
+                        let (twin, kvc) = try Self.scenario(bsIndex: bsIndex, length: length, seed: seed, policy: "kvcompress")
+                        let report = try Compressor(configuration: configuration, registry: registry).compress(mine.sequence, cache: mine.cache, trigger: .manual)
+                        let reference = try Compressor(configuration: kvc, registry: registry).compress(twin.sequence, cache: twin.cache, trigger: .manual)
+                        #expect(report.budgetHeld == reference.budgetHeld)
+                        for index in 0..<mine.layout.headCount {
+                            let before = mine.contents[index], after = mine.currentContents(index)
+                            for position in before.keys where mine.isProtected(position) { #expect(after[position] == before[position]) }
+                            for (position, kv) in after { #expect(before[position] == kv) }
+                        }
                     }
                 }
             }

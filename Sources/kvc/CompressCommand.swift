@@ -116,7 +116,7 @@ struct Compress: ParsableCommand {
         let collector = MetricCollector(
             metric: compressor.plugins.metric, window: compressor.plugins.window,
             recordsWindowQueries: dumpTensors || (compressor.plugins.scorer?.inputs.contains(.windowQueries) ?? false),
-            recordsWindowAttention: dumpsAttention)
+            recordsWindowAttention: dumpsAttention || compressor.plugins.policy.needsWindowAttention)
         let layers = Self.indices(dumpLayers ?? "") ?? [], heads = Self.indices(dumpHeads ?? "") ?? []
         if let bad = layers.first(where: { $0 >= llama.layers }) { throw ValidationError("--dump-layers: layer \(bad) does not exist; the model has \(llama.layers) (0…\(llama.layers - 1))") }
         if let bad = heads.first(where: { $0 >= llama.kvHeads }) { throw ValidationError("--dump-heads: KV head \(bad) does not exist; the model has \(llama.kvHeads) (0…\(llama.kvHeads - 1))") }
@@ -131,7 +131,9 @@ struct Compress: ParsableCommand {
             : AttentionDump.capture(
                 collector: collector, sequence: sequence, cache: cache, layers: layers.isEmpty ? Array(0..<llama.layers) : layers,
                 kvHeads: heads.isEmpty ? Array(0..<llama.kvHeads) : heads, attention: dumpsAttention, tensors: dumpTensors)
-        let context = ScoringContext(model: model, tokenizer: loaded.tokenizer, tokens: tokens, windowQueries: collector.windowQueries(sequence))
+        let context = ScoringContext(
+            model: model, tokenizer: loaded.tokenizer, tokens: tokens, windowQueries: collector.windowQueries(sequence),
+            windowAttention: collector.windowAttention(sequence))
         let (report, snapshot) = try compressor.compressWithSnapshot(sequence, cache: cache, trigger: .afterPrefill, context: context)
         if report.scoringExtraTokens > 0 {
             Terminal.note("scorer: \(report.scoringExtraTokens) extra tokens prefilled to score, \(Format.fixed(report.scoringSeconds, digits: 3)) s")

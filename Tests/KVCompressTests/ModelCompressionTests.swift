@@ -55,18 +55,20 @@ import Testing
         await propertyCheck(
             count: 12, input: Gen.int(in: 1...100), Gen.int(in: 0...(CacheLayout.supportedBlockSizes.count - 1)), Gen.uint64()
         ) { length, bsIndex, seed in
-            let bs = CacheLayout.supportedBlockSizes[bsIndex]
-            var c = configuration(budget: .rate(1), protectedWindow: Int(seed % 40), blockSize: bs)
-            c.metric = PluginSpec("kvcompress", options: ["norm": seed % 2 == 0 ? "l1" : "l2", "aggregate": seed % 3 == 0 ? "avg" : "sum"])
-            c.window = seed % 5 == 0 ? "full" : PluginSpec("last", options: ["queries": .int(Int(seed % 16) + 1)])
-            c.schedule.interval = 1
-            let prompt = Self.tokens(length, seed: seed)
-            let capacity = 4 * Self.llama.layers * Self.llama.kvHeads * ((length + 4 + bs - 1) / bs)
-            let plain = try Self.run(prompt: prompt, steps: 3, cache: Self.model.makeCache(blockSize: bs, capacityBlocks: capacity), driver: nil)
-            let driver = try CompressionDriver(configuration: c, registry: builtins)
-            let compressed = try Self.run(prompt: prompt, steps: 3, cache: Self.model.makeCache(blockSize: bs, capacityBlocks: capacity), driver: driver)
-            #expect(plain == compressed)
-            #expect(driver.reports.allSatisfy { $0.kvsEvicted == 0 })
+            recordingErrors {
+                let bs = CacheLayout.supportedBlockSizes[bsIndex]
+                var c = configuration(budget: .rate(1), protectedWindow: Int(seed % 40), blockSize: bs)
+                c.metric = PluginSpec("kvcompress", options: ["norm": seed % 2 == 0 ? "l1" : "l2", "aggregate": seed % 3 == 0 ? "avg" : "sum"])
+                c.window = seed % 5 == 0 ? "full" : PluginSpec("last", options: ["queries": .int(Int(seed % 16) + 1)])
+                c.schedule.interval = 1
+                let prompt = Self.tokens(length, seed: seed)
+                let capacity = 4 * Self.llama.layers * Self.llama.kvHeads * ((length + 4 + bs - 1) / bs)
+                let plain = try Self.run(prompt: prompt, steps: 3, cache: Self.model.makeCache(blockSize: bs, capacityBlocks: capacity), driver: nil)
+                let driver = try CompressionDriver(configuration: c, registry: builtins)
+                let compressed = try Self.run(prompt: prompt, steps: 3, cache: Self.model.makeCache(blockSize: bs, capacityBlocks: capacity), driver: driver)
+                #expect(plain == compressed)
+                #expect(driver.reports.allSatisfy { $0.kvsEvicted == 0 })
+            }
         }
     }
 
@@ -80,9 +82,11 @@ import Testing
         await propertyCheck(
             count: 20, input: Gen.int(in: 1...120), Gen.int(in: 0...(CacheLayout.supportedBlockSizes.count - 1)), Gen.uint64()
         ) { length, bsIndex, seed in
-            _ = try Self.checkKeptSetAttention(
-                length: length, blockSize: CacheLayout.supportedBlockSizes[bsIndex], rate: 1 + Double(seed % 1000) / 100,
-                protectedWindow: Int(seed % 24), seed: seed)
+            recordingErrors {
+                _ = try Self.checkKeptSetAttention(
+                    length: length, blockSize: CacheLayout.supportedBlockSizes[bsIndex], rate: 1 + Double(seed % 1000) / 100,
+                    protectedWindow: Int(seed % 24), seed: seed)
+            }
         }
     }
 

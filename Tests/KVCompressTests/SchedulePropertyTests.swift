@@ -47,15 +47,19 @@ import Testing
 
     @Test func compressionKeepsEveryInvariant() async throws {
         await propertyCheck(count: 200, input: Self.blockSizeIndex, Self.length, Self.seed) { bsIndex, length, seed in
-            let scenario = try Scenario(blockSizeIndex: bsIndex, sequenceLength: length, seed: seed)
-            try Self.checkInvariants(scenario)
+            recordingErrors {
+                let scenario = try Scenario(blockSizeIndex: bsIndex, sequenceLength: length, seed: seed)
+                try Self.checkInvariants(scenario)
+            }
         }
     }
 
     @Test(arguments: [PluginSpec("kvcompress"), PluginSpec("kvcompress", options: ["even_layer_evict": true]), PluginSpec("uniform")])
     func everyPolicyKeepsEveryInvariant(policy: PluginSpec) async throws {
         await propertyCheck(count: 80, input: Self.blockSizeIndex, Self.length, Self.seed) { bsIndex, length, seed in
-            try Self.checkInvariants(try Scenario(blockSizeIndex: bsIndex, sequenceLength: length, seed: seed, policy: policy))
+            recordingErrors {
+                try Self.checkInvariants(try Scenario(blockSizeIndex: bsIndex, sequenceLength: length, seed: seed, policy: policy))
+            }
         }
     }
 
@@ -153,18 +157,22 @@ import Testing
     /// tables, lengths and slot contents, bit for bit.
     @Test func generousBudgetLeavesTheCacheUntouched() async throws {
         await propertyCheck(count: 100, input: Self.blockSizeIndex, Self.length, Self.seed) { bsIndex, length, seed in
-            for budget in [CompressionBudget.rate(1), .maxCacheTokens(length + Int(seed % 50))] {
-                let scenario = try Scenario(blockSizeIndex: bsIndex, sequenceLength: length, seed: seed, budget: budget)
-                let r = scenario.random
-                let tables = (0..<r.layout.layers).flatMap { l in (0..<r.layout.kvHeads).map { r.cache.blockTable(r.sequence, layer: l, head: $0) } }
-                let slotsBefore = (0..<r.layout.headCount).map { r.currentContents($0) }
-                let free = r.cache.freeBlockCount
-                let report = try Compressor(configuration: scenario.configuration, registry: builtins).compress(r.sequence, cache: r.cache, trigger: .manual)
-                #expect(report.blocksFreed == 0 && report.kvsEvicted == 0 && report.kvsMoved == 0)
-                #expect(r.cache.freeBlockCount == free)
-                let tablesAfter = (0..<r.layout.layers).flatMap { l in (0..<r.layout.kvHeads).map { r.cache.blockTable(r.sequence, layer: l, head: $0) } }
-                #expect(tables == tablesAfter)
-                #expect(slotsBefore == (0..<r.layout.headCount).map { r.currentContents($0) })
+            recordingErrors {
+                // At or above the length, and never below what the protected window (≤ 40) and sinks (≤ 4)
+                // must keep, which a configuration refuses.
+                for budget in [CompressionBudget.rate(1), .maxCacheTokens(max(length, 44) + Int(seed % 50))] {
+                    let scenario = try Scenario(blockSizeIndex: bsIndex, sequenceLength: length, seed: seed, budget: budget)
+                    let r = scenario.random
+                    let tables = (0..<r.layout.layers).flatMap { l in (0..<r.layout.kvHeads).map { r.cache.blockTable(r.sequence, layer: l, head: $0) } }
+                    let slotsBefore = (0..<r.layout.headCount).map { r.currentContents($0) }
+                    let free = r.cache.freeBlockCount
+                    let report = try Compressor(configuration: scenario.configuration, registry: builtins).compress(r.sequence, cache: r.cache, trigger: .manual)
+                    #expect(report.blocksFreed == 0 && report.kvsEvicted == 0 && report.kvsMoved == 0)
+                    #expect(r.cache.freeBlockCount == free)
+                    let tablesAfter = (0..<r.layout.layers).flatMap { l in (0..<r.layout.kvHeads).map { r.cache.blockTable(r.sequence, layer: l, head: $0) } }
+                    #expect(tables == tablesAfter)
+                    #expect(slotsBefore == (0..<r.layout.headCount).map { r.currentContents($0) })
+                }
             }
         }
     }

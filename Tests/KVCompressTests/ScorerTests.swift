@@ -263,3 +263,36 @@ import Testing
         #expect(abs(scores[0][1] - (0.25 + 1e-4) * 2.5) < 1e-6)
     }
 }
+
+/// CAKE's layer preferences on hand-computed attention, and the allocation they make.
+@Suite struct CAKEPolicyTests {
+    /// Rows [0.5, 0.5] and [1, 0]: mean [0.75, 0.25], entropy −(0.75 ln 0.75 + 0.25 ln 0.25) = 0.5623;
+    /// per-key variances 0.0625 and 0.0625, summed 0.125.
+    @Test func dispersionOfTwoRows() {
+        let d = CAKEPolicy.dispersion([[0.5, 0.5], [1, 0]])
+        #expect(abs(d.entropy - 0.562_335) < 1e-5)
+        #expect(abs(d.variance - 0.125) < 1e-9)
+    }
+
+    /// Two layers, one KV head of group 1, 40 positions. Layer 0's window queries all attend the same
+    /// way (variance 0: preference floored), layer 1's jump between keys: layer 1 keeps far more.
+    @Test func theDispersedLayerKeepsMore() throws {
+        let cache = try PrefilledCache(layers: 2, kvHeads: 1, blockSize: 1, length: 40, metric: { _, _, p in Float(p % 7) })
+        let configuration = CompressionConfiguration(
+            policy: "cake", blockSize: PluginSpec("fixed", options: ["size": 1]), budget: .maxCacheTokens(12), protectedWindow: 4)
+        let compressor = try Compressor(configuration: configuration, registry: baselineRegistry)
+        func attention(_ rows: [[Float]]) -> ObservedAttention {
+            ObservedAttention(groupSize: 1, queryPositions: [36, 37, 38, 39], keyPositions: (0..<40).map(Int32.init), probabilities: rows.flatMap { $0 })
+        }
+        let flat = [[Float]](repeating: [Float](repeating: 1 / 40, count: 40), count: 4)
+        let peaked = (0..<4).map { q in (0..<40).map { Float($0 == q * 9 ? 1 : 0) } }
+        var input = try compressor.evictionInput(cache.sequence, cache: cache.cache)
+        input.windowAttention = [HeadIndex(layer: 0, head: 0): attention(flat), HeadIndex(layer: 1, head: 0): attention(peaked)]
+        let preferences = try CAKEPolicy().layerPreferences(input)
+        #expect(preferences[0] == 0 && preferences[1] > 0)
+        let plan = try CAKEPolicy().plan(input)
+        #expect(plan.evicted[0].count > plan.evicted[1].count)
+        // Without recorded attention the policy says what it needs.
+        #expect(throws: CompressionError.self) { try compressor.compress(cache.sequence, cache: cache.cache, trigger: .manual) }
+    }
+}

@@ -28,6 +28,9 @@ public func registerBaselines(in registry: PluginRegistry) {
     registry.register(policy: "random", summary: "Random: seeded uniform scores per (layer, head, position); seed (0)") {
         try RandomPolicy(options: $0)
     }
+    registry.register(policy: "cake", summary: "CAKE: layer budgets ∝ entropy^(1/tau1) × variance^(1/tau2) of the window attention (1, 1); any scores") {
+        try CAKEPolicy(options: $0)
+    }
     registry.register(metric: "tova", summary: "TOVA: the latest observed query's attention replaces the stored metric") { _ in TOVAMetric() }
     registry.register(window: "none", summary: "observe no query (attention-free methods)") { _ in NoObservationWindow() }
     for method in CompressionMethod.all { registry.register(preset: method) }

@@ -99,6 +99,9 @@ extension CompressionMethod {
             summary: "CriticalKV (arXiv 2502.03805): SnapKV's attention × ‖W_O v‖₁, same budget per head (one stage)",
             metric: snapKVMetric, window: snapKVWindow, policy: "snapkv", scorer: "critical-kv"),
         CompressionMethod(
+            name: "cake", summary: "CAKE (arXiv 2503.12491): SnapKV's scores, layer budgets from the window attention's entropy and variance",
+            metric: snapKVMetric, window: snapKVWindow, policy: "cake"),
+        CompressionMethod(
             name: "lagkv", summary: "LagKV (arXiv 2504.04704): lag-relative key/value deviation, same budget per head (attention-free)",
             metric: "kvcompress", window: "none", policy: "uniform", scorer: "lagkv"),
         CompressionMethod(

@@ -20,7 +20,8 @@ public final class CompressionDriver: CacheController {
         self.compressor = compressor
         collector = MetricCollector(
             metric: compressor.plugins.metric, window: compressor.plugins.window,
-            recordsWindowQueries: compressor.plugins.scorer?.inputs.contains(.windowQueries) ?? false)
+            recordsWindowQueries: compressor.plugins.scorer?.inputs.contains(.windowQueries) ?? false,
+            recordsWindowAttention: compressor.plugins.policy.needsWindowAttention)
     }
 
     /// Validates `configuration` against `registry` and builds the driver.
@@ -69,7 +70,9 @@ public final class CompressionDriver: CacheController {
     public func compress(_ sequence: SequenceID, cache: PagedKVCache, trigger: CompressionTrigger) throws -> CompressionReport {
         let context = scoringModel.flatMap { scoring in
             promptTokens[sequence].map {
-                ScoringContext(model: scoring.model, tokenizer: scoring.tokenizer, tokens: $0, windowQueries: collector.windowQueries(sequence))
+                ScoringContext(
+                    model: scoring.model, tokenizer: scoring.tokenizer, tokens: $0, windowQueries: collector.windowQueries(sequence),
+                    windowAttention: collector.windowAttention(sequence))
             }
         }
         let report = try compressor.compress(sequence, cache: cache, trigger: trigger, context: context)

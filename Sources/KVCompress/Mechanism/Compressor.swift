@@ -147,6 +147,13 @@ public struct Compressor: Sendable {
         let started = clock.now
         let usedBefore = cache.usedBlockCount
         var input = try evictionInput(sequence, cache: cache)
+        if plugins.policy.needsWindowAttention {
+            guard let recorded = context?.windowAttention, !recorded.isEmpty else {
+                throw CompressionError.invalidConfiguration(
+                    "policy \(configuration.policy.name) reads the observation window's attention: observe the prefill with a MetricCollector(recordsWindowAttention: true) and pass its windowAttention in the ScoringContext")
+            }
+            input.windowAttention = recorded
+        }
         var extraTokens = 0
         let scoringStarted = clock.now
         if let scorer = plugins.scorer {

@@ -10,10 +10,14 @@ public protocol EvictionPolicy: Sendable {
     func plan(_ input: EvictionInput) throws -> EvictionPlan
     /// The plug-in's resolved settings (defaults included), recorded in reports and HDF5 dumps.
     var settings: [String: OptionValue] { get }
+    /// Whether the policy reads `EvictionInput.windowAttention` (the observation window's attention
+    /// rows, e.g. CAKE's layer dispersion); the collector then records them.
+    var needsWindowAttention: Bool { get }
 }
 
 extension EvictionPolicy {
     public var settings: [String: OptionValue] { [:] }
+    public var needsWindowAttention: Bool { false }
 }
 
 /// Everything a policy may look at for one sequence.
@@ -37,6 +41,9 @@ public struct EvictionInput: Sendable {
     public let sinks: Int
     /// Every head of the sequence, index `layer * kvHeads + head`.
     public let heads: [HeadScores]
+    /// The prefill observation window's attention rows per (layer, KV head), for policies that ask
+    /// (`needsWindowAttention`); empty otherwise.
+    public var windowAttention: [HeadIndex: ObservedAttention] = [:]
 
     public init(
         sequence: SequenceID, layers: Int, kvHeads: Int, headDim: Int, blockSizes: [Int], physicalBlockSize: Int,
@@ -84,10 +91,12 @@ public struct EvictionInput: Sendable {
                 scores: zip(s, head.positions).map { isProtected(position: Int($1)) ? .infinity : $0 },
                 positions: head.positions, cache: head.cache)
         }
-        return EvictionInput(
+        var input = EvictionInput(
             sequence: sequence, layers: layers, kvHeads: kvHeads, headDim: headDim, blockSizes: blockSizes,
             physicalBlockSize: physicalBlockSize, sequenceLength: sequenceLength, budget: budget, limit: limit,
             protectedWindow: protectedWindow, sinks: sinks, heads: rescored)
+        input.windowAttention = windowAttention
+        return input
     }
 }
 

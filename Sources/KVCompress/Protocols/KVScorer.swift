@@ -178,11 +178,18 @@ public struct ScoringContext: Sendable {
     /// The observation window's queries per (layer, KV head), when the collector recorded them
     /// (`MetricCollector.recordsWindowQueries`).
     public let windowQueries: [HeadIndex: ObservedQueries]
+    /// The observation window's attention rows per (layer, KV head), when the collector recorded them
+    /// (`MetricCollector.recordsWindowAttention`), for policies that read them (CAKE).
+    public let windowAttention: [HeadIndex: ObservedAttention]
 
-    public init(model: LlamaModel, tokenizer: any TextTokenizer, tokens: [Int32], windowQueries: [HeadIndex: ObservedQueries] = [:]) {
+    public init(
+        model: LlamaModel, tokenizer: any TextTokenizer, tokens: [Int32], windowQueries: [HeadIndex: ObservedQueries] = [:],
+        windowAttention: [HeadIndex: ObservedAttention] = [:]
+    ) {
         self.model = model
         self.tokenizer = tokenizer
         self.tokens = tokens
         self.windowQueries = windowQueries
+        self.windowAttention = windowAttention
     }
 }
