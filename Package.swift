@@ -70,6 +70,16 @@ let package = Package(
         // MARK: - Evaluation tasks (RULER-style generators and scorers), plug-ins of the evaluation
         .target(name: "EvaluationTasks", dependencies: ["BPETokenizer", "KVCompress", "SeededRandom"], swiftSettings: strict),
 
+        // MARK: - Evaluation: sweep specifications, the runner, result files, reports, Slurm jobs. Above the
+        // plug-ins (it sweeps every registered method, baselines and user plug-ins included) and the tasks.
+        .target(
+            name: "Evaluation",
+            dependencies: [
+                "KVCompress", "EvictionPolicies", "EvaluationTasks", "LlamaInference", "PagedKVCache", "BPETokenizer", "KVCHDF5",
+                "KVCStatistics", "SeededRandom", .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: strict),
+
         // MARK: - CUDA kernels: .cu sources compiled at run time by NVRTC, launched through the driver API
         // (both dlopen'ed: the package builds and tests without CUDA). KVCCUDA depends on no other C
         // library, so a statically linked binary using it runs on a GPU machine that has only the driver.
@@ -89,8 +99,8 @@ let package = Package(
         .executableTarget(
             name: "kvc",
             dependencies: [
-                "LlamaInference", "KVCompress", "EvictionPolicies", "KVCHDF5", "KVCStatistics",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "LlamaInference", "KVCompress", "EvictionPolicies", "EvaluationTasks", "Evaluation", "KVCHDF5", "KVCStatistics", "GGUF",
+                "BPETokenizer", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
         .executableTarget(
@@ -124,6 +134,13 @@ let package = Package(
             dependencies: [
                 "KVCompress", "EvictionPolicies", "LlamaInference", "PagedKVCache", "BPETokenizer", "KVCHDF5",
                 "SeededRandom", .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
+            swiftSettings: strict),
+        .testTarget(
+            name: "EvaluationTests",
+            dependencies: [
+                "Evaluation", "EvaluationTasks", "KVCompress", "EvictionPolicies", "LlamaInference", "PagedKVCache", "BPETokenizer", "KVCHDF5",
+                "KVCStatistics", "SeededRandom",
             ],
             swiftSettings: strict),
         .testTarget(

@@ -49,6 +49,9 @@ public struct CompressionConfiguration: Sendable, Hashable, Codable {
         case protectedWindow = "protected_window"
     }
 
+    /// The file's top-level keys (`metric`, `window`, `block_size`, ...): what a sweep's key paths start with.
+    public static var keys: [String] { CodingKeys.allCases.map(\.rawValue) }
+
     public init(from decoder: any Decoder) throws {
         try rejectUnknownKeys(in: decoder, known: Set(CodingKeys.allCases.map(\.rawValue)), context: "configuration")
         let c = try decoder.container(keyedBy: CodingKeys.self)

@@ -6,7 +6,7 @@
 often llama.cpp and `kvc` at rate 1 (no compression) generated the same text.
 
 Usage:
-  python3 Experiments/Sweeps/llamacpp_full_cache.py PROMPTS.jsonl [SWEEP.h5] \
+  python3 Experiments/sweeps/llamacpp_full_cache.py PROMPTS.jsonl [SWEEP.h5] \
       [--model models/SmolLM2-135M-Instruct.Q4_1.gguf] [--max-tokens 8] [--threads 2]
 """
 import argparse
