@@ -46,7 +46,7 @@ public struct SweepResults: Sendable {
 ///   target_tokens, document_tokens, prompt_tokens, resident_blocks   [N] int32
 ///   resident_bytes       [N] int64
 ///   score                [N] float64 in [0, 1]; correct [N] uint8 (score == 1)
-///   generated            [N] strings
+///   generated            [N] strings (NUL shown as U+FFFD; `record` has the exact text)
 ///   kept_kvs             [N, layers, kv_heads] int32: KVs each head kept after compression
 ///   evidence_tokens      [N] int32; evidence_kvs_kept [N, layers, kv_heads] int32 (0 without evidence)
 ///   budget_held          [N] uint8; compressions [N] int32
@@ -108,7 +108,8 @@ public enum SweepResultsFile {
         try column("resident_bytes", trials.map { Int64($0.residentBytes) })
         try column("score", trials.map(\.score))
         try column("correct", trials.map { UInt8($0.correct ? 1 : 0) })
-        try group.createDataset("generated", strings: trials.map(\.generated))
+        // HDF5 strings end at NUL; a random-weight model can generate one (the record keeps the exact text).
+        try group.createDataset("generated", strings: trials.map { $0.generated.replacingOccurrences(of: "\u{0}", with: "\u{FFFD}") })
         let heads = h.layers * h.kvHeads
         try group.createDataset(
             "kept_kvs", values: trials.flatMap { t in (0..<heads).map { Int32(t.keptKVs.count == heads ? t.keptKVs[$0] : 0) } },
