@@ -114,8 +114,6 @@ struct SweepRun: ParsableCommand {
         let all = runner.allUnits
         let units = shard?.units(of: all) { specification.lengths[$0.length] } ?? all
         let cells = specification.cells.count
-        let questionsGuess = 1
-        let total = units.count * cells * questionsGuess
         let reused = session.trials.count
         Terminal.note(
             "sweep: \(specification.tasks.count) task(s) × \(specification.lengths.count) length(s) × \(specification.prompts) prompt(s) = \(all.count) documents"
@@ -136,11 +134,10 @@ struct SweepRun: ParsableCommand {
             throw error
         }
         progress.finish()
-        _ = total
         Terminal.note("wrote \(out) (\(session.trials.count) trials; journal \(SweepJournal.path(for: out))) in \(Format.fixed(Date().timeIntervalSince(start), digits: 0)) s")
         let report = try SweepReport(results: session.results, specification: specification)
-        Terminal.note("")
-        Terminal.note(try report.render(.markdown))
+        // The summary table is the product: stdout, as `kvc sweep report` prints it.
+        Terminal.emit(try report.render(.markdown))
     }
 }
 
