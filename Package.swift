@@ -42,6 +42,9 @@ let package = Package(
             // fma beyond the explicit ones, so every path computes the same floats.
             cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off"])]),
 
+        // MARK: - The compression budget (leaf: used by KVCompress and by KVCCUDA, which links no other C library)
+        .target(name: "KVCBudget", swiftSettings: strict),
+
         // MARK: - Seeded random numbers (one generator for models, sampling, prompts and tests)
         .target(name: "SeededRandom", swiftSettings: strict),
 
@@ -61,7 +64,7 @@ let package = Package(
         // MARK: - KV-Compress mechanism (protocols, driver, executor) and the plug-ins
         .target(
             name: "KVCompress",
-            dependencies: ["PagedKVCache", "LlamaInference", "BPETokenizer", "KVCHDF5", "SeededRandom", .product(name: "Yams", package: "Yams")],
+            dependencies: ["KVCBudget", "PagedKVCache", "LlamaInference", "BPETokenizer", "KVCHDF5", "SeededRandom", .product(name: "Yams", package: "Yams")],
             swiftSettings: strict),
         .target(
             name: "EvictionPolicies", dependencies: ["KVCompress"], path: "Plugins/EvictionPolicies",
@@ -85,7 +88,7 @@ let package = Package(
         // library, so a statically linked binary using it runs on a GPU machine that has only the driver.
         .target(name: "CCUDA", linkerSettings: [.linkedLibrary("dl")]),
         .target(
-            name: "KVCCUDA", dependencies: ["CCUDA", "PagedKVCache", "SeededRandom"], resources: [.copy("Kernels")],
+            name: "KVCCUDA", dependencies: ["CCUDA", "KVCBudget", "PagedKVCache", "SeededRandom"], resources: [.copy("Kernels")],
             swiftSettings: strict),
 
         // MARK: - `swift package scaffold-policy --name MyPolicy`: a new eviction policy and its tests
