@@ -61,6 +61,13 @@ struct SweepRun: ParsableCommand {
     @Option(help: ArgumentHelp("Run only shard I of N (0-based): whole documents, balanced by length.", valueName: "I/N"))
     var shard: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "Write every prompt (JSON lines: task, length, prompt, question, seed, answers, tokens, text = document + question) to this file and stop, without loading the weights (for Experiments/sweeps/llamacpp_full_cache.py).",
+            valueName: "path"),
+        completion: .file())
+    var writePrompts: String?
+
     @Flag(help: "List the registered tasks and exit.")
     var listTasks = false
 
@@ -70,7 +77,7 @@ struct SweepRun: ParsableCommand {
     func validate() throws {
         if listTasks || listMethods { return }
         guard spec != nil else { throw ValidationError("--spec FILE is required (see Experiments/sweeps/*.yaml)") }
-        guard out != nil else { throw ValidationError("--out FILE.h5 is required (where the sweep's results go)") }
+        guard out != nil || writePrompts != nil else { throw ValidationError("--out FILE.h5 is required (where the sweep's results go)") }
         if let shard { _ = try SweepShard(parsing: shard) }
     }
 
@@ -85,7 +92,7 @@ struct SweepRun: ParsableCommand {
             Terminal.emit((presets + policies).joined(separator: "\n") + "\n")
             return
         }
-        guard let spec, let out else { return }
+        guard let spec else { return }
         // Everything a user can get wrong is checked before the weights load: the specification and
         // its cells, the shard, the output, and the tasks' lengths against the tokenizer and context.
         let specification = try SweepSpecification.load(path: spec, plugins: Sweep.plugins, tasks: Sweep.tasks)
@@ -95,6 +102,10 @@ struct SweepRun: ParsableCommand {
         let tokenizer = try BPETokenizer(gguf: file)
         let llama = try LlamaConfiguration(file: file)
         _ = try SweepRunner.checkTasks(specification, registry: Sweep.tasks, tokenizer: tokenizer, contextLength: llama.contextLength)
+        if let writePrompts {
+            return try Self.writePrompts(specification, tokenizer: tokenizer, contextLength: llama.contextLength, to: writePrompts)
+        }
+        guard let out else { return }
         let modelName = (try? file.string("general.name")) ?? URL(fileURLWithPath: modelPath).lastPathComponent
         let header = SweepHeader(
             specification: specification.canonicalJSON, model: modelName, shard: shard, layers: llama.layers, kvHeads: llama.kvHeads)
@@ -138,6 +149,46 @@ struct SweepRun: ParsableCommand {
         let report = try SweepReport(results: session.results, specification: specification)
         // The summary table is the product: stdout, as `kvc sweep report` prints it.
         Terminal.emit(try report.render(.markdown))
+    }
+}
+
+extension SweepRun {
+    /// One line of `--write-prompts`.
+    struct PromptRecord: Codable {
+        let task: String
+        let length: Int
+        let prompt: Int
+        let question: Int
+        let seed: UInt64
+        let answers: [String]
+        let tokens: Int
+        let text: String
+    }
+
+    static func writePrompts(_ specification: SweepSpecification, tokenizer: BPETokenizer, contextLength: Int, to path: String) throws {
+        try OutputFile.checkWritable(path)
+        let tasks = try SweepRunner.checkTasks(specification, registry: Sweep.tasks, tokenizer: tokenizer, contextLength: contextLength)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        var lines = Data()
+        var count = 0
+        for (t, task) in tasks.enumerated() {
+            for length in specification.lengths {
+                for p in 0..<specification.prompts {
+                    let instance = try task.instance(targetTokens: length, seed: specification.seed(ofPrompt: p), tokenizer: tokenizer)
+                    for (q, question) in instance.questions.enumerated() {
+                        lines += try encoder.encode(
+                            PromptRecord(
+                                task: specification.tasks[t].description, length: length, prompt: p, question: q, seed: instance.seed,
+                                answers: question.answers, tokens: instance.promptTokens(question: q).count, text: instance.document + question.text))
+                        lines += Data("\n".utf8)
+                        count += 1
+                    }
+                }
+            }
+        }
+        try OutputFile.writeAtomically(lines, to: path)
+        Terminal.note("wrote \(count) prompts to \(path)")
     }
 }
 
