@@ -15,7 +15,7 @@ import Testing
     }()
     static let corpus = EvaluationSupport.packageRoot.appendingPathComponent("Experiments/data/python-reference-prose.txt").path
 
-    @Test(arguments: ["passkey", "prose_needle"], [300, 900])
+    @Test(arguments: ["passkey", "prose_needle"], [900, 2000])
     func instancesAreSeededFitTheLengthAndHoldTheCodeOnce(name: String, length: Int) throws {
         let task = try Self.registry.makeTask(PluginSpec(name, options: name == "prose_needle" ? ["corpus": .string(Self.corpus)] : [:]))
         let tokenizer = EvaluationSupport.byteTokenizer
