@@ -22,10 +22,11 @@ demo: release
 
 # The test suite (debug build; a few tests run the real model).
 # KVC_REQUIRE_NVRTC=1: the CUDA kernel tests fail (not skip) when NVRTC is missing; they use the NVRTC
-# of the pip wheel setup installs (scripts/find-nvrtc.sh).
+# of the pip wheel setup installs (scripts/find-nvrtc.sh). KVC_REQUIRE_MODEL=1: the tests that run the
+# real model fail (not skip) when models/ lacks it.
 test: setup
 	$(SWIFT) build
-	KVC_REQUIRE_NVRTC=1 KVC_NVRTC_LIBRARY="$$(scripts/find-nvrtc.sh)" $(SWIFT) test
+	KVC_REQUIRE_MODEL=1 KVC_REQUIRE_NVRTC=1 KVC_NVRTC_LIBRARY="$$(scripts/find-nvrtc.sh)" $(SWIFT) test
 
 # Speed against llama.cpp on the same GGUF and threads; writes results/bench-*.json.
 bench: setup

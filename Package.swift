@@ -67,11 +67,13 @@ let package = Package(
             dependencies: ["KVCBudget", "PagedKVCache", "LlamaInference", "BPETokenizer", "KVCHDF5", "SeededRandom", .product(name: "Yams", package: "Yams")],
             swiftSettings: strict),
         .target(
-            name: "EvictionPolicies", dependencies: ["KVCompress"], path: "Plugins/EvictionPolicies",
+            name: "EvictionPolicies", dependencies: ["KVCompress", "KVCLinearAlgebra"], path: "Plugins/EvictionPolicies",
             swiftSettings: strict),
 
         // MARK: - Evaluation tasks (RULER-style generators and scorers), plug-ins of the evaluation
-        .target(name: "EvaluationTasks", dependencies: ["BPETokenizer", "KVCompress", "SeededRandom"], swiftSettings: strict),
+        .target(
+            name: "EvaluationTasks", dependencies: ["BPETokenizer", "KVCompress", "SeededRandom"], resources: [.copy("Resources")],
+            swiftSettings: strict),
 
         // MARK: - Evaluation: sweep specifications, the runner, result files, reports, Slurm jobs. Above the
         // plug-ins (it sweeps every registered method, baselines and user plug-ins included) and the tasks.
@@ -150,6 +152,8 @@ let package = Package(
             name: "KVCCUDATests",
             dependencies: ["KVCCUDA", "PagedKVCache", "KVCompress", "EvictionPolicies", "LlamaInference", "SeededRandom"],
             swiftSettings: strict),
+        .testTarget(
+            name: "EvaluationTasksTests", dependencies: ["EvaluationTasks", "BPETokenizer", "GGUF", "KVCompress"], swiftSettings: strict),
         .testTarget(name: "KVCCommandTests", dependencies: ["kvc", "KVCHDF5"], swiftSettings: strict),
         .testTarget(name: "KVCCUDAToolTests", dependencies: ["KVCCUDATool"], swiftSettings: strict),
     ]

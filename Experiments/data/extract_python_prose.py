@@ -16,7 +16,7 @@ import sys
 import pydoc_data.topics
 
 MAX_BYTES = 280_000
-DEFAULT_OUTPUT = "Experiments/data/python-reference-prose.txt"
+DEFAULT_OUTPUT = "Sources/EvaluationTasks/Resources/python-reference-prose.txt"
 
 
 def paragraphs(text):

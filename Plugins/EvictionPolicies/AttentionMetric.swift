@@ -5,10 +5,12 @@ import LlamaInference
 /// squared for L2, summed over the observed queries; the avg variants divide the running sum by the
 /// number of queries that could see the KV (`sequenceLength - tokenPosition`, every later position).
 ///
-/// Options: `norm` (`l1` | `l2`, default `l2`), `aggregate` (`sum` | `avg`, default `sum`).
+/// Options: `norm` (`l1` | `l2`, default `l2`), `aggregate` (`sum` | `avg` | `max`, default `sum`).
+/// `max` is DefensiveKV's worst-case aggregation (arXiv 2510.13334 §4): the largest probability any
+/// observed query of any head of the group paid the KV, instead of their sum or mean.
 public struct AttentionMetric: ImportanceMetric {
     public enum Norm: String, Sendable, CaseIterable { case l1, l2 }
-    public enum Aggregate: String, Sendable, CaseIterable { case sum, avg }
+    public enum Aggregate: String, Sendable, CaseIterable { case sum, avg, max }
 
     public let norm: Norm
     public let aggregate: Aggregate
@@ -33,18 +35,20 @@ public struct AttentionMetric: ImportanceMetric {
                 let probabilities = observation.probabilities.baseAddress! + (g * queries + q) * n
                 let row = rows.baseAddress! + g * n
                 for i in 0..<n where keys.counts(queryPosition: queryPosition, keyPosition: keyPositions[i]) {
-                    let p = probabilities[i]
-                    row[i] += squared ? p * p : p
+                    let p = squared ? probabilities[i] * probabilities[i] : probabilities[i]
+                    row[i] = aggregate == .max ? Swift.max(row[i], p) : row[i] + p
                 }
             }
         }
     }
 
+    public var update: MetricUpdate { aggregate == .max ? .maximum : .accumulate }
+
     public var settings: [String: OptionValue] { ["norm": .string(norm.rawValue), "aggregate": .string(aggregate.rawValue)] }
 
     public func schedulingScore(stored: Float, tokenPosition: Int, sequenceLength: Int) -> Float {
         switch aggregate {
-        case .sum: stored
+        case .sum, .max: stored
         case .avg: stored / Float(max(1, sequenceLength - tokenPosition))
         }
     }

@@ -1,9 +1,11 @@
 import Foundation
 import PackagePlugin
 
-/// `swift package scaffold-policy --name MyPolicy [--registry-name my-policy]`
+/// `swift package scaffold-policy --name MyScorer [--kind scorer|policy] [--registry-name my-scorer]`
 ///
-/// Writes a documented, working starting point for a new eviction policy and its tests:
+/// `--kind scorer` (the default) writes the one-method front door: a `KVScorer` (one score per KV per
+/// head, allocated by any policy chosen at run time) and its tests. `--kind policy` writes a whole
+/// eviction policy (ranking and allocation) and its tests:
 /// - `Plugins/EvictionPolicies/User/MyPolicy.swift`: `struct MyPolicy: EvictionPolicy` plus
 ///   `registerMyPolicy(in:)`, registering it as `my-policy`;
 /// - `Tests/KVCompressTests/User/MyPolicyTests.swift`: Swift Testing properties on random caches;
@@ -19,6 +21,10 @@ struct ScaffoldPolicy: CommandPlugin {
         var extractor = ArgumentExtractor(arguments)
         let names = extractor.extractOption(named: "name")
         let registryNames = extractor.extractOption(named: "registry-name")
+        let kinds = extractor.extractOption(named: "kind")
+        guard kinds.count <= 1, let kind = Scaffold.Kind(rawValue: kinds.first ?? "scorer") else {
+            throw ScaffoldError("--kind must be given at most once, as scorer (the default) or policy; usage: \(ScaffoldError.usage)")
+        }
         guard extractor.remainingArguments.isEmpty else {
             throw ScaffoldError("unexpected argument(s) \(extractor.remainingArguments.joined(separator: " ")); usage: \(ScaffoldError.usage)")
         }
@@ -27,7 +33,7 @@ struct ScaffoldPolicy: CommandPlugin {
         }
         guard registryNames.count <= 1 else { throw ScaffoldError("give --registry-name at most once") }
         let scaffold = try Scaffold(
-            packageRoot: context.package.directoryURL, typeName: name, registryName: registryNames.first ?? Scaffold.kebabCase(name))
+            packageRoot: context.package.directoryURL, typeName: name, registryName: registryNames.first ?? Scaffold.kebabCase(name), kind: kind)
         try scaffold.write()
         print(scaffold.summary)
     }
@@ -35,13 +41,17 @@ struct ScaffoldPolicy: CommandPlugin {
 
 /// A user-facing failure: SwiftPM prints its description after `error:`.
 struct ScaffoldError: Error, CustomStringConvertible {
-    static let usage = "swift package --allow-writing-to-package-directory scaffold-policy --name MyPolicy [--registry-name my-policy]"
+    static let usage =
+        "swift package --allow-writing-to-package-directory scaffold-policy --name MyScorer [--kind scorer|policy] [--registry-name my-scorer]"
     let description: String
     init(_ description: String) { self.description = description }
 }
 
 /// The files one scaffold writes and the registration it adds, checked before anything is written.
 struct Scaffold {
+    /// A scorer (one `score` function, the front door) or a whole eviction policy.
+    enum Kind: String { case scorer, policy }
+
     static let policyDirectory = "Plugins/EvictionPolicies/User"
     static let testDirectory = "Tests/KVCompressTests/User"
     static let indexFile = "Plugins/EvictionPolicies/User/UserPlugins.swift"
@@ -50,15 +60,17 @@ struct Scaffold {
     let root: URL
     let typeName: String
     let registryName: String
+    let kind: Kind
 
     var policyPath: String { "\(Self.policyDirectory)/\(typeName).swift" }
     var testPath: String { "\(Self.testDirectory)/\(typeName)Tests.swift" }
     var registration: String { "register\(typeName)(in: registry)" }
 
-    init(packageRoot: URL, typeName: String, registryName: String) throws {
+    init(packageRoot: URL, typeName: String, registryName: String, kind: Kind = .scorer) throws {
         root = packageRoot
         self.typeName = typeName
         self.registryName = registryName
+        self.kind = kind
         try validate()
     }
 
@@ -86,8 +98,8 @@ struct Scaffold {
             where text.range(of: "\\b\(NSRegularExpression.escapedPattern(for: declaration))\\b", options: .regularExpression) != nil {
                 throw ScaffoldError("'\(typeName)' is already declared in \(file.path.replacingOccurrences(of: root.path + "/", with: "")); choose another --name")
             }
-            if text.contains("(policy: \"\(registryName)\"") {
-                throw ScaffoldError("a policy is already registered as '\(registryName)' in \(file.lastPathComponent); choose another --registry-name")
+            if text.contains("(\(kind.rawValue): \"\(registryName)\"") {
+                throw ScaffoldError("a \(kind.rawValue) is already registered as '\(registryName)' in \(file.lastPathComponent); choose another --registry-name")
             }
         }
         guard let index = try? String(contentsOf: url(Self.indexFile), encoding: .utf8) else {
@@ -127,7 +139,11 @@ struct Scaffold {
             for directory in [Self.policyDirectory, Self.testDirectory] {
                 try fm.createDirectory(at: url(directory), withIntermediateDirectories: true)
             }
-            for (path, text) in [(policyPath, Templates.policy(self)), (testPath, Templates.tests(self))] {
+            let files =
+                kind == .scorer
+                ? [(policyPath, ScorerTemplates.scorer(self)), (testPath, ScorerTemplates.tests(self))]
+                : [(policyPath, Templates.policy(self)), (testPath, Templates.tests(self))]
+            for (path, text) in files {
                 try Self.createAtomically(text, at: url(path))
                 created.append(url(path))
             }
@@ -168,8 +184,8 @@ struct Scaffold {
         Next:
           swift build --target EvictionPolicies
           swift test --filter \(typeName)Tests
-          kvc generate --compression \(registryName) --rate 4 --prompt "…"
-        Edit the ranking (and, if you like, the budget split) in \(policyPath).
+          \(kind == .scorer ? "kvc generate --scorer \(registryName) --compression kvcompress --rate 4 --prompt \"…\"" : "kvc generate --compression \(registryName) --rate 4 --prompt \"…\"")
+        \(kind == .scorer ? "Edit the score in \(policyPath); choose the allocation with --compression." : "Edit the ranking (and, if you like, the budget split) in \(policyPath).")
         """
     }
 }

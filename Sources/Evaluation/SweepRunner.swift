@@ -95,7 +95,9 @@ public final class SweepRunner {
                 let pending = group.cells.filter { cell in questions.contains { !done.contains(key(unit, $0, cell)) } }
                 guard !pending.isEmpty else { continue }
                 let cache = try cache(blockSize: group.blockSize)
-                let observer = MetricCollector(metric: try plugins.makeMetric(group.metric), window: try plugins.makeWindow(group.window))
+                let observer = MetricCollector(
+                    metric: try plugins.makeMetric(group.metric), window: try plugins.makeWindow(group.window),
+                    recordsWindowQueries: group.recordsWindowQueries)
                 let context = TrialContext(unit: unit, instance: instance, task: task, cache: cache, observer: observer)
                 switch group.placement {
                 case .aware:
@@ -111,7 +113,8 @@ public final class SweepRunner {
                             (timings.prefill, unpaid) = (unpaid, 0)
                             let fork = try cache.fork(base)
                             defer { cache.removeSequence(fork) }
-                            let compression = try compressAfterPrefill(fork, cell: cell, context: context, timings: &timings)
+                            let compression = try compressAfterPrefill(
+                                fork, cell: cell, context: context, prefilled: (base, instance.promptTokens(question: question)), timings: &timings)
                             try record(
                                 try answer(
                                     question: question, firstLogits: logits, sequence: fork, cell: cell, context: context,
@@ -129,7 +132,8 @@ public final class SweepRunner {
                         let document = try cache.fork(base)
                         defer { cache.removeSequence(document) }
                         // Compressed once for every question of the document.
-                        var compression = try compressAfterPrefill(document, cell: cell, context: context, timings: &timings)
+                        var compression = try compressAfterPrefill(
+                            document, cell: cell, context: context, prefilled: (base, instance.documentTokens), timings: &timings)
                         for question in questions where !done.contains(key(unit, question, cell)) {
                             let fork = try cache.fork(document)
                             defer { cache.removeSequence(fork) }
@@ -161,6 +165,8 @@ public final class SweepRunner {
         let window: PluginSpec
         let placement: QuestionPlacement
         var cells: [SweepCell]
+        /// Whether a cell's scorer reads the window's queries (the collector then records them).
+        var recordsWindowQueries = false
     }
 
     /// The cells grouped by what their prefill computes; cells that compress nothing (rate 1) join
@@ -177,12 +183,17 @@ public final class SweepRunner {
             let compressor = try Compressor(configuration: cell.configuration, registry: plugins)
             let blockSize = compressor.plugins.blockSize.physicalBlockSize(layers: c.layers, kvHeads: c.kvHeads, headDim: c.headDim)
             let conf = cell.configuration
+            let records = compressor.plugins.scorer?.inputs.contains(.windowQueries) ?? false
             if let i = groups.firstIndex(where: {
                 $0.blockSize == blockSize && $0.metric == conf.metric && $0.window == conf.window && $0.placement == cell.question
             }) {
                 groups[i].cells.append(cell)
+                groups[i].recordsWindowQueries = groups[i].recordsWindowQueries || records
             } else {
-                groups.append(PrefillGroup(blockSize: blockSize, metric: conf.metric, window: conf.window, placement: cell.question, cells: [cell]))
+                groups.append(
+                    PrefillGroup(
+                        blockSize: blockSize, metric: conf.metric, window: conf.window, placement: cell.question, cells: [cell],
+                        recordsWindowQueries: records))
             }
         }
         for cell in fullCache {
@@ -220,11 +231,23 @@ public final class SweepRunner {
         TrialKey(task: unit.task, length: unit.length, prompt: unit.prompt, question: question, cell: cell.index)
     }
 
-    func compressAfterPrefill(_ sequence: SequenceID, cell: SweepCell, context: TrialContext, timings: inout TrialTimings) throws -> Compression {
+    /// - Parameter prefilled: the observed prefill's sequence and tokens, for scorers that read the
+    ///   document again or the window's queries (KVzip; `ScoringContext`).
+    func compressAfterPrefill(
+        _ sequence: SequenceID, cell: SweepCell, context: TrialContext, prefilled: (sequence: SequenceID, tokens: [Int32]),
+        timings: inout TrialTimings
+    ) throws -> Compression {
         var compression = Compression(count: 0, budgetHeld: true, keptKVs: [], residentBlocks: 0)
         if cell.compresses, cell.configuration.schedule.afterPrefill {
             let compressor = try Compressor(configuration: cell.configuration, registry: plugins)
-            let (report, seconds) = try timed { try compressor.compress(sequence, cache: context.cache, trigger: .afterPrefill) }
+            let scoring =
+                compressor.plugins.scorer == nil
+                ? nil
+                : ScoringContext(
+                    model: model, tokenizer: tokenizer, tokens: prefilled.tokens, windowQueries: context.observer.windowQueries(prefilled.sequence))
+            let (report, seconds) = try timed {
+                try compressor.compress(sequence, cache: context.cache, trigger: .afterPrefill, context: scoring)
+            }
             timings.compress += seconds
             compression.count = 1
             compression.budgetHeld = report.budgetHeld

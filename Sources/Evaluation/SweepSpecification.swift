@@ -220,10 +220,15 @@ public struct SweepSpecification: Sendable {
         func invalid(_ why: String) -> EvaluationError { .invalidSpecification(why) }
         guard let value else { throw invalid("missing key 'methods' (e.g. `methods: [kvcompress, snapkv]`)") }
         guard case .list(let items) = value, !items.isEmpty else { throw invalid("methods must be a non-empty list") }
-        let presets = CompressionMethod.all.map(\.name)
+        let presets = plugins.registeredPresets.map(\.name)
         func preset(_ name: String, key: String) throws(EvaluationError) -> [SpecEntry] {
-            if let m = CompressionMethod.named(name) {
-                return [SpecEntry(key: "metric", value: m.metric.specValue), SpecEntry(key: "window", value: m.window.specValue), SpecEntry(key: "policy", value: m.policy.specValue)]
+            if let m = plugins.preset(named: name) {
+                var entries = [
+                    SpecEntry(key: "metric", value: m.metric.specValue), SpecEntry(key: "window", value: m.window.specValue),
+                    SpecEntry(key: "policy", value: m.policy.specValue),
+                ]
+                if let scorer = m.scorer { entries.append(SpecEntry(key: "scorer", value: scorer.specValue)) }
+                return entries
             }
             if plugins.names(.policy).contains(name) { return [SpecEntry(key: "policy", value: .string(name))] }
             throw invalid(

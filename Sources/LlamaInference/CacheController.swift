@@ -9,6 +9,12 @@ import PagedKVCache
 public protocol CacheController: AnyObject {
     /// Observer to attach to attention (metric collection), or nil.
     var observer: (any AttentionObserver)? { get }
+    /// The prompt's token ids, before its prefill (for scorers that read the document again).
+    func willPrefill(_ sequence: SequenceID, tokens: [Int32], cache: PagedKVCache) throws
     func didPrefill(_ sequence: SequenceID, cache: PagedKVCache) throws
     func willDecode(_ sequences: [SequenceID], step: Int, cache: PagedKVCache) throws
+}
+
+extension CacheController {
+    public func willPrefill(_ sequence: SequenceID, tokens: [Int32], cache: PagedKVCache) throws {}
 }

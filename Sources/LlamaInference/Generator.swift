@@ -90,16 +90,23 @@ public final class Generator {
     }
 
     /// Generates a continuation of every prompt.
-    /// - Parameter onToken: called with (prompt index, token) as each token is chosen.
+    /// - Parameters:
+    ///   - questions: query-agnostic placement, one token list per prompt (empty: none): prefilled after
+    ///     the prompt's `didPrefill` (so after its compression) with no observer, so the compression of
+    ///     the prompt never sees the question, as in serving a cached document (kvpress's default).
+    ///   - onToken: called with (prompt index, token) as each token is chosen.
     public func generate(
-        prompts: [[Int32]], parameters: GenerationParameters = GenerationParameters(),
+        prompts: [[Int32]], questions: [[Int32]]? = nil, parameters: GenerationParameters = GenerationParameters(),
         onToken: (_ prompt: Int, _ token: Int32) -> Void = { _, _ in }
     ) throws -> GenerationResult {
         guard !prompts.isEmpty else { throw LlamaError.emptyInput("no prompt to generate from") }
         guard parameters.maxTokens >= 0 else { throw LlamaError.invalidParameter("maxTokens must be ≥ 0") }
+        if let questions, questions.count != prompts.count {
+            throw LlamaError.invalidParameter("\(questions.count) questions for \(prompts.count) prompts")
+        }
         var created: [SequenceID] = []
         do {
-            return try run(prompts: prompts, parameters: parameters, onToken: onToken, created: &created)
+            return try run(prompts: prompts, questions: questions, parameters: parameters, onToken: onToken, created: &created)
         } catch {
             // A failed call (out of blocks, a prompt past the context window, …) leaves no sequence of
             // its own behind in the cache.
@@ -109,7 +116,7 @@ public final class Generator {
     }
 
     private func run(
-        prompts: [[Int32]], parameters: GenerationParameters, onToken: (_ prompt: Int, _ token: Int32) -> Void,
+        prompts: [[Int32]], questions: [[Int32]]?, parameters: GenerationParameters, onToken: (_ prompt: Int, _ token: Int32) -> Void,
         created: inout [SequenceID]
     ) throws -> GenerationResult {
         var statistics = GenerationStatistics(loadSeconds: loadSeconds)
@@ -149,14 +156,21 @@ public final class Generator {
             created.append(id)
             sequences.append(GeneratedSequence(prompt: i, sequence: id, tokens: []))
             let start = DispatchTime.now()
-            let logits: [Float]
-            logits = try model.prefill(prompt, sequence: id, cache: cache, observer: observer)
+            try controller?.willPrefill(id, tokens: prompt, cache: cache)
+            var logits = try model.prefill(prompt, sequence: id, cache: cache, observer: observer)
             statistics.prefillSeconds += Self.seconds(since: start)
             statistics.promptTokens += prompt.count
             notePeak()
             let controlStart = DispatchTime.now()
             try controller?.didPrefill(id, cache: cache)
             statistics.controllerSeconds += Self.seconds(since: controlStart)
+            if let question = questions?[i], !question.isEmpty {
+                let questionStart = DispatchTime.now()
+                logits = try model.prefill(question, sequence: id, cache: cache, observer: nil)
+                statistics.prefillSeconds += Self.seconds(since: questionStart)
+                statistics.promptTokens += question.count
+                notePeak()
+            }
             if parameters.maxTokens == 0 {
                 finish(i, .maxTokens)
             } else {

@@ -26,6 +26,7 @@ struct Compress: ParsableCommand {
     @Option(help: "File whose whole content is the prompt.", completion: .file())
     var promptFile: String?
 
+    @OptionGroup(title: "Question") var questionOptions: QuestionOptions
     @OptionGroup(title: "KV cache") var cacheOptions: CacheOptions
     @OptionGroup(title: "KV-Compress") var compression: CompressionOptions
     @OptionGroup(title: "Compute") var compute: ComputeOptions
@@ -51,12 +52,15 @@ struct Compress: ParsableCommand {
                 print("\(kind.plural):")
                 for (name, summary) in CompressionRegistry.shared.summaries(kind) { print("  \(name): \(summary)") }
             }
+            print("presets (--compression NAME):")
+            for preset in CompressionRegistry.shared.registeredPresets { print("  \(preset.name): \(preset.summary)") }
             return
         }
         if let dump { try OutputFile.checkWritable(dump) }  // fail before the work, not after
         if let reportJSON { try OutputFile.checkWritable(reportJSON) }
         try compute.apply()
-        guard let configuration = try compression.resolve(cacheBlockSize: cacheOptions.blockSize, required: true) else { return }
+        guard let compressor = try compression.resolve(cacheBlockSize: cacheOptions.blockSize, required: true) else { return }
+        let configuration = compressor.configuration
         let text: String
         if let prompt {
             text = prompt
@@ -68,14 +72,24 @@ struct Compress: ParsableCommand {
         let loaded = try LoadedModel.load(path: modelOptions.resolvedPath())
         let model = loaded.model, llama = model.configuration
         Terminal.note("loaded \(loaded.name) in \(Format.fixed(loaded.loadSeconds, digits: 2)) s: \(llama)")
-        let tokens = loaded.tokenizer.encode(text)
+        var tokens = loaded.tokenizer.encode(text)
+        if let question = try questionOptions.text() {
+            // Aware: DOC+Q as one prompt, the question inside the observation window. Agnostic: the
+            // document alone is compressed; the question would be read afterwards (kvc generate does).
+            tokens = questionOptions.placement(document: text, question: question, tokenizer: loaded.tokenizer).prompt
+            if questionOptions.queryAgnostic {
+                Terminal.note("query-agnostic: the question (\(questionOptions.source)) is kept out of the prefill this compression observes")
+            }
+        }
         guard !tokens.isEmpty else { throw InputError.emptyPrompt(source: promptFile ?? "--prompt") }
 
-        let compressor = try Compressor(configuration: configuration, registry: CompressionRegistry.shared)
         let blockSize = compressor.plugins.blockSize.physicalBlockSize(layers: llama.layers, kvHeads: llama.kvHeads, headDim: llama.headDim)
         let layout = try CacheLayout(layers: llama.layers, kvHeads: llama.kvHeads, headDim: llama.headDim, blockSize: blockSize)
+        // A scorer that reads the document again (kvzip) forks the sequence and prefills it a second time.
+        let rereads = compressor.plugins.scorer?.inputs.contains(.reconstructionAttention) ?? false
         let cache = try model.makeCache(
-            blockSize: blockSize, capacityBlocks: cacheOptions.capacityBlocks(layout: layout, tokensPerSequence: [tokens.count]))
+            blockSize: blockSize,
+            capacityBlocks: cacheOptions.capacityBlocks(layout: layout, tokensPerSequence: [tokens.count] + (rereads ? [2 * tokens.count + 32] : [])))
         let sequence = cache.addSequence()
         let collector = MetricCollector(metric: compressor.plugins.metric, window: compressor.plugins.window)
 
@@ -83,7 +97,11 @@ struct Compress: ParsableCommand {
         let prefillStart = Date()
         _ = try model.prefill(tokens, sequence: sequence, cache: cache, observer: collector)
         let prefillSeconds = Date().timeIntervalSince(prefillStart)
-        let (report, snapshot) = try compressor.compressWithSnapshot(sequence, cache: cache, trigger: .afterPrefill)
+        let (report, snapshot) = try compressor.compressWithSnapshot(
+            sequence, cache: cache, trigger: .afterPrefill, context: ScoringContext(model: model, tokenizer: loaded.tokenizer, tokens: tokens))
+        if report.scoringExtraTokens > 0 {
+            Terminal.note("scorer: \(report.scoringExtraTokens) extra tokens prefilled to score, \(Format.fixed(report.scoringSeconds, digits: 3)) s")
+        }
 
         report.renderGrid().split(separator: "\n").forEach { Terminal.note(String($0)) }
         let statistics = CompressionStatistics(reports: [report], metricCollection: collector.timing)

@@ -11,7 +11,7 @@ import KVCompress
 struct CompressionOptions: ParsableArguments {
     @Option(
         help: ArgumentHelp(
-            "Compression: none, kvcompress, uniform, a baseline method (streaming-llm, h2o, snapkv, pyramidkv, adakv, tova, key-norm, keydiff, random: its metric, window and policy), or any registered policy.",
+            "Compression: none, kvcompress, uniform, a preset (streaming-llm, h2o, snapkv, pyramidkv, adakv, tova, key-norm, keydiff, random, kvzip, expected-attention, lagkv, defensive-kv, or a user's: its metric, window, policy and scorer), or any registered policy.",
             discussion: "Default: kvcompress when a budget or another compression flag is given (the configuration file's policy with --config), none otherwise.",
             valueName: "name"))
     var compression: String?
@@ -58,6 +58,19 @@ struct CompressionOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Also compress every N decode steps (default: only after prefill and under memory pressure).", valueName: "N"))
     var interval: Int?
 
+    @Option(
+        help: ArgumentHelp(
+            "Score KVs with a registered scorer (kvzip, lagkv, or a user's) and let the policy (--compression) allocate by those scores.",
+            valueName: "name"))
+    var scorer: String?
+
+    @Option(
+        name: .customLong("option"),
+        help: ArgumentHelp(
+            "Set an option of a plug-in of this configuration: NAME.KEY=VALUE (e.g. lagkv.lag_size=64, kvcompress.even_layer_evict=true); repeatable.",
+            valueName: "name.key=value"))
+    var pluginOptions: [String] = []
+
     @Option(help: ArgumentHelp("Compression configuration file (.yaml, .yml or .json); flags override its fields.", valueName: "file"), completion: .file())
     var config: String?
 
@@ -67,7 +80,8 @@ struct CompressionOptions: ParsableArguments {
             rate.map { _ in "--rate" }, maxCacheTokens.map { _ in "--max-cache-tokens" }, paperRate.map { _ in "--paper-rate" },
             window.map { _ in "--window" }, protectedWindow.map { _ in "--protected-window" }, sinks.map { _ in "--sinks" },
             metric.map { _ in "--metric" }, aggregate.map { _ in "--aggregate" }, poolKernel.map { _ in "--pool-kernel" },
-            buffer.map { _ in "--buffer" }, interval.map { _ in "--interval" }, config.map { _ in "--config" },
+            buffer.map { _ in "--buffer" }, interval.map { _ in "--interval" }, config.map { _ in "--config" }, scorer.map { _ in "--scorer" },
+            pluginOptions.isEmpty ? nil : "--option",
             noMaxpool ? "--no-maxpool" : nil, evenLayerEvict ? "--even-layer-evict" : nil,
             prefillMetricsOnly ? "--prefill-metrics-only" : nil,
         ].compactMap { $0 }
@@ -85,20 +99,28 @@ struct CompressionOptions: ParsableArguments {
         }
         guard isEnabled else { return }
         if let metric, !["l1", "l2"].contains(metric) { throw ValidationError("--metric must be l1 or l2 (got '\(metric)')") }
-        if let aggregate, !["sum", "avg"].contains(aggregate) { throw ValidationError("--aggregate must be sum or avg (got '\(aggregate)')") }
+        if let aggregate, !["sum", "avg", "max"].contains(aggregate) { throw ValidationError("--aggregate must be sum, avg or max (got '\(aggregate)')") }
         if let window, window != "full", Int(window) == nil {
             throw ValidationError("--window must be a number of queries or 'full' (got '\(window)')")
         }
-        // Build the configuration now so every mistake surfaces before the model loads.
-        _ = try resolve(cacheBlockSize: 16)
+        // Assemble the configuration now so a bad file or --option surfaces at once; its plug-ins are
+        // built once, by `resolve`, which the commands call before the model loads.
+        _ = try configuration(cacheBlockSize: 16)
     }
 
-    /// The configuration these flags describe, validated against the plug-in registry; nil when off.
+    /// The configuration and its compressor (plug-ins built once, here); nil when compression is off.
+    /// Every mistake is a `ValidationError` naming it. Call before loading the model.
+    func resolve(cacheBlockSize: Int, defaultPolicy: String = "kvcompress", required: Bool = false) throws -> Compressor? {
+        guard let c = try configuration(cacheBlockSize: cacheBlockSize, defaultPolicy: defaultPolicy, required: required) else { return nil }
+        do { return try Compressor(configuration: c, registry: CompressionRegistry.shared) } catch { throw ValidationError("\(error)") }
+    }
+
+    /// The configuration these flags describe (not yet checked against the registry); nil when off.
     /// - Parameters:
     ///   - cacheBlockSize: the cache's `--block-size`, used for the `fixed` block-size policy.
     ///   - defaultPolicy: the policy when neither `--compression` nor `--config` names one.
     ///   - required: build a configuration even when no compression flag was given (`kvc compress`).
-    func resolve(cacheBlockSize: Int, defaultPolicy: String = "kvcompress", required: Bool = false) throws -> CompressionConfiguration? {
+    func configuration(cacheBlockSize: Int, defaultPolicy: String = "kvcompress", required: Bool = false) throws -> CompressionConfiguration? {
         guard isEnabled || required else { return nil }
         var c: CompressionConfiguration
         var fileNamesBlockSize = false
@@ -114,8 +136,8 @@ struct CompressionOptions: ParsableArguments {
         if let budget = budgetFromFlags { c.budget = budget }
         if let name = compression ?? (config == nil ? defaultPolicy : nil) {
             // A baseline method brings the metric and window it needs (the flags below still override them).
-            if let method = CompressionMethod.baselines.first(where: { $0.name == name }) {
-                (c.metric, c.window, c.policy) = (method.metric, method.window, method.policy)
+            if let method = CompressionRegistry.shared.preset(named: name), name != "kvcompress", name != "uniform" {
+                (c.metric, c.window, c.policy, c.scorer) = (method.metric, method.window, method.policy, method.scorer)
             } else {
                 c.policy = PluginSpec(name)
             }
@@ -139,8 +161,41 @@ struct CompressionOptions: ParsableArguments {
         if let protectedWindow { c.protectedWindow = protectedWindow }
         if let sinks { c.sinks = sinks }
         if let interval { c.schedule.interval = interval }
-        do { _ = try c.validate(registry: CompressionRegistry.shared) } catch { throw ValidationError("\(error)") }
+        if let scorer { c.scorer = PluginSpec(scorer) }
+        for assignment in pluginOptions { try Self.apply(assignment, to: &c) }
         return c
+    }
+
+    /// `NAME.KEY=VALUE`: sets KEY on every plug-in of `c` called NAME (metric, window, policy, block
+    /// size, scorer); VALUE is read as a boolean, an integer, a number or else a string.
+    static func apply(_ assignment: String, to c: inout CompressionConfiguration) throws {
+        guard let equals = assignment.firstIndex(of: "="), let dot = assignment[..<equals].firstIndex(of: ".") else {
+            throw ValidationError("--option \(assignment): expected NAME.KEY=VALUE, e.g. lagkv.lag_size=64")
+        }
+        let name = String(assignment[..<dot]), key = String(assignment[assignment.index(after: dot)..<equals])
+        let text = String(assignment[assignment.index(after: equals)...])
+        guard !key.isEmpty else { throw ValidationError("--option \(assignment): the option name after '\(name).' is empty") }
+        let value: OptionValue =
+            if let b = Bool(text) { .bool(b) } else if let i = Int(text) { .int(i) } else if let d = Double(text) { .double(d) } else { .string(text) }
+        var matched = false
+        func set(_ spec: inout PluginSpec) {
+            if spec.name == name {
+                spec.options[key] = value
+                matched = true
+            }
+        }
+        set(&c.metric)
+        set(&c.window)
+        set(&c.policy)
+        set(&c.blockSize)
+        if var scorer = c.scorer {
+            set(&scorer)
+            c.scorer = scorer
+        }
+        guard matched else {
+            let names = [c.metric.name, c.window.name, c.policy.name, c.blockSize.name] + (c.scorer.map { [$0.name] } ?? [])
+            throw ValidationError("--option \(assignment): no plug-in named '\(name)' in this configuration (it has \(names.joined(separator: ", ")))")
+        }
     }
 
     private var budgetFromFlags: CompressionBudget? {

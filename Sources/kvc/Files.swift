@@ -5,6 +5,7 @@ enum InputError: Error, CustomStringConvertible, Equatable {
     case unreadable(path: String, reason: String)
     case notUTF8(path: String)
     case emptyPrompt(source: String)
+    case emptyQuestion(source: String)
     case badTokenID(path: String, word: String, vocabularySize: Int)
     case noTokens(path: String)
 
@@ -13,6 +14,7 @@ enum InputError: Error, CustomStringConvertible, Equatable {
         case let .unreadable(path, reason): "cannot read \(path): \(reason)"
         case let .notUTF8(path): "\(path) is not UTF-8 text"
         case let .emptyPrompt(source): "the prompt from \(source) is empty"
+        case let .emptyQuestion(source): "the question from \(source) is empty"
         case let .badTokenID(path, word, vocabularySize):
             "\(path): '\(word)' is not a token id (expected integers in 0..<\(vocabularySize), separated by whitespace)"
         case let .noTokens(path): "\(path) holds no token ids"

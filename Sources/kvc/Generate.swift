@@ -17,6 +17,7 @@ struct Generate: ParsableCommand {
 
     @OptionGroup(title: "Model") var modelOptions: ModelOptions
     @OptionGroup(title: "Prompt") var promptOptions: PromptOptions
+    @OptionGroup(title: "Question") var questionOptions: QuestionOptions
     @OptionGroup(title: "Sampling") var sampling: SamplingOptions
     @OptionGroup(title: "KV cache") var cacheOptions: CacheOptions
     @OptionGroup(title: "KV-Compress") var compression: CompressionOptions
@@ -25,19 +26,38 @@ struct Generate: ParsableCommand {
     @Option(help: "Write the run's figures (timings, tokens/s, KV blocks and bytes) as JSON to this file.", completion: .file())
     var statsJSON: String?
 
+    func validate() throws {
+        guard questionOptions.question != nil || questionOptions.questionFile != nil else { return }
+        if promptOptions.batchFile != nil { throw ValidationError("--question/--question-file take one document (--prompt or --prompt-file), not --batch-file") }
+        if promptOptions.chat { throw ValidationError("--question/--question-file with --chat is not supported: put the question in the prompt") }
+    }
+
     func run() throws {
         if let statsJSON { try OutputFile.checkWritable(statsJSON) }  // fail before the work, not after
         try compute.apply()
         let prompts = try promptOptions.prompts()
 
+        // Plug-ins built once, before the model loads, so a bad option costs nothing.
+        let compressor = try compression.resolve(cacheBlockSize: cacheOptions.blockSize)
         let loaded = try LoadedModel.load(path: modelOptions.resolvedPath())
         let model = loaded.model, tokenizer = loaded.tokenizer
         Terminal.note("loaded \(loaded.name) in \(Format.fixed(loaded.loadSeconds, digits: 2)) s: \(model.configuration)")
 
-        let promptTokens = try prompts.map { try encode($0, with: tokenizer) }
-        let compressionConfiguration = try compression.resolve(cacheBlockSize: cacheOptions.blockSize)
-        let driver = try compressionConfiguration.map { try CompressionDriver(configuration: $0, registry: CompressionRegistry.shared) }
-        let cache = try makeCache(for: model.configuration, driver: driver, promptTokens: promptTokens)
+        var promptTokens = try prompts.map { try encode($0, with: tokenizer) }
+        var questionTokens: [[Int32]]?
+        if let question = try questionOptions.text() {
+            let placed = questionOptions.placement(document: prompts[0], question: question, tokenizer: tokenizer)
+            promptTokens = [placed.prompt]
+            if questionOptions.queryAgnostic {
+                questionTokens = [placed.question]
+                Terminal.note("query-agnostic: \(placed.prompt.count) document tokens compressed before the \(placed.question.count) question tokens are read")
+            }
+        }
+        let compressionConfiguration = compressor?.configuration
+        let driver = compressor.map { CompressionDriver(compressor: $0) }
+        driver?.scoringModel = (model, tokenizer)  // for scorers that read the document again (kvzip)
+        let readTokens = zip(promptTokens.indices, promptTokens).map { $1 + (questionTokens?[$0] ?? []) }
+        let cache = try makeCache(for: model.configuration, driver: driver, promptTokens: readTokens)
 
         let generator = Generator(model: model, cache: cache, controller: driver, loadSeconds: loaded.loadSeconds)
         let parameters = GenerationParameters(
@@ -48,13 +68,13 @@ struct Generate: ParsableCommand {
             // a finished sequence's blocks to the others.
             releasesFinishedSequences: prompts.count > 1)
 
-        let totalPromptTokens = promptTokens.reduce(0) { $0 + $1.count }
+        let totalPromptTokens = readTokens.reduce(0) { $0 + $1.count }
         Terminal.note(
             "prefill: \(totalPromptTokens) prompt tokens in \(prompts.count) sequence(s); cache \(cache.capacityBlocks) blocks × "
                 + "\(cache.layout.blockSize) KVs (\(Format.bytes(cache.capacityBlocks * cache.layout.bytesPerBlock)))")
         var output = TextOutput(tokenizer: tokenizer, prompts: prompts, streaming: prompts.count == 1)
         var progress = GenerationProgress(prompts: prompts.count, promptTokens: totalPromptTokens, maxTokens: sampling.maxTokens)
-        let result = try generator.generate(prompts: promptTokens, parameters: parameters) { index, token in
+        let result = try generator.generate(prompts: promptTokens, questions: questionTokens, parameters: parameters) { index, token in
             progress.tokenArrived(for: index)
             output.append(token, to: index)
         }
@@ -62,7 +82,7 @@ struct Generate: ParsableCommand {
         output.finish()
 
         if let driver { showRetention(driver.latestReports) }
-        var report = makeReport(loaded: loaded, cache: cache, result: result, promptTokens: promptTokens)
+        var report = makeReport(loaded: loaded, cache: cache, result: result, promptTokens: readTokens)
         report.compression = compressionConfiguration.map {
             GenerationReport.Compression(configuration: $0, statistics: driver!.statistics)
         }
@@ -83,8 +103,11 @@ struct Generate: ParsableCommand {
             driver?.compressor.plugins.blockSize.physicalBlockSize(layers: llama.layers, kvHeads: llama.kvHeads, headDim: llama.headDim)
             ?? cacheOptions.blockSize
         let layout = try CacheLayout(layers: llama.layers, kvHeads: llama.kvHeads, headDim: llama.headDim, blockSize: blockSize)
+        // A scorer that reads the document again (kvzip) forks a sequence and prefills it a second time.
+        let rereads = driver?.compressor.plugins.scorer?.inputs.contains(.reconstructionAttention) ?? false
+        let reread = rereads ? [2 * (promptTokens.map(\.count).max() ?? 0) + 32] : []
         let capacity = cacheOptions.capacityBlocks(
-            layout: layout, tokensPerSequence: promptTokens.map { min(llama.contextLength, $0.count + sampling.maxTokens) })
+            layout: layout, tokensPerSequence: promptTokens.map { min(llama.contextLength, $0.count + sampling.maxTokens) } + reread)
         return try PagedKVCache(layout: layout, capacityBlocks: capacity)
     }
 

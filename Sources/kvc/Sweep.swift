@@ -25,11 +25,7 @@ struct Sweep: ParsableCommand {
 
     /// The registries a sweep sees: every plug-in (built-ins, baselines, user plug-ins) and every task.
     static var plugins: PluginRegistry { CompressionRegistry.shared }
-    static let tasks: TaskRegistry = {
-        let registry = TaskRegistry.withBuiltins()
-        registry.registerInterimNeedleTasks()
-        return registry
-    }()
+    static let tasks = TaskRegistry.withBuiltins()
 
     /// The specification stored in a results file, parsed again (reports and merges need its cells).
     static func specification(of results: SweepResults, path: String) throws -> SweepSpecification {
@@ -87,7 +83,7 @@ struct SweepRun: ParsableCommand {
             return
         }
         if listMethods {
-            let presets = CompressionMethod.all.map { "\($0.name)\tpreset: \($0.summary)" }
+            let presets = Sweep.plugins.registeredPresets.map { "\($0.name)\tpreset: \($0.summary)" }
             let policies = Sweep.plugins.summaries(.policy).map { "\($0.name)\tpolicy: \($0.summary)" }
             Terminal.emit((presets + policies).joined(separator: "\n") + "\n")
             return

@@ -53,7 +53,7 @@ import Testing
         #expect(s.cells[1].configuration.budget == .rate(4) && s.cells[1].maxNewTokens == 6)
         #expect(s.cells[2].configuration.budget == .maxCacheTokens(64))
         // A preset brings its metric, window and policy; a bare policy name keeps the base's metric and window.
-        let snap = try #require(CompressionMethod.named("snapkv"))
+        let snap = try #require(EvaluationSupport.plugins.preset(named: "snapkv"))
         #expect(s.cells[0].configuration.window == snap.window && s.cells[0].configuration.policy == snap.policy)
         #expect(s.cells[4].configuration.policy.name == "oldest_first" && s.cells[4].configuration.window == "last")
         #expect(s.cells[8].configuration.metric == PluginSpec("kvcompress", options: ["norm": "l1"]) && s.cells[8].configuration.window == "none")
@@ -109,7 +109,6 @@ import Testing
 
     @Test func theCommittedSpecificationsParse() throws {
         let tasks = EvaluationSupport.tasks
-        tasks.registerInterimNeedleTasks()
         for name in ["smoke", "passkey", "prose-needle", "all-methods"] {
             let path = EvaluationSupport.packageRoot.appendingPathComponent("Experiments/sweeps/\(name).yaml").path
             let s = try SweepSpecification.load(path: path, plugins: EvaluationSupport.plugins, tasks: tasks)

@@ -30,6 +30,7 @@ public func registerBaselines(in registry: PluginRegistry) {
     }
     registry.register(metric: "tova", summary: "TOVA: the latest observed query's attention replaces the stored metric") { _ in TOVAMetric() }
     registry.register(window: "none", summary: "observe no query (attention-free methods)") { _ in NoObservationWindow() }
+    for method in CompressionMethod.all { registry.register(preset: method) }
 }
 
 extension PluginRegistry {
@@ -38,6 +39,7 @@ extension PluginRegistry {
     public static func withAllPlugins() -> PluginRegistry {
         let registry = PluginRegistry.withBuiltins()
         registerBaselines(in: registry)
+        registerScorers(in: registry)
         registerUserPlugins(in: registry)
         return registry
     }

@@ -14,6 +14,7 @@ import Yams
 /// protected_window: 32
 /// sinks: 0
 /// schedule: {after_prefill: true, interval: 0, under_memory_pressure: true}
+/// scorer: {name: kvzip}      # optional: scores from a KVScorer instead of the metric; policy = allocation
 /// ```
 /// Omitted keys take the defaults below; unknown keys are errors (a typo must not silently do nothing).
 public struct CompressionConfiguration: Sendable, Hashable, Codable {
@@ -27,11 +28,13 @@ public struct CompressionConfiguration: Sendable, Hashable, Codable {
     /// The first `sinks` token positions are never evicted.
     public var sinks: Int = 0
     public var schedule: CompressionSchedule = .init()
+    /// A scorer (`KVScorer`) whose scores the policy allocates instead of the metric's; nil: the metric.
+    public var scorer: PluginSpec?
 
     public init(
         metric: PluginSpec = "kvcompress", window: PluginSpec = "last", policy: PluginSpec = "kvcompress",
         blockSize: PluginSpec = "fixed", budget: CompressionBudget, protectedWindow: Int = 32, sinks: Int = 0,
-        schedule: CompressionSchedule = .init()
+        schedule: CompressionSchedule = .init(), scorer: PluginSpec? = nil
     ) {
         self.metric = metric
         self.window = window
@@ -41,10 +44,11 @@ public struct CompressionConfiguration: Sendable, Hashable, Codable {
         self.protectedWindow = protectedWindow
         self.sinks = sinks
         self.schedule = schedule
+        self.scorer = scorer
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case metric, window, policy, budget, sinks, schedule
+        case metric, window, policy, budget, sinks, schedule, scorer
         case blockSize = "block_size"
         case protectedWindow = "protected_window"
     }
@@ -66,6 +70,7 @@ public struct CompressionConfiguration: Sendable, Hashable, Codable {
         protectedWindow = try c.decodeIfPresent(Int.self, forKey: .protectedWindow) ?? protectedWindow
         sinks = try c.decodeIfPresent(Int.self, forKey: .sinks) ?? sinks
         schedule = try c.decodeIfPresent(CompressionSchedule.self, forKey: .schedule) ?? schedule
+        scorer = try c.decodeIfPresent(PluginSpec.self, forKey: .scorer)
     }
 
     // MARK: - Loading and saving
@@ -144,7 +149,8 @@ public struct CompressionConfiguration: Sendable, Hashable, Codable {
             metric: try registry.makeMetric(metric),
             window: try registry.makeWindow(window),
             policy: try registry.makePolicy(policy),
-            blockSize: try registry.makeBlockSizePolicy(blockSize))
+            blockSize: try registry.makeBlockSizePolicy(blockSize),
+            scorer: try scorer.map(registry.makeScorer))
     }
 
     /// Checks the per-layer block sizes a block-size policy chose for a model.
@@ -198,4 +204,6 @@ public struct CompressionPlugins: Sendable {
     public let window: any AggregationWindow
     public let policy: any EvictionPolicy
     public let blockSize: any BlockSizePolicy
+    /// Scores instead of the metric's, when the configuration names a scorer.
+    public let scorer: (any KVScorer)?
 }

@@ -37,6 +37,7 @@ public enum PluginKind: String, Sendable, Hashable, Codable, CaseIterable, Custo
     case window
     case policy
     case blockSize = "block size policy"
+    case scorer
     public var description: String { rawValue }
     public var plural: String {
         switch self {
@@ -44,6 +45,7 @@ public enum PluginKind: String, Sendable, Hashable, Codable, CaseIterable, Custo
         case .window: "windows"
         case .policy: "policies"
         case .blockSize: "block size policies"
+        case .scorer: "scorers"
         }
     }
 }

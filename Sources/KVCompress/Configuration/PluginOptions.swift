@@ -170,6 +170,15 @@ public final class OptionReader {
         return s
     }
 
+    /// A string option that may be absent (`nil`), e.g. an optional file path.
+    public func optionalString(_ key: String) throws(CompressionError) -> String? {
+        guard values[key] != nil else {
+            readKeys.insert(key)
+            return nil
+        }
+        return try string(key, default: "")
+    }
+
     /// A comma-separated list of integers (`"16,16,32"`) or a single integer.
     public func intList(_ key: String, default fallback: [Int]) throws(CompressionError) -> [Int] {
         guard let v = value(key) else { return fallback }

@@ -19,6 +19,8 @@ public final class PluginRegistry: @unchecked Sendable {
     private var windows: [String: Entry<any AggregationWindow>] = [:]
     private var policies: [String: Entry<any EvictionPolicy>] = [:]
     private var blockSizes: [String: Entry<any BlockSizePolicy>] = [:]
+    private var scorers: [String: Entry<any KVScorer>] = [:]
+    private var presets: [String: CompressionMethod] = [:]
 
     public init() {}
 
@@ -36,6 +38,22 @@ public final class PluginRegistry: @unchecked Sendable {
     public func register(blockSize name: String, summary: String, factory: @escaping Factory<any BlockSizePolicy>) {
         lock.withLock { blockSizes[name] = Entry(summary: summary, factory: factory) }
     }
+    /// A scorer: one `score` function, paired with any allocation policy (`scorer:` in a configuration).
+    public func register(scorer name: String, summary: String, factory: @escaping Factory<any KVScorer>) {
+        lock.withLock { scorers[name] = Entry(summary: summary, factory: factory) }
+    }
+
+    /// A preset: a named combination of metric, window, policy and scorer (with options), selectable
+    /// with `--compression NAME` and by name in a sweep. A later registration replaces an earlier one.
+    public func register(preset: CompressionMethod) {
+        lock.withLock { presets[preset.name] = preset }
+    }
+
+    /// Every registered preset, sorted by name.
+    public var registeredPresets: [CompressionMethod] { lock.withLock { presets.values.sorted { $0.name < $1.name } } }
+
+    /// The preset called `name`, or nil.
+    public func preset(named name: String) -> CompressionMethod? { lock.withLock { presets[name] } }
 
     // MARK: - Listing
 
@@ -47,6 +65,7 @@ public final class PluginRegistry: @unchecked Sendable {
             case .window: windows.keys.sorted()
             case .policy: policies.keys.sorted()
             case .blockSize: blockSizes.keys.sorted()
+            case .scorer: scorers.keys.sorted()
             }
         }
     }
@@ -60,6 +79,7 @@ public final class PluginRegistry: @unchecked Sendable {
                 case .window: windows.map { ($0.key, $0.value.summary) }
                 case .policy: policies.map { ($0.key, $0.value.summary) }
                 case .blockSize: blockSizes.map { ($0.key, $0.value.summary) }
+                case .scorer: scorers.map { ($0.key, $0.value.summary) }
                 }
             return pairs.sorted { $0.0 < $1.0 }.map { (name: $0.0, summary: $0.1) }
         }
@@ -78,6 +98,10 @@ public final class PluginRegistry: @unchecked Sendable {
     }
     public func makeBlockSizePolicy(_ spec: PluginSpec) throws -> any BlockSizePolicy {
         try build(spec, kind: .blockSize, entry: lock.withLock { blockSizes[spec.name] })
+    }
+
+    public func makeScorer(_ spec: PluginSpec) throws -> any KVScorer {
+        try build(spec, kind: .scorer, entry: lock.withLock { scorers[spec.name] })
     }
 
     private func build<P>(_ spec: PluginSpec, kind: PluginKind, entry: Entry<P>?) throws -> P {

@@ -1,3 +1,4 @@
+import BPETokenizer
 import LlamaInference
 import PagedKVCache
 
@@ -10,10 +11,16 @@ public final class CompressionDriver: CacheController {
     /// Every compression so far, in order.
     public private(set) var reports: [CompressionReport] = []
     private var stepsSinceCompression: [SequenceID: Int] = [:]
+    /// The model and tokenizer a scorer that reads the document again (KVzip) runs; set by the caller.
+    public var scoringModel: (model: LlamaModel, tokenizer: any TextTokenizer)?
+    /// Prompt tokens per sequence, from `willPrefill`.
+    private var promptTokens: [SequenceID: [Int32]] = [:]
 
     public init(compressor: Compressor) {
         self.compressor = compressor
-        collector = MetricCollector(metric: compressor.plugins.metric, window: compressor.plugins.window)
+        collector = MetricCollector(
+            metric: compressor.plugins.metric, window: compressor.plugins.window,
+            recordsWindowQueries: compressor.plugins.scorer?.inputs.contains(.windowQueries) ?? false)
     }
 
     /// Validates `configuration` against `registry` and builds the driver.
@@ -23,6 +30,10 @@ public final class CompressionDriver: CacheController {
 
     public var observer: (any AttentionObserver)? { collector }
     var schedule: CompressionSchedule { compressor.configuration.schedule }
+
+    public func willPrefill(_ sequence: SequenceID, tokens: [Int32], cache: PagedKVCache) throws {
+        if scoringModel != nil { promptTokens[sequence] = tokens }
+    }
 
     public func didPrefill(_ sequence: SequenceID, cache: PagedKVCache) throws {
         stepsSinceCompression[sequence] = 0
@@ -56,7 +67,12 @@ public final class CompressionDriver: CacheController {
     /// Compresses `sequence` now and records the report.
     @discardableResult
     public func compress(_ sequence: SequenceID, cache: PagedKVCache, trigger: CompressionTrigger) throws -> CompressionReport {
-        let report = try compressor.compress(sequence, cache: cache, trigger: trigger)
+        let context = scoringModel.flatMap { scoring in
+            promptTokens[sequence].map {
+                ScoringContext(model: scoring.model, tokenizer: scoring.tokenizer, tokens: $0, windowQueries: collector.windowQueries(sequence))
+            }
+        }
+        let report = try compressor.compress(sequence, cache: cache, trigger: trigger, context: context)
         reports.append(report)
         stepsSinceCompression[sequence] = 0
         return report
@@ -93,6 +109,9 @@ public struct CompressionStatistics: Sendable, Hashable, Codable {
     public var metricObservations = 0
     public var schedulingSeconds = 0.0
     public var moveSeconds = 0.0
+    /// Seconds scorers took and tokens they prefilled only to score (KVzip's reconstruction).
+    public var scoringSeconds = 0.0
+    public var scoringExtraTokens = 0
 
     public init(reports: [CompressionReport], metricCollection: (seconds: Double, observations: Int)) {
         compressions = reports.count
@@ -108,6 +127,8 @@ public struct CompressionStatistics: Sendable, Hashable, Codable {
             kvsEvicted += r.kvsEvicted
             kvsMoved += r.kvsMoved
             schedulingSeconds += r.schedulingSeconds
+            scoringSeconds += r.scoringSeconds
+            scoringExtraTokens += r.scoringExtraTokens
             moveSeconds += r.moveSeconds
         }
         metricSeconds = metricCollection.seconds

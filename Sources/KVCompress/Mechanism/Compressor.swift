@@ -59,25 +59,88 @@ public struct Compressor: Sendable {
     }
 
     /// Compresses `sequence` once and reports what happened.
-    public func compress(_ sequence: SequenceID, cache: PagedKVCache, trigger: CompressionTrigger) throws -> CompressionReport {
-        try run(sequence, cache: cache, trigger: trigger, snapshot: false).report
+    /// - Parameter context: the model and the sequence's token ids, for a scorer that runs the model
+    ///   (KVzip); nil otherwise.
+    public func compress(
+        _ sequence: SequenceID, cache: PagedKVCache, trigger: CompressionTrigger, context: ScoringContext? = nil
+    ) throws -> CompressionReport {
+        try run(sequence, cache: cache, trigger: trigger, context: context, snapshot: false).report
     }
 
     /// Compresses `sequence` once; also returns, by token position, what the schedule sorted and evicted.
     public func compressWithSnapshot(
-        _ sequence: SequenceID, cache: PagedKVCache, trigger: CompressionTrigger
+        _ sequence: SequenceID, cache: PagedKVCache, trigger: CompressionTrigger, context: ScoringContext? = nil
     ) throws -> (report: CompressionReport, snapshot: CompressionSnapshot) {
-        let (report, snapshot) = try run(sequence, cache: cache, trigger: trigger, snapshot: true)
+        let (report, snapshot) = try run(sequence, cache: cache, trigger: trigger, context: context, snapshot: true)
         return (report, snapshot!)
     }
 
+    /// The eviction input with the scorer's scores in place of the metric's (protected KVs stay +inf),
+    /// and the scoring's cost. Gathers exactly the inputs the scorer asked for.
+    public func scoredInput(
+        _ input: EvictionInput, scorer: any KVScorer, sequence: SequenceID, cache: PagedKVCache, context: ScoringContext?
+    ) throws -> (input: EvictionInput, extraTokens: Int) {
+        let layout = cache.layout
+        var reconstruction: [[Float]]?
+        var extraTokens = 0
+        if scorer.inputs.contains(.reconstructionAttention) {
+            guard let context else {
+                throw CompressionError.invalidConfiguration(
+                    "scorer \(configuration.scorer?.name ?? "?") reads the document again (KVzip) and needs the model and the sequence's token ids; this caller gave none")
+            }
+            (reconstruction, extraTokens) = try ReconstructionPass().scores(sequence, cache: cache, context: context)
+        }
+        var scores: [[Float]] = []
+        scores.reserveCapacity(layout.headCount)
+        for layer in 0..<layout.layers {
+            let heads = (0..<layout.kvHeads).map { input.head(layer: layer, head: $0) }
+            let window: [[Float]]? =
+                scorer.inputs.contains(.windowAttention)
+                ? heads.map { head in
+                    (0..<head.contextLength).map {
+                        plugins.metric.schedulingScore(
+                            stored: head.cache.metric($0).pointee, tokenPosition: Int(head.positions[$0]), sequenceLength: input.sequenceLength)
+                    }
+                } : nil
+            var queries: [ObservedQueries]?
+            if scorer.inputs.contains(.windowQueries) {
+                queries = try (0..<layout.kvHeads).map { head in
+                    guard let recorded = context?.windowQueries[HeadIndex(layer: layer, head: head)] else {
+                        throw CompressionError.invalidConfiguration(
+                            "scorer \(configuration.scorer?.name ?? "?") needs the observation window's queries of layer \(layer), head \(head): observe the prefill with a MetricCollector(recordsWindowQueries: true) and pass its windowQueries in the ScoringContext")
+                    }
+                    return recorded
+                }
+            }
+            let layerInput = LayerScoringInput(
+                layer: layer, kvHeads: layout.kvHeads, headDim: layout.headDim, sequenceLength: input.sequenceLength,
+                heads: heads.map(\.cache), windowAttention: window,
+                reconstructionAttention: reconstruction.map { Array($0[(layer * layout.kvHeads)..<((layer + 1) * layout.kvHeads)]) },
+                windowQueries: queries,
+                rotary: context.map { RotaryParameters(dimensions: $0.model.configuration.ropeDimensions, base: $0.model.configuration.ropeFrequencyBase) })
+            let layerScores = try scorer.score(layerInput)
+            guard layerScores.count == layout.kvHeads, zip(layerScores, heads).allSatisfy({ $0.count == $1.contextLength }) else {
+                throw CompressionError.invalidConfiguration(
+                    "scorer \(configuration.scorer?.name ?? "?") returned \(layerScores.map(\.count)) scores for layer \(layer), whose heads hold \(heads.map(\.contextLength)) KVs")
+            }
+            scores += layerScores
+        }
+        return (input.withScores(scores), extraTokens)
+    }
+
     private func run(
-        _ sequence: SequenceID, cache: PagedKVCache, trigger: CompressionTrigger, snapshot: Bool
+        _ sequence: SequenceID, cache: PagedKVCache, trigger: CompressionTrigger, context: ScoringContext?, snapshot: Bool
     ) throws -> (report: CompressionReport, snapshot: CompressionSnapshot?) {
         let clock = ContinuousClock()
         let started = clock.now
         let usedBefore = cache.usedBlockCount
-        let input = try evictionInput(sequence, cache: cache)
+        var input = try evictionInput(sequence, cache: cache)
+        var extraTokens = 0
+        let scoringStarted = clock.now
+        if let scorer = plugins.scorer {
+            (input, extraTokens) = try scoredInput(input, scorer: scorer, sequence: sequence, cache: cache, context: context)
+        }
+        let scored = clock.now
         let plan = try plugins.policy.plan(input)
         let scheduled = clock.now
         let result = try EvictionExecutor.apply(plan, for: input, policy: configuration.policy.name, to: cache)
@@ -85,7 +148,7 @@ public struct Compressor: Sendable {
         let lengthsAfter = cache.contextLengths(sequence)
         let bs = cache.layout.blockSize
         let blocksAfter = lengthsAfter.reduce(0) { $0 + ($1 + bs - 1) / bs }
-        let report = CompressionReport(
+        var report = CompressionReport(
             sequence: sequence.rawValue, trigger: trigger, sequenceLength: input.sequenceLength, layers: input.layers,
             kvHeads: input.kvHeads, blockSize: bs, budget: configuration.budget.description,
             limit: input.limit.description,
@@ -94,7 +157,9 @@ public struct Compressor: Sendable {
             blocksBefore: input.residentBlocks, blocksAfter: blocksAfter, blocksFreed: result.blocksFreed,
             poolBlocksUsedBefore: usedBefore, poolBlocksUsedAfter: cache.usedBlockCount, bytesPerBlock: cache.layout.bytesPerBlock,
             kvsEvicted: result.kvsEvicted, kvsMoved: result.kvsMoved,
-            schedulingSeconds: (scheduled - started).seconds, moveSeconds: (moved - scheduled).seconds)
+            schedulingSeconds: (scheduled - started).seconds - (scored - scoringStarted).seconds, moveSeconds: (moved - scheduled).seconds)
+        report.scoringSeconds = (scored - scoringStarted).seconds
+        report.scoringExtraTokens = extraTokens
         return (report, snapshot ? CompressionSnapshot(input: input, plan: plan, cache: cache) : nil)
     }
 }

@@ -16,11 +16,22 @@ public final class MetricCollector: AttentionObserver, @unchecked Sendable {
     private let lock = NSLock()
     private var observationSeconds: Double = 0
     private var observationCount = 0
+    /// Record each head's latest prefill window queries, for scorers that ask (`ScorerInputs.windowQueries`).
+    public let recordsWindowQueries: Bool
+    private var recordedQueries: [SequenceID: [HeadIndex: ObservedQueries]] = [:]
 
-    public init(metric: any ImportanceMetric, window: any AggregationWindow) {
+    public init(metric: any ImportanceMetric, window: any AggregationWindow, recordsWindowQueries: Bool = false) {
         self.metric = metric
         self.window = window
+        self.recordsWindowQueries = recordsWindowQueries
     }
+
+    /// The latest prefill window queries of `sequence` per (layer, KV head) (empty unless
+    /// `recordsWindowQueries`).
+    public func windowQueries(_ sequence: SequenceID) -> [HeadIndex: ObservedQueries] { lock.withLock { recordedQueries[sequence] ?? [:] } }
+
+    /// Forgets what was recorded for `sequence` (a finished or removed sequence).
+    public func forget(_ sequence: SequenceID) { lock.withLock { recordedQueries[sequence] = nil } }
 
     /// Time spent in `observe`, summed over worker threads, and the number of observations.
     public var timing: (seconds: Double, observations: Int) { lock.withLock { (observationSeconds, observationCount) } }
@@ -37,6 +48,12 @@ public final class MetricCollector: AttentionObserver, @unchecked Sendable {
         let started = ContinuousClock.now
         let n = observation.contextLength, groupSize = observation.groupSize
         guard n > 0 else { return }
+        if recordsWindowQueries, observation.phase == .prefill {
+            let recorded = ObservedQueries(
+                groupSize: groupSize, headDim: observation.headDim, positions: observation.queryPositions, queries: Array(observation.queries))
+            let index = HeadIndex(layer: observation.layer, head: observation.kvHead)
+            lock.withLock { recordedQueries[observation.sequence, default: [:]][index] = recorded }
+        }
         var rows = [Float](repeating: 0, count: groupSize * n)
         rows.withUnsafeMutableBufferPointer { metric.score(observation, keys: window.keyMask, into: $0) }
         if observation.phase == .prefill, let kernel = window.poolKernel, kernel > 1 {
@@ -47,12 +64,18 @@ public final class MetricCollector: AttentionObserver, @unchecked Sendable {
                 }
             }
         }
-        let replace = metric.update == .replace
+        let update = metric.update
         for i in 0..<n {
+            let slot = observation.cache.metric(i)
+            if update == .maximum {
+                var largest = slot.pointee
+                for g in 0..<groupSize { largest = max(largest, rows[g * n + i]) }
+                slot.pointee = largest
+                continue
+            }
             var sum: Float = 0
             for g in 0..<groupSize { sum += rows[g * n + i] }
-            let slot = observation.cache.metric(i)
-            slot.pointee = replace ? sum : slot.pointee + sum
+            slot.pointee = update == .replace ? sum : slot.pointee + sum
         }
         let elapsed = ContinuousClock.now - started
         lock.withLock {

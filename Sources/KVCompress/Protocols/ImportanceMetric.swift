@@ -44,6 +44,10 @@ public enum MetricUpdate: Sendable, Hashable {
     case accumulate
     /// Replaces it (e.g. TOVA: only the latest query's attention counts).
     case replace
+    /// The larger of the two: worst-case aggregation over every query and every head of the GQA group
+    /// (DefensiveKV, arXiv 2510.13334: a KV any observed query relied on is kept); the collector then
+    /// takes the group's largest row instead of summing the rows.
+    case maximum
 }
 
 /// Which (query, key) pairs an observation may score: KV-Compress's buffer b (§3.1) ignores keys closer

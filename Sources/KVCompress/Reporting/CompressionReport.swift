@@ -29,6 +29,10 @@ public struct CompressionReport: Sendable, Hashable, Codable {
     public let kvsMoved: Int
     public let schedulingSeconds: Double
     public let moveSeconds: Double
+    /// Seconds the scorer's inputs and scores took (a KVzip reconstruction pass included), 0 without a scorer.
+    public var scoringSeconds: Double = 0
+    /// Tokens prefilled only to score (KVzip's repeat prompt and second reading of the document).
+    public var scoringExtraTokens: Int = 0
 
     /// Fraction of the sequence's tokens whose KV the head still holds (after repeated compressions,
     /// relative to the uncompressed cache, not to the previous compression).

@@ -1,6 +1,7 @@
-import KVCompress
-
-/// A compression method as one name: the metric, window and eviction policy it needs together.
+/// A compression method as one name (a preset): the metric, window, eviction policy and scorer it needs
+/// together. The built-in methods are registered as presets by `registerBaselines(in:)`; a user
+/// registers their own from their code the same way, `registry.register(preset: CompressionMethod(…))`,
+/// and every registered preset is selectable with `--compression NAME` and sweepable by name.
 ///
 /// The registry holds plug-ins of four separate kinds; a published method (H2O, SnapKV, TOVA, …) is a
 /// combination of them — H2O is the L1 attention metric under the full-prompt-plus-decode window with a
@@ -13,13 +14,16 @@ public struct CompressionMethod: Sendable, Hashable {
     public let metric: PluginSpec
     public let window: PluginSpec
     public let policy: PluginSpec
+    /// A scorer whose scores the policy allocates instead of the metric's (`KVScorer`), if any.
+    public let scorer: PluginSpec?
 
-    public init(name: String, summary: String, metric: PluginSpec, window: PluginSpec, policy: PluginSpec) {
+    public init(name: String, summary: String, metric: PluginSpec, window: PluginSpec, policy: PluginSpec, scorer: PluginSpec? = nil) {
         self.name = name
         self.summary = summary
         self.metric = metric
         self.window = window
         self.policy = policy
+        self.scorer = scorer
     }
 
     /// A configuration running this method under `budget`; the rest takes ``CompressionConfiguration``'s defaults.
@@ -29,14 +33,14 @@ public struct CompressionMethod: Sendable, Hashable {
     ) -> CompressionConfiguration {
         CompressionConfiguration(
             metric: metric, window: window, policy: policy, blockSize: blockSize, budget: budget,
-            protectedWindow: protectedWindow, sinks: sinks, schedule: schedule)
+            protectedWindow: protectedWindow, sinks: sinks, schedule: schedule, scorer: scorer)
     }
 
     /// This method with `options` merged into its policy's options (e.g. `["seed": 7]` for `random`).
     public func withPolicyOptions(_ options: [String: OptionValue]) -> CompressionMethod {
         CompressionMethod(
             name: name, summary: summary, metric: metric, window: window,
-            policy: PluginSpec(policy.name, options: policy.options.merging(options) { $1 }))
+            policy: PluginSpec(policy.name, options: policy.options.merging(options) { $1 }), scorer: scorer)
     }
 }
 
@@ -82,6 +86,21 @@ extension CompressionMethod {
         CompressionMethod(
             name: "random", summary: "Random: seeded uniform scores (option seed), same budget per head",
             metric: "kvcompress", window: "none", policy: "random"),
+        CompressionMethod(
+            name: "kvzip", summary: "KVzip (arXiv 2505.23416): reconstruction attention, lowest KVs over all layers and heads (query-agnostic)",
+            metric: "kvcompress", window: "none", policy: "kvcompress", scorer: "kvzip"),
+        CompressionMethod(
+            name: "expected-attention",
+            summary: "Expected Attention (arXiv 2510.00636): expected attention of future queries × ‖v‖, head-adaptive (AdaKV, ε 0.01, as kvpress's leaderboard)",
+            metric: "kvcompress", window: PluginSpec("last", options: ["queries": 128, "pool_kernel": 0, "decode": false]), policy: "adakv",
+            scorer: PluginSpec("expected-attention", options: ["epsilon": 0.01])),
+        CompressionMethod(
+            name: "lagkv", summary: "LagKV (arXiv 2504.04704): lag-relative key/value deviation, same budget per head (attention-free)",
+            metric: "kvcompress", window: "none", policy: "uniform", scorer: "lagkv"),
+        CompressionMethod(
+            name: "defensive-kv", summary: "DefensiveKV (arXiv 2510.13334): worst-case (max) window attention, head-adaptive budgets (no W_O factor)",
+            metric: PluginSpec("kvcompress", options: ["norm": "l1", "aggregate": "max"]),
+            window: PluginSpec("last", options: ["queries": 32, "pool_kernel": 5, "decode": false]), policy: "adakv"),
     ]
 
     /// KV-Compress, its uniform ablation and every baseline, by name.
@@ -91,6 +110,6 @@ extension CompressionMethod {
             metric: "kvcompress", window: "last", policy: "uniform")] + baselines
     }
 
-    /// The method called `name`, or nil.
+    /// The built-in method called `name`, or nil (a registry also knows the user's: `PluginRegistry.preset(named:)`).
     public static func named(_ name: String) -> CompressionMethod? { all.first { $0.name == name } }
 }

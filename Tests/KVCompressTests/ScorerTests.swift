@@ -1,0 +1,249 @@
+import BPETokenizer
+import EvictionPolicies
+import Foundation
+import KVCompress
+import LlamaInference
+import PagedKVCache
+import SeededRandom
+import Testing
+
+/// The one-method scorers (`KVScorer`): LagKV and KVzip against hand-computed cases and an
+/// independent reference, DefensiveKV's max aggregation, and a scorer allocated by a policy.
+@Suite struct ScorerTests {
+    /// One layer, one KV head of dimension 2 holding `keys`/`values` at positions 0, 1, …
+    static func head(keys: [[Float]], values: [[Float]]) throws -> (PagedKVCache, SequenceID, HeadView) {
+        let layout = try CacheLayout(layers: 1, kvHeads: 1, headDim: 2, blockSize: 16)
+        let cache = try PagedKVCache(layout: layout, capacityBlocks: 4)
+        let sequence = cache.addSequence()
+        try cache.reserve(sequence, tokens: keys.count)
+        let positions = (0..<keys.count).map(Int32.init)
+        cache.append(sequence, layer: 0, count: keys.count, keys: keys.flatMap { $0 }, values: values.flatMap { $0 }, positions: positions)
+        cache.advance(sequence, by: keys.count)
+        return (cache, sequence, cache.view(sequence, layer: 0, head: 0))
+    }
+
+    static func layerInput(_ view: HeadView, length: Int) -> LayerScoringInput {
+        LayerScoringInput(layer: 0, kvHeads: 1, headDim: 2, sequenceLength: length, heads: [view])
+    }
+
+    /// Sink, then chunks (A B) (C D) (E F) and a tail G, lag 2. Chunk (A B) against (C D): C = (0, 0),
+    /// D = (1, 1) give the range [0, 1] per channel, so A = (0, 0) normalises to (0, 0), std 0, and
+    /// B = (1, 0) to (1, 0), std 1/√2: B ranks above A. Values are equal everywhere, so they tie and
+    /// the keys decide. Chunk (C D) against (E F): E = (0, 0), F = (2, 2): C → (0, 0), D → (0.5, 0.5),
+    /// both std 0, a tie: ranks by order, C 0 and D 0.5. (E F) is the last full chunk and G the tail:
+    /// kept, as is the sink.
+    @Test func lagKVMatchesTheHandComputedRanks() throws {
+        let keys: [[Float]] = [[9, 9], [0, 0], [1, 0], [0, 0], [1, 1], [0, 0], [2, 2], [5, 1]]
+        let values = [[Float]](repeating: [0.5, 0.5], count: keys.count)
+        let (cache, _, view) = try Self.head(keys: keys, values: values)
+        let scores = try LagKVScorer(lagSize: 2, sinks: 1).score(Self.layerInput(view, length: keys.count))
+        #expect(scores == [[.infinity, 0, 0.5, 0, 0.5, .infinity, .infinity, .infinity]])
+        withExtendedLifetime(cache) {}
+    }
+
+    /// Too short for two chunks after the sinks: scores rise with position, a sliding window (kvpress).
+    @Test func lagKVWithoutLagKeepsTheMostRecent() throws {
+        let keys = (0..<5).map { [Float($0), 1] }
+        let (cache, _, view) = try Self.head(keys: keys, values: keys)
+        let scores = try LagKVScorer(lagSize: 4, sinks: 1).score(Self.layerInput(view, length: 5))
+        #expect(scores == [[.infinity, 0, 0.25, 0.5, 0.75]])
+        withExtendedLifetime(cache) {}
+    }
+
+    // MARK: - KVzip
+
+    static let llama = try! LlamaConfiguration(
+        layers: 2, hiddenSize: 96, intermediateSize: 160, attentionHeads: 6, kvHeads: 2, headDim: 24,
+        contextLength: 512, vocabularySize: 256 + 1, tiedEmbeddings: true)
+    static let model = LlamaModel.random(configuration: llama, seed: 8)
+    /// Every byte one token (GPT-2's byte alphabet), so the repeat prompt is in the vocabulary.
+    static let tokenizer = EvaluationSupport.byteTokenizer
+
+    /// Records the probabilities of every observed query, by (layer, KV head).
+    final class ProbabilityRecorder: AttentionObserver, @unchecked Sendable {
+        let from: Int
+        private let lock = NSLock()
+        private(set) var largest: [Int: [Int32: Float]] = [:]
+        init(observingFrom position: Int) { from = position }
+        func observedQueries(sequence: SequenceID, chunkLength: Int, startPosition: Int) -> Range<Int> {
+            max(0, from - startPosition)..<chunkLength
+        }
+        func observesDecode(sequence: SequenceID) -> Bool { false }
+        func observe(_ o: HeadObservation) {
+            lock.withLock {
+                var row = largest[o.layer * 2 + o.kvHead, default: [:]]
+                for i in 0..<o.contextLength {
+                    let p = o.cache.position(i)
+                    for r in 0..<(o.groupSize * o.queryCount) { row[p] = max(row[p] ?? 0, o.probabilities[r * o.contextLength + i]) }
+                }
+                largest[o.layer * 2 + o.kvHead] = row
+            }
+        }
+    }
+
+    /// KVzip's score of a KV is the largest attention any reconstruction query of its group paid it.
+    /// Reference: one prefill of document + repeat prompt + document in a single chunk, recording the
+    /// probabilities of the queries after the document. The pass under test forks the prefilled cache
+    /// and reads the repeat in chunks: same numbers within float tolerance.
+    @Test func kvzipScoresAreTheLargestReconstructionAttention() throws {
+        var rng = SplitMix64(seed: 3)
+        let document = (0..<70).map { _ in Int32(rng.next() % 256) }
+        let cache = try Self.model.makeCache(blockSize: 16, capacityBlocks: 200)
+        let sequence = cache.addSequence()
+        _ = try Self.model.prefill(document, sequence: sequence, cache: cache)
+        let context = ScoringContext(model: Self.model, tokenizer: Self.tokenizer, tokens: document)
+        let pass = ReconstructionPass(chunkLength: 16)
+        let (scores, extra) = try pass.scores(sequence, cache: cache, context: context)
+        let repeatTokens = Self.tokenizer.encodeContinuation(ReconstructionPass.repeatPrompt)
+        #expect(extra == repeatTokens.count + document.count)
+        #expect(cache.nextPosition(sequence) == 70 && cache.sequences.count == 1)  // the fork is gone
+
+        let reference = cache.addSequence()
+        let recorder = ProbabilityRecorder(observingFrom: 70)
+        _ = try Self.model.prefill(document + repeatTokens + document, sequence: reference, cache: cache, observer: recorder)
+        for head in 0..<4 {
+            let view = cache.view(sequence, layer: head / 2, head: head % 2)
+            for i in 0..<view.length {
+                let expected = recorder.largest[head]![view.position(i)]!
+                #expect(abs(scores[head][i] - expected) <= 1e-5 * max(1, expected), "head \(head) slot \(i)")
+            }
+        }
+    }
+
+    @Test func kvzipWithoutContextIsAClearError() throws {
+        let configuration = CompressionConfiguration(policy: "kvcompress", budget: .rate(2), protectedWindow: 4, scorer: "kvzip")
+        let compressor = try Compressor(configuration: configuration, registry: .withAllPlugins())
+        let cache = try Self.model.makeCache(blockSize: 16, capacityBlocks: 100)
+        let sequence = cache.addSequence()
+        _ = try Self.model.prefill(Array(repeating: 5, count: 40), sequence: sequence, cache: cache)
+        #expect(throws: CompressionError.self) { try compressor.compress(sequence, cache: cache, trigger: .manual) }
+    }
+
+    /// The kvzip preset: the scorer's scores drive the KV-Compress global schedule; the budget holds
+    /// and the lowest-scored KVs are the ones that went.
+    @Test func kvzipPresetCompressesToTheBudgetByItsScores() throws {
+        var rng = SplitMix64(seed: 4)
+        let document = (0..<120).map { _ in Int32(rng.next() % 256) }
+        let method = try #require(CompressionMethod.named("kvzip"))
+        let configuration = method.configuration(budget: .rate(4), protectedWindow: 8)
+        let compressor = try Compressor(configuration: configuration, registry: .withAllPlugins())
+        let cache = try Self.model.makeCache(blockSize: 4, capacityBlocks: 400)
+        let sequence = cache.addSequence()
+        _ = try Self.model.prefill(document, sequence: sequence, cache: cache)
+        let context = ScoringContext(model: Self.model, tokenizer: Self.tokenizer, tokens: document)
+        let expected = try ReconstructionPass().scores(sequence, cache: cache, context: context).scores
+        let before = (0..<4).map { h in
+            let view = cache.view(sequence, layer: h / 2, head: h % 2)
+            return Dictionary(uniqueKeysWithValues: (0..<view.length).map { (view.position($0), expected[h][$0]) })
+        }
+        let report = try compressor.compress(sequence, cache: cache, trigger: .manual, context: context)
+        #expect(report.budgetHeld)
+        #expect(report.scoringExtraTokens > 120)
+        for h in 0..<4 {
+            let view = cache.view(sequence, layer: h / 2, head: h % 2)
+            let kept = Set((0..<view.length).map { view.position($0) })
+            let evicted = before[h].filter { !kept.contains($0.key) }
+            let keptCompressible = before[h].filter { kept.contains($0.key) && $0.key < 112 }
+            // The global schedule evicts a prefix of each head's ascending scores: nothing evicted scored
+            // above anything compressible that was kept.
+            #expect(!evicted.isEmpty)
+            if let highestEvicted = evicted.values.max(), let lowestKept = keptCompressible.values.min() {
+                #expect(highestEvicted <= lowestKept)
+            }
+        }
+    }
+
+    // MARK: - DefensiveKV's worst-case aggregation
+
+    /// `aggregate: max` stores the largest probability over every observed query and group head.
+    @Test func maxAggregationKeepsTheLargestShare() throws {
+        let metric = try PluginRegistry.withAllPlugins().makeMetric(PluginSpec("kvcompress", options: ["norm": "l1", "aggregate": "max"]))
+        #expect(metric.update == .maximum)
+        let cache = try Self.model.makeCache(blockSize: 16, capacityBlocks: 100)
+        let sequence = cache.addSequence()
+        let window = try PluginRegistry.withAllPlugins().makeWindow(PluginSpec("last", options: ["queries": 6, "pool_kernel": 0]))
+        let collector = MetricCollector(metric: metric, window: window)
+        let recorder = ProbabilityRecorder(observingFrom: 30)
+        var rng = SplitMix64(seed: 9)
+        let prompt = (0..<36).map { _ in Int32(rng.next() % 256) }
+        _ = try Self.model.prefill(prompt, sequence: sequence, cache: cache, observer: collector)
+        let reference = cache.addSequence()
+        _ = try Self.model.prefill(prompt, sequence: reference, cache: cache, observer: recorder)
+        for head in 0..<4 {
+            let view = cache.view(sequence, layer: head / 2, head: head % 2)
+            for i in 0..<view.length {
+                let expected = recorder.largest[head]![view.position(i)]!
+                #expect(abs(view.metric(i).pointee - expected) <= 1e-5)
+            }
+        }
+    }
+}
+
+/// Expected Attention on hand-computed cases: head dimension 2 (one RoPE pair, θ = 1), one query head.
+@Suite struct ExpectedAttentionScorerTests {
+    /// Keys (1, 0), (0, 1), (−1, 0), values of norms 1, 2, 3; window queries at positions 4 and 5 whose
+    /// pre-RoPE vectors are given; the sequence has processed 6 tokens and looks 2 positions ahead.
+    static func scores(preRoPE: [[Float]], covariance: Bool) throws -> [Float] {
+        let keys: [[Float]] = [[1, 0], [0, 1], [-1, 0]], values: [[Float]] = [[1, 0], [0, 2], [3, 0]]
+        let (cache, _, view) = try ScorerTests.head(keys: keys, values: values)
+        defer { withExtendedLifetime(cache) {} }
+        let positions: [Int32] = [4, 5]
+        var rotated: [Float] = []
+        for (q, p) in zip(preRoPE, positions) {
+            let c = cos(Float(p)), s = sin(Float(p))
+            rotated += [q[0] * c - q[1] * s, q[0] * s + q[1] * c]
+        }
+        let window = ObservedQueries(groupSize: 1, headDim: 2, positions: positions, queries: rotated)
+        let input = LayerScoringInput(
+            layer: 0, kvHeads: 1, headDim: 2, sequenceLength: 6, heads: [view], windowQueries: [window],
+            rotary: RotaryParameters(dimensions: 2, base: 10_000))
+        return try ExpectedAttentionScorer(futurePositions: 2, sinks: 0, usesCovariance: covariance).score(input)[0]
+    }
+
+    static let c = (cos(Float(6)) + cos(Float(7))) / 2, s = (sin(Float(6)) + sin(Float(7))) / 2
+
+    static func expected(logits: [Float]) -> [Float] {
+        let e = logits.map { expf($0) }, total = e.reduce(0, +)
+        return zip(e, [1, 2, 3]).map { $0 / total * $1 }
+    }
+
+    /// Both queries (1, 0) before RoPE: μ = (1, 0), Σ = 0, μ' = R̄μ = (C, S); logits k·μ'/√2.
+    @Test func meanOnly() throws {
+        let got = try Self.scores(preRoPE: [[1, 0], [1, 0]], covariance: true)
+        let want = Self.expected(logits: [Self.c, Self.s, -Self.c].map { $0 / Float(2).squareRoot() })
+        for (a, b) in zip(got, want) { #expect(abs(a - b) < 1e-5) }
+    }
+
+    /// Queries (1, 0) and (−1, 0): μ = 0, Σ = diag(1, 0), Σ' = R̄ΣR̄ᵀ = [[C², CS], [CS, S²]];
+    /// logits kᵀΣ'k/(2·2) = (C·k₀ + S·k₁)²/4.
+    @Test func covarianceOnly() throws {
+        let got = try Self.scores(preRoPE: [[1, 0], [-1, 0]], covariance: true)
+        let want = Self.expected(logits: [Self.c * Self.c / 4, Self.s * Self.s / 4, Self.c * Self.c / 4])
+        for (a, b) in zip(got, want) { #expect(abs(a - b) < 1e-5) }
+        // Without the covariance term every key scores the same expected attention, 1/3, times ‖v‖.
+        let flat = try Self.scores(preRoPE: [[1, 0], [-1, 0]], covariance: false)
+        for (a, b) in zip(flat, [Float(1), 2, 3].map { $0 / 3 }) { #expect(abs(a - b) < 1e-5) }
+    }
+}
+
+/// Presets are registry entries: the built-ins are registered like a user's, and a user's own preset
+/// (scorer + allocation + window + options) is found by name without editing the library's list.
+@Suite struct PresetRegistryTests {
+    @Test func builtinsAreRegisteredPresets() {
+        let registry = PluginRegistry.withAllPlugins()
+        #expect(registry.registeredPresets.map(\.name) == CompressionMethod.all.map(\.name).sorted())
+        #expect(registry.preset(named: "kvzip")?.scorer?.name == "kvzip")
+    }
+
+    @Test func aUserPresetIsSelectableAndBuilds() throws {
+        let registry = PluginRegistry.withAllPlugins()
+        registry.register(
+            preset: CompressionMethod(
+                name: "kvzip-per-head", summary: "KVzip scores, the same share per head", metric: "kvcompress", window: "none",
+                policy: "uniform", scorer: "kvzip"))
+        let preset = try #require(registry.preset(named: "kvzip-per-head"))
+        let plugins = try preset.configuration(budget: .rate(4)).validate(registry: registry)
+        #expect(plugins.scorer is KVzipScorer)
+        #expect(plugins.policy is UniformPolicy)
+    }
+}
