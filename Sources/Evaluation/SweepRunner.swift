@@ -81,9 +81,12 @@ public final class SweepRunner {
         var caches: [Int: PagedKVCache] = [:]
         func cache(blockSize: Int) throws -> PagedKVCache {
             if let cache = caches[blockSize] { return cache }
-            // Base + cell fork + question fork, each at most the longest prompt plus the answer, per head.
+            // Base + cell fork + question fork, each at most the longest prompt plus the answer, per head;
+            // a scorer that reads the document again (KVzip) also holds a copy of it and its repetition.
             let longest = s.lengths.max()! + (s.cells.compactMap(\.maxNewTokens) + tasks.map(\.maxNewTokens)).max()! + 2 * blockSize
-            let cache = try model.makeCache(blockSize: blockSize, capacityBlocks: 3 * c.layers * c.kvHeads * ((longest + blockSize - 1) / blockSize) + 1)
+            let sequences = s.cells.contains { $0.configuration.scorer != nil } ? 5 : 3
+            let cache = try model.makeCache(
+                blockSize: blockSize, capacityBlocks: sequences * c.layers * c.kvHeads * ((longest + blockSize - 1) / blockSize) + 1)
             caches[blockSize] = cache
             return cache
         }

@@ -83,6 +83,15 @@ import Testing
         #expect(oldest.budgetHeld)
     }
 
+    /// Presets built on a scorer (KVzip reads the document again; the others read the window's queries
+    /// or keys) run in a sweep with the prefilled tokens and the recorded window queries.
+    @Test(arguments: ["kvzip", "expected-attention", "lagkv", "defensive-kv"])
+    func scorerPresetsSweep(method: String) throws {
+        let s = try Self.spec("methods: [\(method)]\ngrid: {rate: [4], question: [aware, agnostic]}", questions: 2, prompts: 1)
+        let trials = try EvaluationSupport.run(s)
+        #expect(trials.count == 4 && trials.allSatisfy { $0.compressions <= 1 && $0.keptKVs.reduce(0, +) < $0.promptTokens * 4 / 2 })
+    }
+
     @Test func cellsThatShareAPrefillComputeItOnce() throws {
         let s = try Self.spec("methods: [kvcompress, uniform]\ngrid: {rate: [1, 2, 4]}", questions: 2, prompts: 2)
         let trials = try EvaluationSupport.run(s)

@@ -109,7 +109,7 @@ import Testing
 
     @Test func theCommittedSpecificationsParse() throws {
         let tasks = EvaluationSupport.tasks
-        for name in ["smoke", "passkey", "prose-needle", "all-methods"] {
+        for name in ["smoke", "passkey", "prose-needle", "all-methods", "new-presets", "benchmark"] {
             let path = EvaluationSupport.packageRoot.appendingPathComponent("Experiments/sweeps/\(name).yaml").path
             let s = try SweepSpecification.load(path: path, plugins: EvaluationSupport.plugins, tasks: tasks)
             #expect(!s.cells.isEmpty, "\(name)")
