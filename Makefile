@@ -3,7 +3,7 @@
 SWIFT ?= swift
 THREADS ?= 2
 
-.PHONY: setup build release demo test bench bench-kernels bench-attention cuda-info cuda-check clean
+.PHONY: setup build release demo test bench bench-kernels bench-attention cuda-info cuda-check slurm-check sweep-smoke sweep-bench clean
 
 setup:
 	@scripts/setup.sh
@@ -53,6 +53,20 @@ cuda-check: setup
 	mkdir -p results
 	$$($(SWIFT) build -c release --show-bin-path)/kvc-cuda check --json results/cuda-check.json
 	$$($(SWIFT) build -c release --show-bin-path)/kvc-cuda bench --json results/cuda-bench.json
+
+# Experiments/sweeps/smoke.yaml on a one-node Slurm cluster started here (slurm-wlm and munge are
+# installed when missing): a 2-task job array and its dependent merge, compared with a local run.
+slurm-check: release
+	@scripts/slurm-check.sh
+
+# The smoke sweep locally (results/smoke.h5; a second run needs --resume or another --out).
+sweep-smoke: release
+	mkdir -p results
+	$$($(SWIFT) build -c release --show-bin-path)/kvc sweep --spec Experiments/sweeps/smoke.yaml --out results/smoke-$$(date +%s).h5 --threads $(THREADS)
+
+# Sweep wall time against its prefill, compression and decoding time (Experiments/sweeps/benchmark.sh).
+sweep-bench: release
+	@THREADS=$(THREADS) Experiments/sweeps/benchmark.sh
 
 clean:
 	$(SWIFT) package clean

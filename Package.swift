@@ -42,6 +42,9 @@ let package = Package(
             // fma beyond the explicit ones, so every path computes the same floats.
             cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off"])]),
 
+        // MARK: - The compression budget (leaf: used by KVCompress and by KVCCUDA, which links no other C library)
+        .target(name: "KVCBudget", swiftSettings: strict),
+
         // MARK: - Seeded random numbers (one generator for models, sampling, prompts and tests)
         .target(name: "SeededRandom", swiftSettings: strict),
 
@@ -61,7 +64,7 @@ let package = Package(
         // MARK: - KV-Compress mechanism (protocols, driver, executor) and the plug-ins
         .target(
             name: "KVCompress",
-            dependencies: ["PagedKVCache", "LlamaInference", "BPETokenizer", "KVCHDF5", "SeededRandom", .product(name: "Yams", package: "Yams")],
+            dependencies: ["KVCBudget", "PagedKVCache", "LlamaInference", "BPETokenizer", "KVCHDF5", "SeededRandom", .product(name: "Yams", package: "Yams")],
             swiftSettings: strict),
         .target(
             name: "EvictionPolicies", dependencies: ["KVCompress", "KVCLinearAlgebra"], path: "Plugins/EvictionPolicies",
@@ -72,12 +75,22 @@ let package = Package(
             name: "EvaluationTasks", dependencies: ["BPETokenizer", "KVCompress", "SeededRandom"], resources: [.copy("Resources")],
             swiftSettings: strict),
 
+        // MARK: - Evaluation: sweep specifications, the runner, result files, reports, Slurm jobs. Above the
+        // plug-ins (it sweeps every registered method, baselines and user plug-ins included) and the tasks.
+        .target(
+            name: "Evaluation",
+            dependencies: [
+                "KVCompress", "EvictionPolicies", "EvaluationTasks", "LlamaInference", "PagedKVCache", "BPETokenizer", "KVCHDF5",
+                "KVCStatistics", "SeededRandom", .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: strict),
+
         // MARK: - CUDA kernels: .cu sources compiled at run time by NVRTC, launched through the driver API
         // (both dlopen'ed: the package builds and tests without CUDA). KVCCUDA depends on no other C
         // library, so a statically linked binary using it runs on a GPU machine that has only the driver.
         .target(name: "CCUDA", linkerSettings: [.linkedLibrary("dl")]),
         .target(
-            name: "KVCCUDA", dependencies: ["CCUDA", "PagedKVCache", "SeededRandom"], resources: [.copy("Kernels")],
+            name: "KVCCUDA", dependencies: ["CCUDA", "KVCBudget", "PagedKVCache", "SeededRandom"], resources: [.copy("Kernels")],
             swiftSettings: strict),
 
         // MARK: - `swift package scaffold-policy --name MyPolicy`: a new eviction policy and its tests
@@ -91,8 +104,8 @@ let package = Package(
         .executableTarget(
             name: "kvc",
             dependencies: [
-                "LlamaInference", "KVCompress", "EvictionPolicies", "KVCHDF5", "KVCStatistics",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "LlamaInference", "KVCompress", "EvictionPolicies", "EvaluationTasks", "Evaluation", "KVCHDF5", "KVCStatistics", "GGUF",
+                "BPETokenizer", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
         .executableTarget(
@@ -126,6 +139,13 @@ let package = Package(
             dependencies: [
                 "KVCompress", "EvictionPolicies", "LlamaInference", "PagedKVCache", "BPETokenizer", "KVCHDF5",
                 "SeededRandom", .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
+            swiftSettings: strict),
+        .testTarget(
+            name: "EvaluationTests",
+            dependencies: [
+                "Evaluation", "EvaluationTasks", "KVCompress", "EvictionPolicies", "LlamaInference", "PagedKVCache", "BPETokenizer", "KVCHDF5",
+                "KVCStatistics", "SeededRandom",
             ],
             swiftSettings: strict),
         .testTarget(

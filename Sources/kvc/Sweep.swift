@@ -1,144 +1,379 @@
 import ArgumentParser
+import BPETokenizer
+import Evaluation
+import EvaluationTasks
 import EvictionPolicies
 import Foundation
-import KVCHDF5
+import GGUF
 import KVCLinearAlgebra
 import KVCompress
 import LlamaInference
 
-/// `kvc sweep`: accuracy of compression methods × rates on a needle-retrieval task, with one prefill
-/// per prompt and an independent cache fork per (method, rate) (see `SweepRunner`).
+/// `kvc sweep`: accuracy of compression methods over any configuration axes, tasks and lengths
+/// (see `SweepSpecification`), resumable, shardable, on Slurm, with reports.
 struct Sweep: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Needle-retrieval accuracy of compression methods × rates; results to HDF5, a markdown table to stdout.",
+        abstract: "Accuracy of compression methods over configuration axes, tasks and lengths; resumable, sharded, on Slurm.",
         discussion: """
-            The specification (YAML) names the task (passkey | prose_needle), prompt lengths, seeded prompts \
-            per length, rates (1 = no compression) and methods; see Experiments/sweeps/*.yaml. The table gives \
-            accuracy k/n with its Wilson 95% interval and the resident KV MiB per method × rate × length, so \
-            methods are compared at equal bytes. Progress goes to stderr.
-            """)
+            `kvc sweep --spec S --out F.h5` runs a sweep (Experiments/sweeps/*.yaml); each finished trial is \
+            journalled to F.h5.journal at once, and F.h5 is rewritten atomically after each document. \
+            `--resume` continues a killed sweep; `--shard I/N` runs one share. Then `kvc sweep merge`, \
+            `kvc sweep report`, and `kvc sweep slurm` for clusters.
+            """,
+        subcommands: [SweepRun.self, SweepMerge.self, SweepReportCommand.self, SweepSlurm.self],
+        defaultSubcommand: SweepRun.self)
+
+    /// The registries a sweep sees: every plug-in (built-ins, baselines, user plug-ins) and every task.
+    static var plugins: PluginRegistry { CompressionRegistry.shared }
+    static let tasks = TaskRegistry.withBuiltins()
+
+    /// The specification stored in a results file, parsed again (reports and merges need its cells).
+    static func specification(of results: SweepResults, path: String) throws -> SweepSpecification {
+        let source: SpecValue
+        do { source = try SpecValue.parse(json: results.header.specification) } catch {
+            throw EvaluationError.unreadableResults(path: path, why: "its specification_json does not parse: \(error)")
+        }
+        return try SweepSpecification(source: source, plugins: plugins, tasks: tasks)
+    }
+}
+
+/// `kvc sweep [run] --spec S --out F.h5 [--resume] [--shard I/N]`.
+struct SweepRun: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run", abstract: "Run a sweep (the default subcommand).")
 
     @OptionGroup(title: "Model") var modelOptions: ModelOptions
     @OptionGroup(title: "Compute") var compute: ComputeOptions
 
     @Option(help: "Sweep specification (YAML).", completion: .file())
-    var spec: String
+    var spec: String?
 
-    @Option(help: "HDF5 file to write (appears only when the sweep is complete); required unless --write-prompts.", completion: .file())
+    @Option(help: "HDF5 results file; its journal is FILE.journal. Never overwritten without --resume.", completion: .file())
     var out: String?
 
-    @Option(help: ArgumentHelp("Run only the first N prompts of each length (to estimate the time of the whole sweep).", valueName: "N"))
-    var limitPrompts: Int?
+    @Flag(help: "Continue the sweep in --out: reuse every finished trial; refuse if the specification, model or shard changed.")
+    var resume = false
 
-    @Option(
-        parsing: .upToNextOption,
-        help: ArgumentHelp("Run only these of the specification's lengths (to split a long sweep into runs).", valueName: "tokens"))
-    var lengths: [Int] = []
+    @Option(help: ArgumentHelp("Run only shard I of N (0-based): whole documents, balanced by length.", valueName: "I/N"))
+    var shard: String?
 
     @Option(
         help: ArgumentHelp(
-            "Write the sweep's prompts (JSON lines: length, prompt, seed, answer, tokens, needle offset, text) to this file and stop, without running the model.",
+            "Write every prompt (JSON lines: task, length, prompt, question, seed, answers, tokens, text = document + question) to this file and stop, without loading the weights (for Experiments/sweeps/llamacpp_full_cache.py).",
             valueName: "path"),
         completion: .file())
     var writePrompts: String?
 
+    @Flag(help: "List the registered tasks and exit.")
+    var listTasks = false
+
+    @Flag(help: "List the methods a spec may name (presets and policies) and exit.")
+    var listMethods = false
+
     func validate() throws {
-        if out == nil, writePrompts == nil { throw ValidationError("--out FILE.h5 is required (where the sweep's results go)") }
-        if let limitPrompts, limitPrompts < 1 { throw ValidationError("--limit-prompts must be at least 1 (got \(limitPrompts))") }
+        if listTasks || listMethods { return }
+        guard spec != nil else { throw ValidationError("--spec FILE is required (see Experiments/sweeps/*.yaml)") }
+        guard out != nil || writePrompts != nil else { throw ValidationError("--out FILE.h5 is required (where the sweep's results go)") }
+        if let shard { _ = try SweepShard(parsing: shard) }
     }
 
     func run() throws {
-        let registry = PluginRegistry.withBuiltins()
-        var specification = try SweepSpecification.load(path: spec, registry: registry)
-        if let limitPrompts { specification.prompts = min(specification.prompts, limitPrompts) }
-        if !lengths.isEmpty {
-            let unknown = lengths.filter { !specification.lengths.contains($0) }
-            guard unknown.isEmpty else {
-                throw ValidationError(
-                    "--lengths \(unknown.map(String.init).joined(separator: " ")) not in the specification's lengths \(specification.lengths)")
-            }
-            specification.lengths = specification.lengths.filter(lengths.contains)
+        if listTasks {
+            Terminal.emit(Sweep.tasks.summaries.map { "\($0.name)\t\($0.summary)" }.joined(separator: "\n") + "\n")
+            return
         }
-        if let writePrompts { return try write(specification: specification, registry: registry, to: writePrompts) }
-        guard let out else { return }  // validate() requires --out without --write-prompts
-        let file = try HDF5File.create(path: out)  // fails on a bad path now, not after the sweep
+        if listMethods {
+            let presets = Sweep.plugins.registeredPresets.map { "\($0.name)\tpreset: \($0.summary)" }
+            let policies = Sweep.plugins.summaries(.policy).map { "\($0.name)\tpolicy: \($0.summary)" }
+            Terminal.emit((presets + policies).joined(separator: "\n") + "\n")
+            return
+        }
+        guard let spec else { return }
+        // Everything a user can get wrong is checked before the weights load: the specification and
+        // its cells, the shard, the output, and the tasks' lengths against the tokenizer and context.
+        let specification = try SweepSpecification.load(path: spec, plugins: Sweep.plugins, tasks: Sweep.tasks)
+        let shard = try shard.map { try SweepShard(parsing: $0) }
+        let modelPath = try modelOptions.resolvedPath()
+        let file = try GGUFFile(path: modelPath)
+        let tokenizer = try BPETokenizer(gguf: file)
+        let llama = try LlamaConfiguration(file: file)
+        _ = try SweepRunner.checkTasks(specification, registry: Sweep.tasks, tokenizer: tokenizer, contextLength: llama.contextLength)
+        if let writePrompts {
+            return try Self.writePrompts(specification, tokenizer: tokenizer, contextLength: llama.contextLength, to: writePrompts)
+        }
+        guard let out else { return }
+        let modelName = (try? file.string("general.name")) ?? URL(fileURLWithPath: modelPath).lastPathComponent
+        let header = SweepHeader(
+            specification: specification.canonicalJSON, model: modelName, shard: shard, layers: llama.layers, kvHeads: llama.kvHeads)
+        let specText = (try? String(contentsOfFile: spec, encoding: .utf8)) ?? ""
+        // The kernels matter to reproduction: decode attention sums in an order of its own per
+        // instruction set, so greedy text can part after some tokens between machines.
+        let session = try SweepSession(
+            output: out, resume: resume, header: header, specificationText: specText,
+            attributes: ["kernels": QuantizedKernels.name, "model_path": modelPath])
+
+        try compute.apply()
+        BLAS.threads = compute.threads
+        let start = Date()
+        let model = try LlamaModel(file: file)
+        Terminal.note("loaded \(modelName) in \(Format.fixed(Date().timeIntervalSince(start), digits: 2)) s")
+        let runner = try SweepRunner(specification: specification, model: model, tokenizer: tokenizer, plugins: Sweep.plugins, tasks: Sweep.tasks)
+        let all = runner.allUnits
+        let units = shard?.units(of: all) { specification.lengths[$0.length] } ?? all
+        let cells = specification.cells.count
+        let reused = session.trials.count
+        Terminal.note(
+            "sweep: \(specification.tasks.count) task(s) × \(specification.lengths.count) length(s) × \(specification.prompts) prompt(s) = \(all.count) documents"
+                + (shard.map { ", shard \($0): \(units.count) documents" } ?? "") + "; \(cells) cells"
+                + (reused > 0 ? "; resuming with \(reused) finished trials" : ""))
+        var progress = SweepProgress(documents: units.count, cellsPerDocument: cells, done: reused)
         do {
-            BLAS.threads = compute.threads
-            let loaded = try LoadedModel.load(path: modelOptions.resolvedPath())
-            Terminal.note("loaded \(loaded.name) in \(Format.fixed(loaded.loadSeconds, digits: 2)) s")
-            let runner = try SweepRunner(specification: specification, model: loaded.model, tokenizer: loaded.tokenizer, registry: registry)
-            Terminal.note(
-                "sweep: \(specification.task.rawValue), lengths \(specification.lengths.map(String.init).joined(separator: ", ")), "
-                    + "\(specification.prompts) prompts each, \(specification.methods.count) methods × \(specification.rates.count) rates "
-                    + "= \(specification.trialCount) trials")
-            var reporter = SweepProgressReporter(total: specification.trialCount)
-            let results = try runner.run { reporter.update($0) }
-            reporter.finish()
-            let specText = (try? String(contentsOfFile: spec, encoding: .utf8)) ?? ""
-            // The kernels matter to reproduction: decode attention sums in an order of its own per
-            // instruction set, so greedy text can part after some tokens between machines.
-            try results.write(
-                into: file,
-                attributes: [
-                    "model": loaded.name, "model_path": loaded.path, "spec_yaml": specText, "spec_path": spec,
-                    "kernels": QuantizedKernels.name,
-                ])
-            try file.commit()
-            Terminal.note("wrote \(out) (\(results.trials.count) trials in \(Format.fixed(results.seconds, digits: 0)) s)")
-            Terminal.emit(try SweepSummary(results: results).markdown())
+            try runner.run(units: units, done: session.done) { trial in
+                try session.record(trial)
+                progress.trialFinished(trial)
+            } documentFinished: { _ in
+                try session.checkpoint(specification: specification, complete: false)
+                progress.documentFinished()
+            }
+            try session.checkpoint(specification: specification, complete: true)
         } catch {
-            file.discard()
+            progress.finish()
             throw error
         }
+        progress.finish()
+        Terminal.note("wrote \(out) (\(session.trials.count) trials; journal \(SweepJournal.path(for: out))) in \(Format.fixed(Date().timeIntervalSince(start), digits: 0)) s")
+        let report = try SweepReport(results: session.results, specification: specification)
+        // The summary table is the product: stdout, as `kvc sweep report` prints it.
+        Terminal.emit(try report.render(.markdown))
     }
 }
 
-extension Sweep {
-    /// One line of `--write-prompts`: what other engines (llama.cpp) need to run the same prompts.
+extension SweepRun {
+    /// One line of `--write-prompts`.
     struct PromptRecord: Codable {
+        let task: String
         let length: Int
         let prompt: Int
+        let question: Int
         let seed: UInt64
-        let answer: String
+        let answers: [String]
         let tokens: Int
-        let needleTokenOffset: Int
-        let depth: Double
         let text: String
     }
 
-    func write(specification: SweepSpecification, registry: PluginRegistry, to path: String) throws {
+    static func writePrompts(_ specification: SweepSpecification, tokenizer: BPETokenizer, contextLength: Int, to path: String) throws {
         try OutputFile.checkWritable(path)
-        let loaded = try LoadedModel.load(path: modelOptions.resolvedPath())
-        let runner = try SweepRunner(specification: specification, model: loaded.model, tokenizer: loaded.tokenizer, registry: registry)
+        let tasks = try SweepRunner.checkTasks(specification, registry: Sweep.tasks, tokenizer: tokenizer, contextLength: contextLength)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         var lines = Data()
-        for (index, p) in try runner.prompts().enumerated() {
-            lines += try encoder.encode(
-                PromptRecord(
-                    length: p.targetTokens, prompt: index % specification.prompts, seed: p.seed, answer: p.answer, tokens: p.tokens.count,
-                    needleTokenOffset: p.needleTokenOffset, depth: p.depth, text: p.text))
-            lines += Data("\n".utf8)
+        var count = 0
+        for (t, task) in tasks.enumerated() {
+            for length in specification.lengths {
+                for p in 0..<specification.prompts {
+                    let instance = try task.instance(targetTokens: length, seed: specification.seed(ofPrompt: p), tokenizer: tokenizer)
+                    for (q, question) in instance.questions.enumerated() {
+                        lines += try encoder.encode(
+                            PromptRecord(
+                                task: specification.tasks[t].description, length: length, prompt: p, question: q, seed: instance.seed,
+                                answers: question.answers, tokens: instance.promptTokens(question: q).count, text: instance.document + question.text))
+                        lines += Data("\n".utf8)
+                        count += 1
+                    }
+                }
+            }
         }
         try OutputFile.writeAtomically(lines, to: path)
-        Terminal.note("wrote \(specification.lengths.count * specification.prompts) prompts to \(path)")
+        Terminal.note("wrote \(count) prompts to \(path)")
     }
 }
 
-/// Progress of a sweep on stderr: a redrawn bar on a terminal, one line per finished prompt in logs.
-struct SweepProgressReporter {
-    private var bar: ProgressLine
+/// Progress of a sweep on stderr: a bar redrawn in place on a terminal (documents, trials, trials/s,
+/// ETA), one plain line per finished document otherwise.
+struct SweepProgress {
+    let documents: Int
+    let cellsPerDocument: Int
+    private(set) var trials: Int
+    private(set) var documentsDone = 0
+    private var trialsThisRun = 0
+    private let start = Date()
+    private var lastDraw = Date.distantPast
+    private var drawn = false
 
-    init(total: Int) { bar = ProgressLine(label: "sweep", total: total, unit: "trials", minimumTotal: 1) }
-
-    mutating func update(_ progress: SweepProgress) {
-        bar.update(progress.trialsDone)
-        let trialsPerPrompt = max(1, progress.trialCount / max(1, progress.promptCount))
-        guard !Terminal.stderrIsTerminal, progress.trialsDone % trialsPerPrompt == 0 else { return }
-        Terminal.note(
-            "prompt \(progress.trialsDone / trialsPerPrompt)/\(progress.promptCount): \(progress.latest.promptTokens) tokens, "
-                + "\(progress.trialsDone)/\(progress.trialCount) trials, \(Format.fixed(progress.seconds, digits: 0)) s elapsed")
+    init(documents: Int, cellsPerDocument: Int, done: Int) {
+        self.documents = documents
+        self.cellsPerDocument = cellsPerDocument
+        trials = done
     }
 
-    mutating func finish() { bar.finish() }
+    mutating func trialFinished(_ trial: TrialRecord) {
+        trials += 1
+        trialsThisRun += 1
+        guard Terminal.stderrIsTerminal else { return }
+        let now = Date()
+        guard now.timeIntervalSince(lastDraw) >= 0.1 else { return }
+        lastDraw = now
+        drawn = true
+        Terminal.noteRaw("\r\u{1B}[2K" + line())
+    }
+
+    mutating func documentFinished() {
+        documentsDone += 1
+        if !Terminal.stderrIsTerminal { Terminal.note(line()) } else {
+            drawn = true
+            Terminal.noteRaw("\r\u{1B}[2K" + line())
+        }
+    }
+
+    mutating func finish() {
+        if drawn { Terminal.noteRaw("\r\u{1B}[2K") }
+        drawn = false
+    }
+
+    /// `sweep [#####.......] 3/10 documents, 120 trials, 2.1 trials/s, ETA 5 min`.
+    func line() -> String {
+        let seconds = Date().timeIntervalSince(start)
+        let rate = seconds > 0 ? Double(trialsThisRun) / seconds : 0
+        let fraction = documents > 0 ? Double(documentsDone) / Double(documents) : 1
+        let width = 20, filled = Int(fraction * Double(width))
+        let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+        let perDocument = documentsDone > 0 ? seconds / Double(documentsDone) : 0
+        let eta = documentsDone > 0 ? " ETA \(Format.fixed(perDocument * Double(documents - documentsDone), digits: 0)) s" : ""
+        return "sweep [\(bar)] \(documentsDone)/\(documents) documents, \(trials) trials, \(Format.fixed(rate, digits: 2)) trials/s,\(eta)"
+    }
+}
+
+/// `kvc sweep merge --out F A.h5 B.h5 ...`.
+struct SweepMerge: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "merge", abstract: "Merge shard results of one sweep; reports missing cells.",
+        discussion: "The inputs must come from the same specification and model and must not overlap. Exits with status 2 when trials are missing (the merged file is still written).")
+
+    @Option(help: "Merged HDF5 file (never overwritten).", completion: .file())
+    var out: String
+
+    @Argument(help: "Shard results files.", completion: .file())
+    var inputs: [String]
+
+    func validate() throws {
+        guard !inputs.isEmpty else { throw ValidationError("give the shard files to merge") }
+    }
+
+    func run() throws {
+        guard !FileManager.default.fileExists(atPath: out) else { throw EvaluationError.outputExists(path: out) }
+        try OutputFile.checkWritable(out)
+        let results = try inputs.map { try SweepResultsFile.read(path: $0) }
+        let specification = try Sweep.specification(of: results[0], path: inputs[0])
+        let (merged, missing) = try Evaluation.SweepMerge.merge(results, paths: inputs, specification: specification)
+        try SweepResultsFile.write(merged, specification: specification, to: out)
+        Terminal.note("wrote \(out): \(merged.trials.count) trials from \(inputs.count) files")
+        guard missing.isEmpty else {
+            for unit in missing.documents.prefix(20) {
+                Terminal.note("missing: document task \(specification.tasks[unit.task]), length \(specification.lengths[unit.length]), prompt \(unit.prompt) (no trials)")
+            }
+            for key in missing.trials.prefix(20) {
+                Terminal.note(
+                    "missing: task \(specification.tasks[key.task]), length \(specification.lengths[key.length]), prompt \(key.prompt), question \(key.question), cell {\(specification.cells[key.cell].label)}")
+            }
+            Terminal.note("missing \(missing.documents.count) documents and \(missing.trials.count) trials in all")
+            throw ExitCode(2)
+        }
+    }
+}
+
+/// `kvc sweep report FILE [--format markdown|csv|json] [--baseline METHOD] [--timings]`.
+struct SweepReportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "report", abstract: "Accuracy per cell with Wilson intervals, fraction of full cache, McNemar tests (Holm) against a baseline.")
+
+    @Argument(help: "Sweep results file (.h5).", completion: .file())
+    var file: String
+
+    @Option(help: "markdown (default), csv (one row per trial) or json (one object per cell).")
+    var format: String = "markdown"
+
+    @Option(help: ArgumentHelp("Compare each cell with this method's cell of the same other axis values (default: the full cache).", valueName: "METHOD"))
+    var baseline: String?
+
+    @Flag(help: "Add timing columns (prefill, compression, question prefill, decoding seconds).")
+    var timings = false
+
+    func validate() throws {
+        guard SweepReport.Format(rawValue: format) != nil else { throw ValidationError("--format must be markdown, csv or json (got '\(format)')") }
+    }
+
+    func run() throws {
+        let results = try SweepResultsFile.read(path: file)
+        let specification = try Sweep.specification(of: results, path: file)
+        let report = try SweepReport(results: results, specification: specification, baseline: baseline, timings: timings)
+        Terminal.emit(try report.render(SweepReport.Format(rawValue: format)!))
+    }
+}
+
+/// `kvc sweep slurm --spec S --shards N --out DIR [--partition P] [--submit]`.
+struct SweepSlurm: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "slurm", abstract: "Write (and with --submit, submit) a Slurm job array running a sweep in N shards, and a dependent merge job.")
+
+    @Option(help: "Sweep specification (YAML).", completion: .file())
+    var spec: String
+
+    @Option(help: "Number of shards (array tasks).")
+    var shards: Int
+
+    @Option(help: "Directory for the job scripts, the shard files, the logs and the merged sweep.h5.", completion: .directory)
+    var out: String
+
+    @Option(help: "Slurm partition.")
+    var partition: String?
+
+    @Option(help: ArgumentHelp("Slurm time limit per task (e.g. 2:00:00).", valueName: "time"))
+    var time: String?
+
+    @Option(help: "CPUs per array task (kvc --threads).")
+    var cpusPerTask: Int = 2
+
+    @Option(help: "Model file the tasks load (default: kvc's default model resolved now).", completion: .file())
+    var model: String?
+
+    @Flag(help: "Submit with sbatch: the array, then the merge with --dependency=afterok on it.")
+    var submit = false
+
+    func run() throws {
+        // Check the specification now rather than on the cluster.
+        _ = try SweepSpecification.load(path: spec, plugins: Sweep.plugins, tasks: Sweep.tasks)
+        let kvc = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.path
+        let binary = FileManager.default.isExecutableFile(atPath: kvc) ? kvc : (Bundle.main.executablePath ?? kvc)
+        let jobs = try SlurmJobs(
+            kvc: binary, specification: spec, directory: out, model: try model ?? ModelLocation.resolve(explicit: nil), shards: shards,
+            partition: partition, timeLimit: time, cpusPerTask: cpusPerTask)
+        try jobs.write()
+        Terminal.note("wrote \(jobs.arrayScriptPath) and \(jobs.mergeScriptPath)")
+        guard submit else {
+            Terminal.emit("sbatch --parsable \(jobs.arrayScriptPath)\nsbatch --dependency=afterok:<array job id> \(jobs.mergeScriptPath)\n")
+            return
+        }
+        let arrayID = try Self.sbatch([jobs.arrayScriptPath])
+        let mergeID = try Self.sbatch(["--dependency=afterok:\(arrayID)", jobs.mergeScriptPath])
+        Terminal.note("submitted array job \(arrayID) and merge job \(mergeID); results: \(jobs.mergedPath)")
+        Terminal.emit("\(arrayID) \(mergeID)\n")
+    }
+
+    /// Runs `sbatch --parsable ARGS`; returns the job id.
+    static func sbatch(_ arguments: [String]) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["sbatch", "--parsable"] + arguments
+        let pipe = Pipe(), errors = Pipe()
+        process.standardOutput = pipe
+        process.standardError = errors
+        do { try process.run() } catch { throw ValidationError("cannot run sbatch: \(error)") }
+        process.waitUntilExit()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard process.terminationStatus == 0, let id = output.split(separator: ";").first, !id.isEmpty else {
+            let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            throw ValidationError("sbatch \(arguments.joined(separator: " ")) failed (status \(process.terminationStatus)): \(message)")
+        }
+        return String(id)
+    }
 }

@@ -16,7 +16,7 @@ import Testing
     struct Problem: CustomStringConvertible {
         var shape: EvictionShape
         var scores: [Float]
-        var limit: EvictionLimit
+        var limit: BudgetLimit
         var ascending: Bool
         var description: String { "\(shape.layers)×\(shape.kvHeads) heads, lengths \(shape.contextLengths), \(limit), ascending \(ascending)" }
     }
@@ -41,7 +41,7 @@ import Testing
         }
         let totalKVs = lengths.reduce(0, +)
         let totalBlocks = lengths.reduce(0) { $0 + ($1 + blockSize - 1) / blockSize }
-        let limit: EvictionLimit =
+        let limit: BudgetLimit =
             Bool.random(using: &random) ? .kvs(Int.random(in: 0...totalKVs, using: &random)) : .blocks(Int.random(in: 0...totalBlocks, using: &random))
         return Problem(shape: shape, scores: scores, limit: limit, ascending: ascending)
     }

@@ -16,7 +16,7 @@ struct EvictionScenario: Sendable, CustomStringConvertible {
     var sinks = 0
     var tiedMetrics = true
     var withNaN = false
-    var budget: EvictionBudget
+    var budget: CompressionBudget
     var aggregate: EvictionSettings.Aggregate = .sum
     var evenLayerEvict = false
     /// Eviction unit per layer; nil: the block size.

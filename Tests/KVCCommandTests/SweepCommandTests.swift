@@ -2,40 +2,138 @@ import Foundation
 import KVCHDF5
 import Testing
 
-/// `kvc sweep` end to end on the default model, on a spec small enough for a unit test: the HDF5
-/// results carry what a reader needs to reproduce them (model, spec, kernels).
+/// `kvc sweep` end to end on the default model: provenance, the no-overwrite rule, SIGKILL at several
+/// points then `--resume`, shards merged, reports, and specifications refused before the model loads.
 @Suite(.serialized, .enabled(if: KVCProcess.modelIsAvailable, "needs models/SmolLM2-135M-Instruct.Q4_1.gguf (scripts/fetch-model.sh)"))
 struct SweepCommandTests {
-    @Test func sweepWritesTrialsAndProvenance() throws {
+    static let spec = """
+        configuration: {window: {name: last, options: {queries: 8}}, protected_window: 16}
+        task: passkey
+        lengths: [200]
+        prompts: 2
+        seed: 5
+        max_new_tokens: 6
+        methods: [kvcompress, snapkv]
+        grid: {rate: [1, 4]}
+        """
+
+    static func writeSpec(in directory: ScratchDirectory, _ text: String = spec) throws -> String {
+        let path = directory.path("tiny.yaml")
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    /// The trials of a results file as `kvc sweep report --format csv` lists them (no timings).
+    static func csv(_ path: String) throws -> String {
+        let outcome = try KVCProcess.run(["sweep", "report", path, "--format", "csv"])
+        #expect(outcome.status == 0, "stderr: \(outcome.stderr)")
+        return outcome.stdout
+    }
+
+    @Test func sweepWritesTrialsProvenanceAndASummaryAndNeverOverwrites() throws {
         let directory = try ScratchDirectory()
-        let spec = directory.path("tiny.yaml")
-        try """
-            task: passkey
-            lengths: [200]
-            prompts: 2
-            seed: 5
-            rates: [1, 4]
-            budget: rate
-            max_new_tokens: 6
-            block_size: 16
-            metric: kvcompress
-            window: {name: last, options: {queries: 8}}
-            protected_window: 16
-            methods:
-              - {name: kvcompress, policy: kvcompress}
-              - {name: uniform, policy: uniform}
-            """.write(toFile: spec, atomically: true, encoding: .utf8)
+        let spec = try Self.writeSpec(in: directory)
         let out = directory.path("sweep.h5")
         let outcome = try KVCProcess.run(["sweep", "--spec", spec, "--out", out])
         #expect(outcome.status == 0, "stderr: \(outcome.stderr)")
-        #expect(outcome.stdout.contains("| rate | kvcompress | uniform |"))
+        #expect(outcome.stdout.contains("| method=snapkv, rate=4 | "))
+        #expect(outcome.stderr.contains("2/2 documents, 8 trials"))
 
         let file = try HDF5File.open(path: out)
-        #expect(try file.attribute("task", as: String.self) == "passkey")
+        #expect(try file.attribute("format", as: String.self) == "kvc-sweep/2")
         #expect(try file.attribute("model_path", as: String.self).hasSuffix("SmolLM2-135M-Instruct.Q4_1.gguf"))
         #expect(try file.attribute("spec_yaml", as: String.self).contains("lengths: [200]"))
         #expect(["avx512-vnni", "avx2", "portable"].contains(try file.attribute("kernels", as: String.self)))
-        // 2 prompts × 2 methods × 2 rates.
-        #expect(try file.read(Int32.self, dataset: "trials/method").shape == [8])
+        #expect(try file.read(Int32.self, dataset: "trials/cell").shape == [8])
+        try file.close()
+
+        let before = try Data(contentsOf: URL(fileURLWithPath: out))
+        let again = try KVCProcess.run(["sweep", "--spec", spec, "--out", out])
+        #expect(again.status != 0 && again.stderr.contains("exists; pass --resume"))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: out)) == before)
+
+        // A resumed finished sweep reuses every trial; a changed spec is refused naming the change.
+        let resumed = try KVCProcess.run(["sweep", "--spec", spec, "--out", out, "--resume"])
+        #expect(resumed.status == 0 && resumed.stderr.contains("resuming with 8 finished trials"))
+        let changed = try Self.writeSpec(in: directory, Self.spec.replacingOccurrences(of: "rate: [1, 4]", with: "rate: [1, 8]"))
+        let refused = try KVCProcess.run(["sweep", "--spec", changed, "--out", out, "--resume"])
+        #expect(refused.status != 0 && refused.stderr.contains("the specification changed at 'grid.rate[1]'"))
+    }
+
+    /// SIGKILL after 0, 1 and 5 journalled trials (mid-document), then `--resume`: the same trials as an
+    /// uninterrupted run.
+    @Test func aKilledSweepResumesToTheUninterruptedResult() throws {
+        let directory = try ScratchDirectory()
+        let spec = try Self.writeSpec(in: directory)
+        let reference = directory.path("reference.h5")
+        #expect(try KVCProcess.run(["sweep", "--spec", spec, "--out", reference]).status == 0)
+        let expected = try Self.csv(reference)
+        for killAfter in [0, 1, 5] {
+            let out = directory.path("killed-\(killAfter).h5")
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: KVCProcess.binary)
+            process.arguments = ["sweep", "--spec", spec, "--out", out]
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            let journal = out + ".journal"
+            // Header line plus `killAfter` trial lines.
+            while process.isRunning {
+                let lines = (try? Data(contentsOf: URL(fileURLWithPath: journal)))?.count(where: { $0 == UInt8(ascii: "\n") }) ?? 0
+                if lines >= killAfter + 1 { break }
+                usleep(2_000)
+            }
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            #expect(process.terminationReason == .uncaughtSignal, "killed after \(killAfter) trials")
+            let resumed = try KVCProcess.run(["sweep", "--spec", spec, "--out", out, "--resume"])
+            #expect(resumed.status == 0, "stderr: \(resumed.stderr)")
+            #expect(try Self.csv(out) == expected, "killed after \(killAfter) trials")
+        }
+    }
+
+    @Test func shardsMergeIntoTheSingleRunAndReportsAreReproducible() throws {
+        let directory = try ScratchDirectory()
+        let spec = try Self.writeSpec(in: directory)
+        let single = directory.path("single.h5")
+        #expect(try KVCProcess.run(["sweep", "--spec", spec, "--out", single]).status == 0)
+        var shards: [String] = []
+        for i in 0..<2 {
+            let out = directory.path("shard-\(i).h5")
+            let run = try KVCProcess.run(["sweep", "--spec", spec, "--out", out, "--shard", "\(i)/2"])
+            #expect(run.status == 0, "stderr: \(run.stderr)")
+            shards.append(out)
+        }
+        let merged = directory.path("merged.h5")
+        let missing = try KVCProcess.run(["sweep", "merge", "--out", merged, shards[0]])
+        #expect(missing.status == 2 && missing.stderr.contains("missing: document task passkey, length 200"))
+        let merge = try KVCProcess.run(["sweep", "merge", "--out", directory.path("merged-all.h5")] + shards)
+        #expect(merge.status == 0, "stderr: \(merge.stderr)")
+        #expect(try Self.csv(directory.path("merged-all.h5")) == Self.csv(single))
+        let overlap = try KVCProcess.run(["sweep", "merge", "--out", directory.path("overlap.h5"), shards[0], shards[0]])
+        #expect(overlap.status != 0 && overlap.stderr.contains("must not overlap"))
+
+        let a = try KVCProcess.run(["sweep", "report", single, "--baseline", "kvcompress"])
+        let b = try KVCProcess.run(["sweep", "report", directory.path("merged-all.h5"), "--baseline", "kvcompress"])
+        #expect(a.status == 0 && a.stdout == b.stdout && a.stdout.contains("McNemar"))
+        let json = try KVCProcess.run(["sweep", "report", single, "--format", "json", "--timings"])
+        #expect(json.status == 0 && json.stdout.contains("\"wilson_lower\"") && json.stdout.contains("\"decode_seconds\""))
+    }
+
+    @Test(arguments: [
+        ("grid: {rate: [1, 4], window.options.querys: [8]}", "querys"),
+        ("grid: {rate: [0.5]}", "rate=0.5"),
+        ("grid: {rate: [4]}\nlengths: [9000]", "exceeds the model's context"),
+    ])
+    func badSpecificationsAreRefusedBeforeTheModelLoads(change: String, mentions: String) throws {
+        let directory = try ScratchDirectory()
+        var text = Self.spec.replacingOccurrences(of: "grid: {rate: [1, 4]}", with: change)
+        if change.contains("lengths") { text = text.replacingOccurrences(of: "lengths: [200]\n", with: "") }
+        let spec = try Self.writeSpec(in: directory, text)
+        let out = directory.path("never.h5")
+        let outcome = try KVCProcess.run(["sweep", "--spec", spec, "--out", out])
+        #expect(outcome.status != 0 && outcome.stderr.contains(mentions), "stderr: \(outcome.stderr)")
+        #expect(!outcome.stderr.contains("loaded "), "refused before the weights load")
+        #expect(!FileManager.default.fileExists(atPath: out) && !FileManager.default.fileExists(atPath: out + ".journal"))
     }
 }

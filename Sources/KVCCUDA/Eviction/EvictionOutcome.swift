@@ -1,3 +1,4 @@
+import KVCBudget
 import PagedKVCache
 
 /// What one compression of one sequence did, as `EvictionExecutor.Result` reports it on the CPU, plus
@@ -7,11 +8,11 @@ public struct EvictionOutcome: Sendable, Hashable, CustomStringConvertible {
     public var kvsEvicted: Int
     public var kvsMoved: Int
     /// The limit the budget resolved to for this sequence.
-    public var limit: EvictionLimit
+    public var limit: BudgetLimit
     /// False when protected KVs alone exceed the limit (the schedule then evicts all it may).
     public var budgetHeld: Bool
 
-    public init(blocksFreed: Int, kvsEvicted: Int, kvsMoved: Int, limit: EvictionLimit, budgetHeld: Bool) {
+    public init(blocksFreed: Int, kvsEvicted: Int, kvsMoved: Int, limit: BudgetLimit, budgetHeld: Bool) {
         self.blocksFreed = blocksFreed
         self.kvsEvicted = kvsEvicted
         self.kvsMoved = kvsMoved
@@ -27,7 +28,7 @@ public struct EvictionOutcome: Sendable, Hashable, CustomStringConvertible {
     /// returning the trailing blocks to the pool (as EvictionExecutor.apply does after compacting).
     static func truncating(
         _ cache: PagedKVCache, _ sequence: SequenceID, shape: EvictionShape, selection: VirtualBlockSelection,
-        kvsMoved: Int, limit: EvictionLimit
+        kvsMoved: Int, limit: BudgetLimit
     ) throws(KVCacheError) -> EvictionOutcome {
         var freed = 0
         for h in 0..<shape.heads where selection.evictedKVs[h] > 0 {

@@ -1,3 +1,4 @@
+import KVCBudget
 import PagedKVCache
 
 extension EvictionReference {
@@ -19,7 +20,7 @@ extension EvictionReference {
 extension EvictionShape {
     /// `budget` resolved for this sequence (block counts in the cache's physical block size, as the
     /// CPU Compressor resolves it).
-    public func limit(_ budget: EvictionBudget, protectedWindow: Int) -> EvictionLimit {
+    public func limit(_ budget: CompressionBudget, protectedWindow: Int) -> BudgetLimit {
         budget.limit(sequenceLength: sequenceLength, layers: layers, kvHeads: kvHeads, blockSize: blockSize, protectedWindow: protectedWindow)
     }
 }

@@ -1,3 +1,5 @@
+// The budget type is KVCBudget's, shared with KVCompress; re-exported so users of KVCCUDA see it.
+@_exported import KVCBudget
 import PagedKVCache
 
 /// What a GPU compression of one sequence needs besides the cache: the budget, the KVs never evicted,
@@ -14,7 +16,7 @@ public struct EvictionSettings: Sendable, Hashable {
         case average = 1
     }
 
-    public var budget: EvictionBudget
+    public var budget: CompressionBudget
     /// The last `protectedWindow` token positions are never evicted.
     public var protectedWindow: Int
     /// The first `sinks` token positions are never evicted.
@@ -27,7 +29,7 @@ public struct EvictionSettings: Sendable, Hashable {
     public var evictionBlockSizes: [Int]?
 
     public init(
-        budget: EvictionBudget, protectedWindow: Int = 32, sinks: Int = 0, aggregate: Aggregate = .sum,
+        budget: CompressionBudget, protectedWindow: Int = 32, sinks: Int = 0, aggregate: Aggregate = .sum,
         evenLayerEvict: Bool = false, evictionBlockSizes: [Int]? = nil
     ) {
         self.budget = budget

@@ -1,3 +1,5 @@
+import KVCBudget
+
 /// The host step of the GPU schedule (KV-Compress §4): from every head's virtual-block scores, pick
 /// the globally lowest virtual blocks until the sequence meets its budget.
 ///
@@ -35,7 +37,7 @@ public struct VirtualBlockSelection: Sendable, Equatable {
         case merge
     }
 
-    public init(ordering: HeadOrdering, limit: EvictionLimit, evenLayerEvict: Bool) {
+    public init(ordering: HeadOrdering, limit: BudgetLimit, evenLayerEvict: Bool) {
         // A HeadOrdering's arrays were checked against its shape when it was made.
         self = ordering.virtualBlockScores.withUnsafeBufferPointer {
             VirtualBlockSelection(checked: ordering.shape, virtualBlockScores: $0, limit: limit, evenLayerEvict: evenLayerEvict)
@@ -43,7 +45,7 @@ public struct VirtualBlockSelection: Sendable, Equatable {
     }
 
     /// - Parameter virtualBlockScores: `[heads, maxVirtualBlocks]` as `kvc_sort_head_metrics` writes them.
-    public init(shape: EvictionShape, virtualBlockScores: [Float], limit: EvictionLimit, evenLayerEvict: Bool) throws(EvictionError) {
+    public init(shape: EvictionShape, virtualBlockScores: [Float], limit: BudgetLimit, evenLayerEvict: Bool) throws(EvictionError) {
         guard virtualBlockScores.count == shape.heads * shape.maxVirtualBlocks else {
             throw .shapeMismatch("\(virtualBlockScores.count) virtual-block scores for \(shape.heads) heads × \(shape.maxVirtualBlocks)")
         }
@@ -54,7 +56,7 @@ public struct VirtualBlockSelection: Sendable, Equatable {
 
     /// - Parameter virtualBlockScores: at least `[heads, maxVirtualBlocks]` (the caller checked).
     init(
-        checked shape: EvictionShape, virtualBlockScores scores: UnsafeBufferPointer<Float>, limit: EvictionLimit, evenLayerEvict: Bool,
+        checked shape: EvictionShape, virtualBlockScores scores: UnsafeBufferPointer<Float>, limit: BudgetLimit, evenLayerEvict: Bool,
         method: Method = .automatic
     ) {
         precondition(scores.count >= shape.heads * shape.maxVirtualBlocks, "virtual-block scores shorter than the shape")
@@ -89,7 +91,7 @@ private struct SelectionLedger {
     /// `[heads, maxVirtualBlocks]`, borrowed for the selection.
     let scores: UnsafeBufferPointer<Float>
     let rowLength: Int
-    let limit: EvictionLimit
+    let limit: BudgetLimit
     let kvHeads: Int
     let layers: Int
     /// Physical block size: kept blocks are counted in it.
@@ -107,7 +109,7 @@ private struct SelectionLedger {
     var keptKVs: Int
     var keptBlocks: Int
 
-    init(shape: EvictionShape, scores: UnsafeBufferPointer<Float>, limit: EvictionLimit) {
+    init(shape: EvictionShape, scores: UnsafeBufferPointer<Float>, limit: BudgetLimit) {
         self.scores = scores
         self.limit = limit
         rowLength = shape.maxVirtualBlocks

@@ -53,6 +53,9 @@ public struct CompressionConfiguration: Sendable, Hashable, Codable {
         case protectedWindow = "protected_window"
     }
 
+    /// The file's top-level keys (`metric`, `window`, `block_size`, ...): what a sweep's key paths start with.
+    public static var keys: [String] { CodingKeys.allCases.map(\.rawValue) }
+
     public init(from decoder: any Decoder) throws {
         try rejectUnknownKeys(in: decoder, known: Set(CodingKeys.allCases.map(\.rawValue)), context: "configuration")
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -109,8 +112,12 @@ public struct CompressionConfiguration: Sendable, Hashable, Codable {
     /// Keeps our own errors, turns decoding errors into a message that names the offending key path.
     private static func wrap(_ error: any Error, format: String) -> CompressionError {
         if let own = error as? CompressionError { return own }
+        if let budget = error as? BudgetError { return .invalidConfiguration(budget.description) }
         // Yams wraps errors thrown by our decoders in `dataCorrupted`; surface ours.
         if case .dataCorrupted(let ctx) = error as? DecodingError, let own = ctx.underlyingError as? CompressionError { return own }
+        if case .dataCorrupted(let ctx) = error as? DecodingError, let budget = ctx.underlyingError as? BudgetError {
+            return .invalidConfiguration(budget.description)
+        }
         func path(_ keys: [any CodingKey]) -> String {
             keys.isEmpty ? "top level" : keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
         }

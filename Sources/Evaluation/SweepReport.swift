@@ -1,0 +1,246 @@
+import Foundation
+import KVCStatistics
+
+/// `kvc sweep report`: per (task, length, cell) the accuracy k/n with its Wilson 95% interval, the
+/// mean task score, the fraction of the full cache's accuracy, and an exact McNemar test paired on
+/// (prompt, question) against a baseline, Holm-corrected across every test of the report (KVCStatistics,
+/// GSL). Deterministic: the same trials give byte-identical text; timings appear only when asked.
+public struct SweepReport {
+    public enum Format: String, Sendable, CaseIterable {
+        case markdown, csv, json
+    }
+
+    public let results: SweepResults
+    public let specification: SweepSpecification
+    /// A method name: each cell is compared with that method's cell of the same other axis values.
+    /// nil: with the full cache (the cell of the same placement and answer length at rate 1).
+    public let baseline: String?
+    public let timings: Bool
+
+    public init(results: SweepResults, specification: SweepSpecification, baseline: String? = nil, timings: Bool = false) throws(EvaluationError) {
+        if let baseline, !specification.cells.contains(where: { $0.method == baseline }) {
+            throw .invalidSpecification(
+                "--baseline \(baseline) is not a method of this sweep; its methods: \(Array(Set(specification.cells.map(\.method))).sorted().joined(separator: ", "))")
+        }
+        self.results = results
+        self.specification = specification
+        self.baseline = baseline
+        self.timings = timings
+    }
+
+    /// One row of the report.
+    public struct CellSummary: Sendable, Codable, Equatable {
+        public let task: String
+        public let targetTokens: Int
+        public let cell: Int
+        public let label: String
+        public let method: String
+        public let trials: Int
+        public let correct: Int
+        public let accuracy: Double
+        public let wilsonLower: Double
+        public let wilsonUpper: Double
+        public let meanScore: Double
+        /// Accuracy over the full cache's on the same trials; nil when there is no full-cache cell or it got none right.
+        public let fractionOfFullCache: Double?
+        /// The baseline cell's label, the exact McNemar p-value against it, and Holm's adjustment.
+        public let baseline: String?
+        public let pValue: Double?
+        public let pHolm: Double?
+        public let residentMiB: Double
+        public let prefillSeconds: Double?
+        public let compressSeconds: Double?
+        public let questionPrefillSeconds: Double?
+        public let decodeSeconds: Double?
+        public let compressions: Int?
+
+        enum CodingKeys: String, CodingKey {
+            case task, cell, label, method, trials, correct, accuracy, baseline, compressions
+            case targetTokens = "target_tokens"
+            case wilsonLower = "wilson_lower"
+            case wilsonUpper = "wilson_upper"
+            case meanScore = "mean_score"
+            case fractionOfFullCache = "fraction_of_full_cache"
+            case pValue = "p_value"
+            case pHolm = "p_holm"
+            case residentMiB = "resident_mib"
+            case prefillSeconds = "prefill_seconds"
+            case compressSeconds = "compress_seconds"
+            case questionPrefillSeconds = "question_prefill_seconds"
+            case decodeSeconds = "decode_seconds"
+        }
+    }
+
+    /// Per (task, length, cell), in that order.
+    public func summaries() throws -> [CellSummary] {
+        let s = specification
+        let byCell = Dictionary(grouping: results.trials) { Triple(task: $0.key.task, length: $0.key.length, cell: $0.key.cell) }
+        struct Draft {
+            let key: Triple
+            let trials: [TrialRecord]
+            let baselineCell: Int?
+            let fullCell: Int?
+        }
+        var drafts: [Draft] = []
+        for t in s.tasks.indices {
+            for l in s.lengths.indices {
+                for cell in s.cells {
+                    let key = Triple(task: t, length: l, cell: cell.index)
+                    guard let trials = byCell[key], !trials.isEmpty else { continue }
+                    drafts.append(Draft(key: key, trials: trials, baselineCell: baselineCell(for: cell), fullCell: fullCacheCell(for: cell)))
+                }
+            }
+        }
+        // Paired tests first, so Holm sees the whole family.
+        var pValues: [Int: Double] = [:]
+        for (i, d) in drafts.enumerated() {
+            guard let b = d.baselineCell, let other = byCell[Triple(task: d.key.task, length: d.key.length, cell: b)] else { continue }
+            let theirs = Dictionary(uniqueKeysWithValues: other.map { (QuestionID($0.key), $0.correct) })
+            let pairs = d.trials.compactMap { t in theirs[QuestionID(t.key)].map { (t.correct, $0) } }
+            guard !pairs.isEmpty else { continue }
+            pValues[i] = try PairedComparison.mcNemarExact(pairs.map(\.0), pairs.map(\.1)).pValue
+        }
+        let tested = pValues.keys.sorted()
+        let adjusted = MultipleComparisons.holm(tested.map { pValues[$0]! })
+        let holm = Dictionary(uniqueKeysWithValues: zip(tested, adjusted))
+
+        return try drafts.enumerated().map { i, d in
+            let cell = s.cells[d.key.cell]
+            let n = d.trials.count, k = d.trials.count(where: \.correct)
+            let interval = try ConfidenceInterval.wilson(successes: k, trials: n)
+            var fraction: Double?
+            if let f = d.fullCell, let full = byCell[Triple(task: d.key.task, length: d.key.length, cell: f)] {
+                let mine = Set(d.trials.map { QuestionID($0.key) })
+                let fullCorrect = full.filter { mine.contains(QuestionID($0.key)) }.count(where: \.correct)
+                if fullCorrect > 0 { fraction = Double(k) / Double(fullCorrect) }
+            }
+            func total(_ f: (TrialTimings) -> Double) -> Double? { timings ? d.trials.reduce(0) { $0 + f($1.timings) } : nil }
+            return CellSummary(
+                task: s.tasks[d.key.task].description, targetTokens: s.lengths[d.key.length], cell: cell.index, label: cell.label, method: cell.method,
+                trials: n, correct: k, accuracy: Double(k) / Double(n), wilsonLower: interval.lower, wilsonUpper: interval.upper,
+                meanScore: d.trials.reduce(0) { $0 + $1.score } / Double(n), fractionOfFullCache: fraction,
+                baseline: pValues[i] != nil ? d.baselineCell.map { s.cells[$0].label } : nil, pValue: pValues[i], pHolm: holm[i],
+                residentMiB: Double(d.trials.reduce(0) { $0 + $1.residentBytes }) / Double(n) / 1_048_576,
+                prefillSeconds: total(\.prefill), compressSeconds: total(\.compress), questionPrefillSeconds: total(\.questionPrefill),
+                decodeSeconds: total(\.decode), compressions: timings ? d.trials.reduce(0) { $0 + $1.compressions } : nil)
+        }
+    }
+
+    /// The report in `format`.
+    public func render(_ format: Format) throws -> String {
+        switch format {
+        case .markdown: try markdown()
+        case .csv: csv()
+        case .json: try json()
+        }
+    }
+
+    // MARK: - Baselines
+
+    /// The cell of `baseline` with the same other axis values, or the full-cache cell; nil for the baseline itself.
+    func baselineCell(for cell: SweepCell) -> Int? {
+        guard let baseline else { return cell.compresses ? fullCacheCell(for: cell) : nil }
+        guard cell.method != baseline else { return nil }
+        return specification.cells.first { $0.method == baseline && $0.axes == cell.axes }?.index
+    }
+
+    /// The first cell that compresses nothing, with the same placement and answer length.
+    func fullCacheCell(for cell: SweepCell) -> Int? {
+        specification.cells.first { !$0.compresses && $0.question == cell.question && $0.maxNewTokens == cell.maxNewTokens }?.index
+    }
+
+    // MARK: - Formats
+
+    func markdown() throws -> String {
+        let rows = try summaries()
+        var lines: [String] = []
+        let comparedWith = baseline.map { "the same cell of \($0)" } ?? "the full cache (rate 1, same placement)"
+        let sections = Dictionary(grouping: rows) { "\($0.task)|\($0.targetTokens)" }
+        var seen: Set<String> = []
+        for row in rows where seen.insert("\(row.task)|\(row.targetTokens)").inserted {
+            let section = sections["\(row.task)|\(row.targetTokens)"]!
+            lines.append("### \(row.task), \(row.targetTokens) tokens")
+            lines.append("")
+            lines.append(
+                "Accuracy k/n with Wilson 95% interval; mean score; accuracy as a fraction of the full cache's; exact McNemar p against "
+                    + "\(comparedWith), Holm-corrected over the \(rows.filter { $0.pValue != nil }.count) tests of this report; resident KV MiB after compression.")
+            lines.append("")
+            var header = "| cell | k/n | accuracy [95% CI] | mean score | of full cache | p (Holm) | KV MiB |"
+            var rule = "|:--|--:|:--|--:|--:|--:|--:|"
+            if timings {
+                header += " prefill s | compress s | question prefill s | decode s | compressions |"
+                rule += "--:|--:|--:|--:|--:|"
+            }
+            lines.append(header)
+            lines.append(rule)
+            for r in section {
+                var line =
+                    "| \(r.label) | \(r.correct)/\(r.trials) | \(fixed(r.accuracy, 2)) [\(fixed(r.wilsonLower, 2)), \(fixed(r.wilsonUpper, 2))] | "
+                    + "\(fixed(r.meanScore, 2)) | \(r.fractionOfFullCache.map { fixed($0, 2) } ?? "—") | "
+                    + "\(r.pValue.map { "\(fixed($0, 3)) (\(fixed(r.pHolm!, 3)))" } ?? "—") | \(fixed(r.residentMiB, 2)) |"
+                if timings {
+                    line += " \(fixed(r.prefillSeconds!, 2)) | \(fixed(r.compressSeconds!, 2)) | \(fixed(r.questionPrefillSeconds!, 2)) | \(fixed(r.decodeSeconds!, 2)) | \(r.compressions!) |"
+                }
+                lines.append(line)
+            }
+            lines.append("")
+        }
+        if timings {
+            let t = results.trials
+            let prefills = t.count { $0.timings.prefill > 0 }
+            lines.append(
+                "Work over \(t.count) trials: \(prefills) observed prefills \(fixed(t.reduce(0) { $0 + $1.timings.prefill }, 2)) s, "
+                    + "\(t.reduce(0) { $0 + $1.compressions }) compressions \(fixed(t.reduce(0) { $0 + $1.timings.compress }, 2)) s, "
+                    + "question prefills \(fixed(t.reduce(0) { $0 + $1.timings.questionPrefill }, 2)) s, decoding \(fixed(t.reduce(0) { $0 + $1.timings.decode }, 2)) s.")
+            lines.append("")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// One row per trial: every axis value, length, prompt, question, answers, output, score, correctness.
+    func csv() -> String {
+        let s = specification
+        var header = ["task", "target_tokens", "prompt", "seed", "question", "cell", "question_placement"] + s.axisKeys
+        header += ["prompt_tokens", "resident_bytes", "answers", "generated", "score", "correct"]
+        if timings { header += ["prefill_seconds", "compress_seconds", "question_prefill_seconds", "decode_seconds", "compressions"] }
+        var lines = [header.map(Self.csvField).joined(separator: ",")]
+        for t in results.trials {
+            let cell = s.cells[t.key.cell]
+            var fields = [
+                s.tasks[t.key.task].description, String(t.targetTokens), String(t.key.prompt), String(t.seed), String(t.key.question),
+                String(cell.index), cell.question.rawValue,
+            ]
+            fields += s.axisKeys.map { cell.value(of: $0)?.description ?? "" }
+            fields += [String(t.promptTokens), String(t.residentBytes), t.answers.joined(separator: "|"), t.generated, "\(t.score)", t.correct ? "1" : "0"]
+            if timings {
+                fields += [t.timings.prefill, t.timings.compress, t.timings.questionPrefill, t.timings.decode].map { "\($0)" } + [String(t.compressions)]
+            }
+            lines.append(fields.map(Self.csvField).joined(separator: ","))
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    func json() throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(try summaries()), as: UTF8.self) + "\n"
+    }
+
+    static func csvField(_ s: String) -> String {
+        s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
+    }
+
+    func fixed(_ x: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", x) }
+
+    struct Triple: Hashable {
+        let task: Int
+        let length: Int
+        let cell: Int
+    }
+
+    /// A question of a document, whatever the cell: what paired tests pair on.
+    struct QuestionID: Hashable {
+        let task: Int, length: Int, prompt: Int, question: Int
+        init(_ k: TrialKey) { (task, length, prompt, question) = (k.task, k.length, k.prompt, k.question) }
+    }
+}

@@ -1,0 +1,338 @@
+import BPETokenizer
+import EvaluationTasks
+import Foundation
+import KVCompress
+import LlamaInference
+import PagedKVCache
+
+/// Runs a sweep's trials, document by document.
+///
+/// Sharing, so N configurations of a document cost about one prefill plus N × (compress + decode)
+/// (issue 9 item 8): cells whose prefill is the same — same physical block size, metric, window and
+/// question placement — share one prefill with the metric observing; each cell then works on its own
+/// fork of that cache (`PagedKVCache.fork`).
+///
+/// - `aware` (KV-Compress §4, and every result before issue 10): document + question prefilled
+///   together, compressed, and the first answer token taken from the prefill's logits.
+/// - `agnostic` ("compress once, answer many"): the document alone is prefilled and observed, each
+///   cell compresses one fork of it once, and every question is prefilled through its own fork of the
+///   compressed cache with no observer, so no question token reaches the metric (as kvpress
+///   evaluates by default); the first answer token comes from that question prefill.
+///
+/// Rate 1 runs no compression, so both placements feed the model the same tokens over the full cache.
+public final class SweepRunner {
+    public let specification: SweepSpecification
+    public let model: LlamaModel
+    public let tokenizer: any TextTokenizer
+    public let plugins: PluginRegistry
+    /// The specification's tasks, built from the task registry.
+    public let tasks: [any EvaluationTask]
+
+    /// Builds the tasks and checks every (task, length) against the tokenizer and the model's context,
+    /// before any model work.
+    public init(
+        specification: SweepSpecification, model: LlamaModel, tokenizer: any TextTokenizer, plugins: PluginRegistry, tasks registry: TaskRegistry
+    ) throws {
+        self.specification = specification
+        self.model = model
+        self.tokenizer = tokenizer
+        self.plugins = plugins
+        tasks = try Self.checkTasks(specification, registry: registry, tokenizer: tokenizer, contextLength: model.configuration.contextLength)
+    }
+
+    /// The tasks of `specification`, each checked at every length (long enough for its needles, short
+    /// enough for the context with the longest answer any cell allows).
+    public static func checkTasks(
+        _ specification: SweepSpecification, registry: TaskRegistry, tokenizer: any TextTokenizer, contextLength: Int
+    ) throws -> [any EvaluationTask] {
+        let longestAnswer = specification.cells.compactMap(\.maxNewTokens).max()
+        return try specification.tasks.map { spec in
+            let task = try registry.makeTask(spec)
+            for length in specification.lengths {
+                do {
+                    try task.validate(targetTokens: length + max(0, (longestAnswer ?? 0) - task.maxNewTokens), contextLength: contextLength, tokenizer: tokenizer)
+                } catch {
+                    throw EvaluationError.invalidTask("\(error)")
+                }
+            }
+            return task
+        }
+    }
+
+    /// Every document of the sweep, task-major then length then prompt.
+    public var allUnits: [SweepUnit] {
+        let s = specification
+        return s.tasks.indices.flatMap { t in s.lengths.indices.flatMap { l in (0..<s.prompts).map { SweepUnit(task: t, length: l, prompt: $0) } } }
+    }
+
+    /// The instance of a document.
+    public func instance(_ unit: SweepUnit) throws -> TaskInstance {
+        try tasks[unit.task].instance(
+            targetTokens: specification.lengths[unit.length], seed: specification.seed(ofPrompt: unit.prompt), tokenizer: tokenizer)
+    }
+
+    /// Runs the trials of `units` not in `done`, calling `record` with each as soon as it finishes
+    /// (the caller makes it durable) and `documentFinished` after each document.
+    public func run(
+        units: [SweepUnit], done: Set<TrialKey> = [], record: (TrialRecord) throws -> Void, documentFinished: (SweepUnit) throws -> Void = { _ in }
+    ) throws {
+        let s = specification, c = model.configuration
+        let groups = try prefillGroups()
+        var caches: [Int: PagedKVCache] = [:]
+        func cache(blockSize: Int) throws -> PagedKVCache {
+            if let cache = caches[blockSize] { return cache }
+            // Base + cell fork + question fork, each at most the longest prompt plus the answer, per head;
+            // a scorer that reads the document again (KVzip) also holds a copy of it and its repetition.
+            let longest = s.lengths.max()! + (s.cells.compactMap(\.maxNewTokens) + tasks.map(\.maxNewTokens)).max()! + 2 * blockSize
+            let sequences = s.cells.contains { $0.configuration.scorer != nil } ? 5 : 3
+            let cache = try model.makeCache(
+                blockSize: blockSize, capacityBlocks: sequences * c.layers * c.kvHeads * ((longest + blockSize - 1) / blockSize) + 1)
+            caches[blockSize] = cache
+            return cache
+        }
+        for unit in units {
+            let instance = try instance(unit)
+            let task = tasks[unit.task]
+            let questions = instance.questions.indices
+            for group in groups {
+                let pending = group.cells.filter { cell in questions.contains { !done.contains(key(unit, $0, cell)) } }
+                guard !pending.isEmpty else { continue }
+                let cache = try cache(blockSize: group.blockSize)
+                let observer = MetricCollector(
+                    metric: try plugins.makeMetric(group.metric), window: try plugins.makeWindow(group.window),
+                    recordsWindowQueries: group.recordsWindowQueries)
+                let context = TrialContext(unit: unit, instance: instance, task: task, cache: cache, observer: observer)
+                switch group.placement {
+                case .aware:
+                    for question in questions where pending.contains(where: { !done.contains(key(unit, question, $0)) }) {
+                        let base = cache.addSequence()
+                        defer { cache.removeSequence(base) }
+                        let (logits, prefillSeconds) = try timed {
+                            try model.prefill(instance.promptTokens(question: question), sequence: base, cache: cache, observer: observer)
+                        }
+                        var unpaid = prefillSeconds
+                        for cell in pending where !done.contains(key(unit, question, cell)) {
+                            var timings = TrialTimings()
+                            (timings.prefill, unpaid) = (unpaid, 0)
+                            let fork = try cache.fork(base)
+                            defer { cache.removeSequence(fork) }
+                            let compression = try compressAfterPrefill(
+                                fork, cell: cell, context: context, prefilled: (base, instance.promptTokens(question: question)), timings: &timings)
+                            try record(
+                                try answer(
+                                    question: question, firstLogits: logits, sequence: fork, cell: cell, context: context,
+                                    compression: compression, timings: timings))
+                        }
+                    }
+                case .agnostic:
+                    let base = cache.addSequence()
+                    defer { cache.removeSequence(base) }
+                    let (_, prefillSeconds) = try timed { try model.prefill(instance.documentTokens, sequence: base, cache: cache, observer: observer) }
+                    var unpaid = prefillSeconds
+                    for cell in pending {
+                        var timings = TrialTimings()
+                        (timings.prefill, unpaid) = (unpaid, 0)
+                        let document = try cache.fork(base)
+                        defer { cache.removeSequence(document) }
+                        // Compressed once for every question of the document.
+                        var compression = try compressAfterPrefill(
+                            document, cell: cell, context: context, prefilled: (base, instance.documentTokens), timings: &timings)
+                        for question in questions where !done.contains(key(unit, question, cell)) {
+                            let fork = try cache.fork(document)
+                            defer { cache.removeSequence(fork) }
+                            // No observer: the question's queries never reach the metric.
+                            let (logits, seconds) = try timed {
+                                try model.prefill(instance.questionTokens[question], sequence: fork, cache: cache, observer: nil)
+                            }
+                            timings.questionPrefill = seconds
+                            try record(
+                                try answer(
+                                    question: question, firstLogits: logits, sequence: fork, cell: cell, context: context,
+                                    compression: compression, timings: timings))
+                            timings = TrialTimings()
+                            compression.count = 0
+                        }
+                    }
+                }
+            }
+            try documentFinished(unit)
+        }
+    }
+
+    // MARK: - Prefill groups
+
+    /// Cells that can share one prefill.
+    struct PrefillGroup {
+        let blockSize: Int
+        let metric: PluginSpec
+        let window: PluginSpec
+        let placement: QuestionPlacement
+        var cells: [SweepCell]
+        /// Whether a cell's scorer reads the window's queries (the collector then records them).
+        var recordsWindowQueries = false
+    }
+
+    /// The cells grouped by what their prefill computes; cells that compress nothing (rate 1) join
+    /// the first group of their placement and block size, whose observation they ignore.
+    func prefillGroups() throws -> [PrefillGroup] {
+        let c = model.configuration
+        var groups: [PrefillGroup] = []
+        var fullCache: [SweepCell] = []
+        for cell in specification.cells {
+            if !cell.compresses, cell.configuration.schedule.interval == 0 {
+                fullCache.append(cell)
+                continue
+            }
+            let compressor = try Compressor(configuration: cell.configuration, registry: plugins)
+            let blockSize = compressor.plugins.blockSize.physicalBlockSize(layers: c.layers, kvHeads: c.kvHeads, headDim: c.headDim)
+            let conf = cell.configuration
+            let records = compressor.plugins.scorer?.inputs.contains(.windowQueries) ?? false
+            if let i = groups.firstIndex(where: {
+                $0.blockSize == blockSize && $0.metric == conf.metric && $0.window == conf.window && $0.placement == cell.question
+            }) {
+                groups[i].cells.append(cell)
+                groups[i].recordsWindowQueries = groups[i].recordsWindowQueries || records
+            } else {
+                groups.append(
+                    PrefillGroup(
+                        blockSize: blockSize, metric: conf.metric, window: conf.window, placement: cell.question, cells: [cell],
+                        recordsWindowQueries: records))
+            }
+        }
+        for cell in fullCache {
+            let compressor = try Compressor(configuration: cell.configuration, registry: plugins)
+            let blockSize = compressor.plugins.blockSize.physicalBlockSize(layers: c.layers, kvHeads: c.kvHeads, headDim: c.headDim)
+            if let i = groups.firstIndex(where: { $0.blockSize == blockSize && $0.placement == cell.question }) {
+                groups[i].cells.append(cell)
+            } else {
+                groups.append(
+                    PrefillGroup(blockSize: blockSize, metric: cell.configuration.metric, window: cell.configuration.window, placement: cell.question, cells: [cell]))
+            }
+        }
+        return groups
+    }
+
+    // MARK: - One trial
+
+    struct TrialContext {
+        let unit: SweepUnit
+        let instance: TaskInstance
+        let task: any EvaluationTask
+        let cache: PagedKVCache
+        let observer: MetricCollector
+    }
+
+    /// What the compression after prefill left.
+    struct Compression {
+        var count: Int
+        var budgetHeld: Bool
+        var keptKVs: [Int]
+        var residentBlocks: Int
+    }
+
+    func key(_ unit: SweepUnit, _ question: Int, _ cell: SweepCell) -> TrialKey {
+        TrialKey(task: unit.task, length: unit.length, prompt: unit.prompt, question: question, cell: cell.index)
+    }
+
+    /// - Parameter prefilled: the observed prefill's sequence and tokens, for scorers that read the
+    ///   document again or the window's queries (KVzip; `ScoringContext`).
+    func compressAfterPrefill(
+        _ sequence: SequenceID, cell: SweepCell, context: TrialContext, prefilled: (sequence: SequenceID, tokens: [Int32]),
+        timings: inout TrialTimings
+    ) throws -> Compression {
+        var compression = Compression(count: 0, budgetHeld: true, keptKVs: [], residentBlocks: 0)
+        if cell.compresses, cell.configuration.schedule.afterPrefill {
+            let compressor = try Compressor(configuration: cell.configuration, registry: plugins)
+            let scoring =
+                compressor.plugins.scorer == nil
+                ? nil
+                : ScoringContext(
+                    model: model, tokenizer: tokenizer, tokens: prefilled.tokens, windowQueries: context.observer.windowQueries(prefilled.sequence))
+            let (report, seconds) = try timed {
+                try compressor.compress(sequence, cache: context.cache, trigger: .afterPrefill, context: scoring)
+            }
+            timings.compress += seconds
+            compression.count = 1
+            compression.budgetHeld = report.budgetHeld
+        }
+        compression.keptKVs = context.cache.contextLengths(sequence)
+        compression.residentBlocks = context.cache.residentBlocks(sequence)
+        return compression
+    }
+
+    /// Greedy decoding from `firstLogits`, compressing every `schedule.interval` steps when asked, then scoring.
+    func answer(
+        question: Int, firstLogits: [Float], sequence: SequenceID, cell: SweepCell, context: TrialContext, compression: Compression,
+        timings: TrialTimings
+    ) throws -> TrialRecord {
+        var timings = timings, compression = compression
+        let cache = context.cache, instance = context.instance
+        let evidence = instance.questions[question].evidence
+        let evidenceKept = evidence.isEmpty ? [] : Self.keptPositions(in: evidence, sequence: sequence, cache: cache)
+        let maxNewTokens = cell.maxNewTokens ?? context.task.maxNewTokens
+        let interval = cell.compresses ? cell.configuration.schedule.interval : 0
+        let compressor = interval > 0 ? try Compressor(configuration: cell.configuration, registry: plugins) : nil
+        let stopTokens = tokenizer.endOfTurnIDs
+        let decodeStart = ContinuousClock.now
+        var sampler = Sampler.greedy
+        var generated: [Int32] = []
+        var next = sampler.sample(firstLogits)
+        var steps = 0
+        var intervalSeconds = 0.0
+        while !stopTokens.contains(next) {
+            generated.append(next)
+            if generated.count == maxNewTokens { break }
+            if let compressor {
+                steps += 1
+                if steps >= interval {
+                    let (report, seconds) = try timed { try compressor.compress(sequence, cache: cache, trigger: .interval) }
+                    timings.compress += seconds
+                    intervalSeconds += seconds
+                    compression.count += 1
+                    compression.budgetHeld = compression.budgetHeld && report.budgetHeld
+                    steps = 0
+                }
+            }
+            // Decode queries feed the metric only when a later compression will read it.
+            next = sampler.sample(try model.decode([(sequence, next)], cache: cache, observer: compressor == nil ? nil : context.observer)[0])
+        }
+        timings.decode = (ContinuousClock.now - decodeStart).seconds - intervalSeconds
+        let text = tokenizer.decode(generated, renderSpecial: false)
+        return TrialRecord(
+            key: key(context.unit, question, cell), task: instance.task, targetTokens: instance.targetTokens, seed: instance.seed,
+            questionCount: instance.questions.count, documentTokens: instance.documentTokens.count,
+            promptTokens: instance.documentTokens.count + instance.questionTokens[question].count, answers: instance.questions[question].answers,
+            generated: text, generatedTokens: generated, score: context.task.score(text, for: instance.questions[question]),
+            keptKVs: compression.keptKVs, residentBlocks: compression.residentBlocks, residentBytes: compression.residentBlocks * cache.layout.bytesPerBlock,
+            evidenceTokens: evidence.reduce(0) { $0 + $1.count }, evidenceKVsKept: evidenceKept, budgetHeld: compression.budgetHeld,
+            compressions: compression.count, timings: timings)
+    }
+
+    /// KVs of token positions in `ranges` still held by each (layer, KV head) of `sequence`: `[layers * kvHeads]`.
+    static func keptPositions(in ranges: [Range<Int>], sequence: SequenceID, cache: PagedKVCache) -> [Int] {
+        var kept: [Int] = []
+        for layer in 0..<cache.layout.layers {
+            for head in 0..<cache.layout.kvHeads {
+                let view = cache.view(sequence, layer: layer, head: head)
+                var n = 0
+                for i in 0..<view.length {
+                    let p = Int(view.position(i))
+                    if ranges.contains(where: { $0.contains(p) }) { n += 1 }
+                }
+                kept.append(n)
+            }
+        }
+        return kept
+    }
+}
+
+/// `body`'s result and the seconds it took.
+func timed<T>(_ body: () throws -> T) rethrows -> (T, Double) {
+    let start = ContinuousClock.now
+    let value = try body()
+    return (value, (ContinuousClock.now - start).seconds)
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
+}

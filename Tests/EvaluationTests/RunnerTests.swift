@@ -1,0 +1,107 @@
+import BPETokenizer
+import Evaluation
+import EvaluationTasks
+import Foundation
+import KVCompress
+import LlamaInference
+import PagedKVCache
+import Testing
+
+/// The runner on the tiny random model: question placement, fork reuse, shared prefills, baselines and
+/// a user's plug-in swept by name.
+@Suite struct RunnerTests {
+    static func spec(_ body: String, questions: Int = 3, prompts: Int = 2) throws -> SweepSpecification {
+        try EvaluationSupport.specification(
+            "task: {name: key_value, options: {questions: \(questions)}}\nlengths: [240]\nprompts: \(prompts)\nseed: 7\n" + body)
+    }
+
+    @Test func atRateOneBothPlacementsGiveTheSameAnswers() throws {
+        let s = try Self.spec("methods: [kvcompress]\ngrid: {question: [aware, agnostic]}")
+        let trials = try EvaluationSupport.run(s)
+        #expect(trials.count == 2 * 3 * 2)
+        let aware = trials.filter { $0.key.cell == 0 }, agnostic = trials.filter { $0.key.cell == 1 }
+        #expect(aware.map(\.generatedTokens) == agnostic.map(\.generatedTokens))
+        #expect(aware.allSatisfy { $0.compressions == 0 && $0.keptKVs.allSatisfy { $0 > 0 } })
+    }
+
+    @Test func awareEqualsThePlainPromptThroughTheGenerator() throws {
+        let s = try Self.spec("methods: [kvcompress]\nquestion: aware", questions: 2, prompts: 1)
+        let trials = try EvaluationSupport.run(s)
+        let instance = try EvaluationSupport.runner(s).instance(SweepUnit(task: 0, length: 0, prompt: 0))
+        for (q, trial) in trials.enumerated() {
+            let cache = try EvaluationSupport.model.makeCache(blockSize: 16, capacityBlocks: 400)
+            let plain = try Generator(model: EvaluationSupport.model, cache: cache).generate(
+                prompts: [instance.promptTokens(question: q)],
+                parameters: GenerationParameters(maxTokens: 4, stopTokens: EvaluationSupport.byteTokenizer.endOfTurnIDs))
+            #expect(trial.generatedTokens == plain.sequences[0].tokens)
+        }
+    }
+
+    @Test(arguments: [QuestionPlacement.aware, .agnostic])
+    func onlyAwarePlacementLetsQuestionTokensIntoTheMetric(placement: QuestionPlacement) throws {
+        let log = "placement-\(placement.rawValue)"
+        let s = try Self.spec(
+            "configuration: {metric: {name: recording, options: {log: \(log)}}, window: {name: full}}\nmethods: [{name: uniform-recorded, policy: uniform}]\nquestion: \(placement.rawValue)\ngrid: {rate: [4]}",
+            prompts: 1)
+        let trials = try EvaluationSupport.run(s)
+        let documentTokens = trials[0].documentTokens
+        let seen = QueryLog.named(log).positions
+        #expect(!seen.isEmpty)
+        switch placement {
+        case .agnostic: #expect(seen.allSatisfy { Int($0) < documentTokens }, "no question token reaches the metric")
+        case .aware: #expect(seen.contains { Int($0) >= documentTokens }, "the question is observed")
+        }
+    }
+
+    @Test func agnosticCompressesOnceAndForksTheCompressedDocumentForEachQuestion() throws {
+        let s = try Self.spec("methods: [kvcompress, snapkv]\nquestion: agnostic\ngrid: {rate: [4]}", questions: 3, prompts: 1)
+        let trials = try EvaluationSupport.run(s)
+        for cell in 0..<2 {
+            let mine = trials.filter { $0.key.cell == cell }
+            #expect(mine.map(\.compressions) == [1, 0, 0], "one compression serves the three questions")
+            #expect(Set(mine.map(\.keptKVs)).count == 1, "every question sees the same compressed document")
+            #expect(mine.allSatisfy { $0.keptKVs.reduce(0, +) < $0.documentTokens * 4 / 2 })
+        }
+        // The aware placement compresses per question.
+        let aware = try EvaluationSupport.run(try Self.spec("methods: [kvcompress]\ngrid: {rate: [4]}", questions: 3, prompts: 1))
+        #expect(aware.map(\.compressions) == [1, 1, 1])
+    }
+
+    @Test func aBaselineAndAUsersPolicySweepByNameAndRecordEvidence() throws {
+        let s = try Self.spec("methods: [h2o, key-norm, oldest_first]\ngrid: {rate: [1, 8]}", questions: 1, prompts: 1)
+        let trials = try EvaluationSupport.run(s)
+        #expect(trials.count == 6)
+        let heads = EvaluationSupport.configuration.layers * EvaluationSupport.configuration.kvHeads
+        for t in trials {
+            #expect(t.evidenceKVsKept.count == heads && t.evidenceTokens > 0)
+            let rate1 = s.cells[t.key.cell].configuration.budget == .rate(1)
+            #expect(rate1 == (t.evidenceKVsKept == Array(repeating: t.evidenceTokens, count: heads)) || !rate1)
+            if !rate1 { #expect(t.keptKVs.reduce(0, +) < t.promptTokens * heads / 2) }
+        }
+        // The user's policy keeps the newest KVs: its evidence survives only if it sits late in the document.
+        let oldest = trials.first { s.cells[$0.key.cell].method == "oldest_first" && s.cells[$0.key.cell].compresses }!
+        #expect(oldest.budgetHeld)
+    }
+
+    /// Presets built on a scorer (KVzip reads the document again; the others read the window's queries
+    /// or keys) run in a sweep with the prefilled tokens and the recorded window queries.
+    @Test(arguments: ["kvzip", "expected-attention", "lagkv", "defensive-kv"])
+    func scorerPresetsSweep(method: String) throws {
+        let s = try Self.spec("methods: [\(method)]\ngrid: {rate: [4], question: [aware, agnostic]}", questions: 2, prompts: 1)
+        let trials = try EvaluationSupport.run(s)
+        #expect(trials.count == 4 && trials.allSatisfy { $0.compressions <= 1 && $0.keptKVs.reduce(0, +) < $0.promptTokens * 4 / 2 })
+    }
+
+    @Test func cellsThatShareAPrefillComputeItOnce() throws {
+        let s = try Self.spec("methods: [kvcompress, uniform]\ngrid: {rate: [1, 2, 4]}", questions: 2, prompts: 2)
+        let trials = try EvaluationSupport.run(s)
+        // kvcompress and uniform share metric and window: one prefill per (document, question).
+        #expect(trials.count { $0.timings.prefill > 0 } == 2 * 2)
+    }
+
+    @Test func intervalCompressionDuringDecodingIsAnAxis() throws {
+        let s = try Self.spec("methods: [kvcompress]\ngrid: {rate: [4], schedule.interval: [0, 1]}\nmax_new_tokens: 4", questions: 1, prompts: 1)
+        let trials = try EvaluationSupport.run(s)
+        #expect(trials.map(\.compressions) == [1, 4])
+    }
+}
