@@ -67,6 +67,9 @@ let package = Package(
             name: "EvictionPolicies", dependencies: ["KVCompress"], path: "Plugins/EvictionPolicies",
             swiftSettings: strict),
 
+        // MARK: - Serving: a request scheduler (continuous batching, preemption, KV-Compress under a fixed pool)
+        .target(name: "Serving", dependencies: ["LlamaInference", "PagedKVCache", "KVCompress"], swiftSettings: strict),
+
         // MARK: - Evaluation tasks (RULER-style generators and scorers), plug-ins of the evaluation
         .target(name: "EvaluationTasks", dependencies: ["BPETokenizer", "KVCompress", "SeededRandom"], swiftSettings: strict),
 
@@ -89,14 +92,14 @@ let package = Package(
         .executableTarget(
             name: "kvc",
             dependencies: [
-                "LlamaInference", "KVCompress", "EvictionPolicies", "KVCHDF5", "KVCStatistics",
+                "LlamaInference", "KVCompress", "EvictionPolicies", "KVCHDF5", "KVCStatistics", "Serving",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
         .executableTarget(
             name: "KVCBenchmark",
             dependencies: [
-                "LlamaInference", "KVCompress", "EvictionPolicies", "KVCStatistics", "KVCHDF5",
+                "LlamaInference", "KVCompress", "EvictionPolicies", "KVCStatistics", "KVCHDF5", "Serving",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Experiments/Benchmark",
@@ -129,6 +132,10 @@ let package = Package(
         .testTarget(
             name: "KVCCUDATests",
             dependencies: ["KVCCUDA", "PagedKVCache", "KVCompress", "EvictionPolicies", "LlamaInference", "SeededRandom"],
+            swiftSettings: strict),
+        .testTarget(
+            name: "ServingTests",
+            dependencies: ["Serving", "KVCompress", "EvictionPolicies", "LlamaInference", "PagedKVCache", "SeededRandom"],
             swiftSettings: strict),
         .testTarget(name: "KVCCommandTests", dependencies: ["kvc", "KVCHDF5"], swiftSettings: strict),
         .testTarget(name: "KVCCUDAToolTests", dependencies: ["KVCCUDATool"], swiftSettings: strict),
