@@ -53,6 +53,9 @@ public final class RequestScheduler {
     public private(set) var statistics = ServingStatistics()
     /// Every compression of the latest ``serve(_:onToken:)``, in order.
     public private(set) var reports: [CompressionReport] = []
+    /// Attention-metric collection of the latest ``serve(_:onToken:)``: seconds summed over worker
+    /// threads, and observations.
+    public private(set) var metricCollection: (seconds: Double, observations: Int) = (0, 0)
 
     /// - Throws: ``ServingError/poolTooSmall`` when the pool cannot give every KV head one block.
     public init(model: LlamaModel, cache: PagedKVCache, registry: PluginRegistry, options: SchedulerOptions = SchedulerOptions()) throws {
@@ -106,7 +109,10 @@ public final class RequestScheduler {
         defer {
             run.statistics.totalSeconds = (clock.now - started).seconds
             if let collector = run.collector {
+                metricCollection = collector.timing
                 run.statistics.metricSeconds = collector.timing.seconds / Double(WorkerThreads.count)
+            } else {
+                metricCollection = (0, 0)
             }
             run.statistics.scheduleSeconds = max(
                 0,
@@ -327,7 +333,7 @@ private struct ServingRun {
         let observer: (any AttentionObserver)? = last && compressor != nil ? collector : nil
         let started = clock.now
         let logits = try model.prefill(chunk, sequence: sequence.sequence, cache: cache, observer: observer)
-        statistics.modelSeconds += (clock.now - started).seconds
+        statistics.prefillSeconds += (clock.now - started).seconds
         sequence.prefilled += count
         statistics.prefilledTokens += count
         if served[sequence.request].preemptions > 0 { statistics.recomputedTokens += count }
@@ -345,7 +351,8 @@ private struct ServingRun {
         let observed = collector != nil && batch.contains { compressors[$0.request] != nil }
         let started = clock.now
         let logits = try model.decode(batch.map { ($0.sequence, $0.pending) }, cache: cache, observer: observed ? collector : nil)
-        statistics.modelSeconds += (clock.now - started).seconds
+        statistics.decodeSeconds += (clock.now - started).seconds
+        statistics.decodedTokens += batch.count
         notePeak()
         var finished: [ActiveSequence] = []
         for (row, sequence) in batch.enumerated() {

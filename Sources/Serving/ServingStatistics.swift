@@ -25,8 +25,11 @@ public struct ServingStatistics: Sendable, Codable, Equatable {
 
     /// Whole run.
     public var totalSeconds = 0.0
-    /// Forward passes (prefill chunks and decode steps).
-    public var modelSeconds = 0.0
+    /// Forward passes: prefill chunks and decode steps.
+    public var prefillSeconds = 0.0
+    public var decodeSeconds = 0.0
+    /// Tokens fed through decode steps (one per decoding sequence and step).
+    public var decodedTokens = 0
     /// Sampling the next tokens from the logits.
     public var samplingSeconds = 0.0
     /// Attention-metric collection, in wall-clock share (see above).
@@ -41,6 +44,8 @@ public struct ServingStatistics: Sendable, Codable, Equatable {
     public var allocationSeconds = 0.0
 
     public init() {}
+
+    public var modelSeconds: Double { prefillSeconds + decodeSeconds }
 
     /// Mean number of sequences holding cache blocks per step.
     public var meanRunning: Double { steps > 0 ? Double(runningSum) / Double(steps) : 0 }
