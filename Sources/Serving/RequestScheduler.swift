@@ -35,7 +35,8 @@ public struct SchedulerOptions: Sendable, Hashable {
 /// 2. **Admission.** Unless this step preempted or a memory-pressure compression holds admissions
 ///    until a sequence ends (as the KV-Compress reference does), waiting requests are admitted in
 ///    order while the token budget lasts and the pool has the blocks their whole prompt needs, leaving
-///    the watermark free (vLLM `can_allocate`). Those blocks are reserved at admission.
+///    the watermark (vLLM `can_allocate`) and this step's decode blocks free. Those blocks are
+///    reserved at admission.
 /// 3. **Work.** Prefill chunks (at most the token budget left after one token per decoding sequence)
 ///    and one decode step of every decoding sequence. A sequence whose prefill completes samples its
 ///    first token and is compressed at its own rate and protected window (`afterPrefill`).
@@ -235,7 +236,9 @@ private struct ServingRun {
         }
         if running.isEmpty { admissionsHeld = false }
         if !preempted && !admissionsHeld {
-            while budget > 0, let admitted = try admitNext() {
+            // This step's decode blocks were found above; admissions must not take them.
+            let decodeBlocks = decoding.reduce(0) { $0 + cache.blocksNeeded($1.sequence, appending: 1) }
+            while budget > 0, let admitted = try admitNext(keepingFree: decodeBlocks) {
                 let take = min(budget, admitted.input.count)
                 chunks.append((admitted, take))
                 budget -= take
@@ -255,12 +258,13 @@ private struct ServingRun {
 
     // MARK: - Admission, preemption, release
 
-    /// Admits the first waiting request when the pool has its prompt's blocks beyond the watermark.
-    mutating func admitNext() throws -> ActiveSequence? {
+    /// Admits the first waiting request when the pool has its prompt's blocks beyond the watermark and
+    /// the `reserved` blocks this step's decode needs.
+    mutating func admitNext(keepingFree reserved: Int) throws -> ActiveSequence? {
         guard let index = waiting.first, running.count < scheduler.options.maxRunning else { return nil }
         let input = requests[index].prompt + served[index].tokens
         let needed = cache.layout.headCount * cache.layout.blocks(forTokens: input.count)
-        guard cache.freeBlockCount - needed >= scheduler.watermarkBlocks else { return nil }
+        guard cache.freeBlockCount - reserved - needed >= scheduler.watermarkBlocks else { return nil }
         waiting.removeFirst()
         let started = clock.now
         let id = cache.addSequence()

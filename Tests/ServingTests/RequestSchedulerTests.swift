@@ -56,6 +56,18 @@ import Testing
         #expect(scheduler.statistics.rejected == 0)
     }
 
+    /// Whatever the pool size (each request fitting alone), admissions never take the blocks the
+    /// decoding sequences need for their next token: no run fails with the pool out of blocks.
+    @Test(arguments: [0.0, 0.01])
+    func admissionsLeaveTheDecodeBlocksFreeInEveryPoolSize(watermark: Double) throws {
+        let requests = F.requests(8, lengths: 3...21, maxTokens: 11, seed: 23)
+        let smallest = F.blocks(tokens: 32) + 1
+        for blocks in smallest..<(smallest + 40) {
+            let (served, _) = try Self.serve(requests, blocks: blocks, options: SchedulerOptions(watermark: watermark))
+            #expect(served.allSatisfy { $0.tokens.count == 11 })
+        }
+    }
+
     @Test func compressionUnderMemoryPressureKeepsMoreSequencesRunningThanNone() throws {
         let prompt = 60...80, output = 24
         let blocks = 2 * F.blocks(tokens: 80 + output) + 8
