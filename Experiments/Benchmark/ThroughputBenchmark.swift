@@ -27,16 +27,16 @@ struct ThroughputBenchmark: ParsableCommand {
     var requests = 32
 
     @Option(help: "Shortest prompt, in tokens.")
-    var promptMin = 128
+    var promptMin = 64
 
     @Option(help: "Longest prompt, in tokens.")
-    var promptMax = 512
+    var promptMax = 256
 
     @Option(help: "Tokens generated per request.")
-    var outputTokens = 192
+    var outputTokens = 128
 
     @Option(name: .customLong("cache-mb"), help: "KV pool of the limited-memory runs, in MiB.")
-    var cacheMegabytes: Double = 64
+    var cacheMegabytes: Double = 32
 
     @Option(parsing: .upToNextOption, help: "Compression rates to run (each in the same pool).")
     var rates: [Double] = [2, 4, 8, 16, 32, 64]

@@ -47,12 +47,19 @@ public final class MetricCollector: AttentionObserver, @unchecked Sendable {
                 }
             }
         }
-        let replace = metric.update == .replace
-        for i in 0..<n {
-            var sum: Float = 0
-            for g in 0..<groupSize { sum += rows[g * n + i] }
-            let slot = observation.cache.metric(i)
-            slot.pointee = replace ? sum : slot.pointee + sum
+        let replace = metric.update == .replace, view = observation.cache
+        rows.withUnsafeBufferPointer { rows in
+            // Block by block: one table lookup per block rather than per KV.
+            var start = 0
+            for block in 0..<view.filledBlockCount {
+                let stored = view.metrics(block: block), count = view.count(inBlock: block)
+                for j in 0..<count {
+                    var sum: Float = 0
+                    for g in 0..<groupSize { sum += rows[g * n + start + j] }
+                    stored[j] = replace ? sum : stored[j] + sum
+                }
+                start += count
+            }
         }
         let elapsed = ContinuousClock.now - started
         lock.withLock {
