@@ -13,7 +13,7 @@ public enum ServingError: Error, Equatable, CustomStringConvertible {
         switch self {
         case let .poolTooSmall(capacity, bytes, heads, bytesPerBlock):
             "KV cache pool of \(capacity) blocks (\(bytes) bytes) is too small: one block for each of the model's \(heads) "
-                + "KV heads (layers × KV heads) needs \(heads) blocks of \(bytesPerBlock) bytes (\(heads * bytesPerBlock) bytes); raise --cache-mb or --cache-blocks"
+                + "KV heads (layers × KV heads) needs \(heads) blocks of \(bytesPerBlock) bytes (\(heads * bytesPerBlock) bytes); raise the pool size (--cache-mb)"
         case .inconsistentCompression(let why): "compressed requests must share the metric and window plug-ins: \(why)"
         case .noRequests: "no request to serve"
         }
