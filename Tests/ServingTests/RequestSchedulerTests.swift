@@ -93,6 +93,23 @@ import Testing
         #expect(served.allSatisfy { $0.tokens.count == 60 })
     }
 
+    @Test func theStatisticsAccountForEveryTokenCompressionAndSecond() throws {
+        let requests = F.requests(5, lengths: 30...60, maxTokens: 30, seed: 19, compression: F.compression(rate: 4))
+        let blocks = F.blocks(tokens: 90) + F.blocks(tokens: 50)
+        let (served, scheduler) = try Self.serve(requests, blocks: blocks)
+        let s = scheduler.statistics
+        #expect(s.submitted == 5 && s.completed == 5 && s.rejected == 0)
+        #expect(s.outputTokens == served.reduce(0) { $0 + $1.tokens.count })
+        #expect(s.prefilledTokens == requests.reduce(0) { $0 + $1.prompt.count } + s.recomputedTokens)
+        #expect(s.preemptions == served.reduce(0) { $0 + $1.preemptions })
+        #expect(s.compressions == scheduler.reports.count && s.compressions == served.reduce(0) { $0 + $1.compressions })
+        #expect(s.memoryPressureCompressions == scheduler.reports.filter { $0.trigger == .memoryPressure }.count)
+        let parts = s.metricSeconds + s.scheduleSeconds + s.moveSeconds + s.allocationSeconds
+        #expect(s.overheadFraction > 0 && abs(s.overheadFraction - parts / s.totalSeconds) < 1e-9)
+        #expect(s.prefillSeconds + s.decodeSeconds + s.samplingSeconds + s.moveSeconds + s.allocationSeconds <= s.totalSeconds)
+        #expect(s.meanRunning > 1 && s.steps > 30)
+    }
+
     @Test func eachRequestIsCompressedAtItsOwnRate() throws {
         var requests = F.requests(2, lengths: 100...100, maxTokens: 2, seed: 13)
         requests[0].compression = F.compression(rate: 2)
