@@ -3,7 +3,7 @@
 SWIFT ?= swift
 THREADS ?= 2
 
-.PHONY: setup build release demo test bench bench-kernels bench-attention cuda-info cuda-check slurm-check sweep-smoke sweep-bench clean
+.PHONY: setup build release demo test bench bench-throughput bench-kernels bench-attention cuda-info cuda-check slurm-check sweep-smoke sweep-bench clean
 
 setup:
 	@scripts/setup.sh
@@ -31,6 +31,14 @@ test: setup
 # Speed against llama.cpp on the same GGUF and threads; writes results/bench-*.json.
 bench: setup
 	@THREADS=$(THREADS) scripts/bench.sh
+
+# Serving throughput in a fixed KV memory (the paper's throughput experiment, scaled down): the default
+# workload of `kvc-bench throughput` without compression, at rates 2-64 and with unlimited memory, on
+# $(THREADS) cores; writes results/throughput.json.
+bench-throughput: setup
+	$(SWIFT) build -c release --product kvc-bench
+	mkdir -p results
+	taskset -c 0-$$(($(THREADS) - 1)) $$($(SWIFT) build -c release --show-bin-path)/kvc-bench throughput --out results/throughput.json
 
 # The quantized matrix kernel alone, on 1 and on $(THREADS) threads at once (no model needed).
 bench-kernels:

@@ -70,6 +70,9 @@ let package = Package(
             name: "EvictionPolicies", dependencies: ["KVCompress", "KVCLinearAlgebra"], path: "Plugins/EvictionPolicies",
             swiftSettings: strict),
 
+        // MARK: - Serving: a request scheduler (continuous batching, preemption, KV-Compress under a fixed pool)
+        .target(name: "Serving", dependencies: ["LlamaInference", "PagedKVCache", "KVCompress"], swiftSettings: strict),
+
         // MARK: - Evaluation tasks (RULER-style generators and scorers), plug-ins of the evaluation
         .target(
             name: "EvaluationTasks", dependencies: ["BPETokenizer", "KVCompress", "SeededRandom"], resources: [.copy("Resources")],
@@ -105,13 +108,13 @@ let package = Package(
             name: "kvc",
             dependencies: [
                 "LlamaInference", "KVCompress", "EvictionPolicies", "EvaluationTasks", "Evaluation", "KVCHDF5", "KVCStatistics", "GGUF",
-                "BPETokenizer", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "BPETokenizer", "Serving", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
         .executableTarget(
             name: "KVCBenchmark",
             dependencies: [
-                "LlamaInference", "KVCompress", "EvictionPolicies", "KVCStatistics", "KVCHDF5",
+                "LlamaInference", "KVCompress", "EvictionPolicies", "KVCStatistics", "KVCHDF5", "Serving",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Experiments/Benchmark",
@@ -154,6 +157,10 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "EvaluationTasksTests", dependencies: ["EvaluationTasks", "BPETokenizer", "GGUF", "KVCompress"], swiftSettings: strict),
+        .testTarget(
+            name: "ServingTests",
+            dependencies: ["Serving", "KVCompress", "EvictionPolicies", "LlamaInference", "PagedKVCache", "SeededRandom"],
+            swiftSettings: strict),
         .testTarget(name: "KVCCommandTests", dependencies: ["kvc", "KVCHDF5"], swiftSettings: strict),
         .testTarget(name: "KVCCUDAToolTests", dependencies: ["KVCCUDATool"], swiftSettings: strict),
     ]

@@ -4,12 +4,21 @@ import GGUF
 import LlamaInference
 import PagedKVCache
 
-/// `kvc-bench`: prefill and decode speed of our engine on a GGUF model, optionally beside
-/// llama.cpp's figures from `Experiments/bench_llamacpp.py` (see Experiments/README.md).
+/// `kvc-bench`: the engine's speed (`speed`, the default) and serving throughput under a fixed KV
+/// memory (`throughput`).
 @main
 struct KVCBenchmark: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kvc-bench",
+        abstract: "Benchmarks of the engine: speed against llama.cpp, throughput under a fixed KV memory.",
+        subcommands: [SpeedBenchmark.self, ThroughputBenchmark.self], defaultSubcommand: SpeedBenchmark.self)
+}
+
+/// `kvc-bench speed`: prefill and decode speed of our engine on a GGUF model, optionally beside
+/// llama.cpp's figures from `Experiments/bench_llamacpp.py` (see Experiments/README.md).
+struct SpeedBenchmark: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "speed",
         abstract: "Measure prefill and batched decode tokens/s; print a markdown table.")
 
     @Option(help: "GGUF model.")

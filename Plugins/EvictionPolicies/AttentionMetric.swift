@@ -27,8 +27,24 @@ public struct AttentionMetric: ImportanceMetric {
 
     public func score(_ observation: HeadObservation, keys: KeyMask, into rows: UnsafeMutableBufferPointer<Float>) {
         let n = observation.contextLength, queries = observation.queryCount
-        let keyPositions = (0..<n).map { observation.cache.position($0) }
         let squared = norm == .l2
+        // Without a buffer every key a query could see counts, and the ones it could not see have
+        // probability 0: no positions needed (the common case, and every decode step's).
+        if keys.buffer <= 0 {
+            for g in 0..<observation.groupSize {
+                let row = rows.baseAddress! + g * n
+                for q in 0..<queries {
+                    let probabilities = observation.probabilities.baseAddress! + (g * queries + q) * n
+                    if squared {
+                        for i in 0..<n { row[i] += probabilities[i] * probabilities[i] }
+                    } else {
+                        for i in 0..<n { row[i] += probabilities[i] }
+                    }
+                }
+            }
+            return
+        }
+        let keyPositions = (0..<n).map { observation.cache.position($0) }
         for g in 0..<observation.groupSize {
             for q in 0..<queries {
                 let queryPosition = observation.queryPositions[q]

@@ -138,7 +138,7 @@ struct Attention {
     private static func gather(_ view: HeadView, keys: UnsafeMutablePointer<Float>, values: UnsafeMutablePointer<Float>) {
         let d = view.headDim
         var offset = 0
-        for block in 0..<view.blockCount {
+        for block in 0..<view.filledBlockCount {
             let n = view.count(inBlock: block)
             (keys + offset * d).update(from: view.keys(block: block), count: n * d)
             (values + offset * d).update(from: view.values(block: block), count: n * d)

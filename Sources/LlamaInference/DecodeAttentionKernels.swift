@@ -12,8 +12,8 @@ import PagedKVCache
 enum DecodeAttentionKernels {
     /// Calls `body` with the blocks of `view` in logical order, in the kernels' form.
     static func withBlocks<Result>(of view: HeadView, _ body: (UnsafeBufferPointer<kvc_kv_block>) -> Result) -> Result {
-        withUnsafeTemporaryAllocation(of: kvc_kv_block.self, capacity: view.blockCount) { blocks in
-            for b in 0..<view.blockCount {
+        withUnsafeTemporaryAllocation(of: kvc_kv_block.self, capacity: view.filledBlockCount) { blocks in
+            for b in 0..<view.filledBlockCount {
                 blocks[b] = kvc_kv_block(
                     keys: view.keys(block: b), values: view.values(block: b), count: Int32(view.count(inBlock: b)))
             }

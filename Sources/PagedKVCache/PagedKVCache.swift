@@ -280,4 +280,7 @@ public struct HeadView: @unchecked Sendable {
     @inlinable public func metric(_ index: Int) -> UnsafeMutablePointer<Float> { metrics + slot(index) }
     @inlinable public func position(_ index: Int) -> Int32 { positions[slot(index)] }
     public var blockCount: Int { blockTable.count }
+    /// Blocks holding at least one KV: `ceil(length / blockSize)`. Fewer than `blockCount` when
+    /// blocks were reserved ahead of the KVs (a chunked prefill's whole prompt, reserved at admission).
+    @inlinable public var filledBlockCount: Int { (length + blockSize - 1) / blockSize }
 }

@@ -4,6 +4,7 @@ import Foundation
 import KVCompress
 import LlamaInference
 import PagedKVCache
+import Serving
 
 /// `kvc generate`: continue one prompt (streamed to stdout) or a batch of prompts (decoded together).
 struct Generate: ParsableCommand {
@@ -11,8 +12,12 @@ struct Generate: ParsableCommand {
         abstract: "Generate text; only the text goes to stdout, figures go to stderr.",
         discussion: """
             One prompt (--prompt, --prompt-file) streams its continuation to stdout as it is produced. \
-            --batch-file decodes one prompt per line together and prints one JSON object per prompt \
-            ({"index": i, "prompt": ..., "text": ...}) on stdout in prompt order when all are done.
+            --batch-file serves one prompt per line as a stream of requests (continuous batching from one \
+            KV pool: --cache-mb or --cache-blocks sets it; requests wait until the pool has their prompt's \
+            blocks, and the newest is preempted and later recomputed when it runs out) and prints one JSON \
+            object per prompt ({"index": i, "prompt": ..., "text": ...}) on stdout in prompt order when all \
+            are done. A prompt that could never fit the pool gets an "error" instead of being served, and \
+            the command exits with status 1 after serving the others.
             """)
 
     @OptionGroup(title: "Model") var modelOptions: ModelOptions
@@ -44,6 +49,10 @@ struct Generate: ParsableCommand {
         Terminal.note("loaded \(loaded.name) in \(Format.fixed(loaded.loadSeconds, digits: 2)) s: \(model.configuration)")
 
         var promptTokens = try prompts.map { try encode($0, with: tokenizer) }
+        if promptOptions.batchFile != nil {
+            try serve(prompts: prompts, promptTokens: promptTokens, loaded: loaded, compressor: compressor)
+            return
+        }
         var questionTokens: [[Int32]]?
         if let question = try questionOptions.text() {
             let placed = questionOptions.placement(document: prompts[0], question: question, tokenizer: tokenizer)
@@ -57,16 +66,15 @@ struct Generate: ParsableCommand {
         let driver = compressor.map { CompressionDriver(compressor: $0) }
         driver?.scoringModel = (model, tokenizer)  // for scorers that read the document again (kvzip)
         let readTokens = zip(promptTokens.indices, promptTokens).map { $1 + (questionTokens?[$0] ?? []) }
-        let cache = try makeCache(for: model.configuration, driver: driver, promptTokens: readTokens)
+        let cache = try makeCache(for: model.configuration, compressor: compressor, promptTokens: readTokens)
 
         let generator = Generator(model: model, cache: cache, controller: driver, loadSeconds: loaded.loadSeconds)
         let parameters = GenerationParameters(
             maxTokens: sampling.maxTokens,
             stopTokens: tokenizer.endOfTurnIDs.union([tokenizer.eosID]),
             sampler: try Sampler(temperature: Float(sampling.temperature), topP: Float(sampling.topP), seed: sampling.seed),
-            // One sequence: keep its blocks so the final cache state can be reported. A batch: hand
-            // a finished sequence's blocks to the others.
-            releasesFinishedSequences: prompts.count > 1)
+            // One sequence: keep its blocks so the final cache state can be reported.
+            releasesFinishedSequences: false)
 
         let totalPromptTokens = readTokens.reduce(0) { $0 + $1.count }
         Terminal.note(
@@ -97,18 +105,102 @@ struct Generate: ParsableCommand {
     /// policy asks for (its smallest); the pool as `--cache-blocks`/`--cache-mb` say, or just enough
     /// for every prompt plus `--max-tokens`.
     private func makeCache(
-        for llama: LlamaConfiguration, driver: CompressionDriver?, promptTokens: [[Int32]]
+        for llama: LlamaConfiguration, compressor: Compressor?, promptTokens: [[Int32]]
     ) throws -> PagedKVCache {
         let blockSize =
-            driver?.compressor.plugins.blockSize.physicalBlockSize(layers: llama.layers, kvHeads: llama.kvHeads, headDim: llama.headDim)
+            compressor?.plugins.blockSize.physicalBlockSize(layers: llama.layers, kvHeads: llama.kvHeads, headDim: llama.headDim)
             ?? cacheOptions.blockSize
         let layout = try CacheLayout(layers: llama.layers, kvHeads: llama.kvHeads, headDim: llama.headDim, blockSize: blockSize)
         // A scorer that reads the document again (kvzip) forks a sequence and prefills it a second time.
-        let rereads = driver?.compressor.plugins.scorer?.inputs.contains(.reconstructionAttention) ?? false
+        let rereads = compressor?.plugins.scorer?.inputs.contains(.reconstructionAttention) ?? false
         let reread = rereads ? [2 * (promptTokens.map(\.count).max() ?? 0) + 32] : []
         let capacity = cacheOptions.capacityBlocks(
             layout: layout, tokensPerSequence: promptTokens.map { min(llama.contextLength, $0.count + sampling.maxTokens) } + reread)
         return try PagedKVCache(layout: layout, capacityBlocks: capacity)
+    }
+
+    /// `--batch-file`: every prompt a request to the ``RequestScheduler``, served from one pool (the
+    /// cache options' size, or room for every request uncompressed); each request compressed with the
+    /// KV-Compress flags. Requests that can never fit are named on stderr before any work and get an
+    /// "error" in their JSON line; the others are served, then the command fails.
+    private func serve(
+        prompts: [String], promptTokens: [[Int32]], loaded: LoadedModel, compressor: Compressor?
+    ) throws {
+        let model = loaded.model, tokenizer = loaded.tokenizer
+        let compressionConfiguration = compressor?.configuration
+        let cache = try makeCache(for: model.configuration, compressor: compressor, promptTokens: promptTokens)
+        let scheduler = try RequestScheduler(model: model, cache: cache, registry: CompressionRegistry.shared)
+        let sampler = try Sampler(temperature: Float(sampling.temperature), topP: Float(sampling.topP), seed: sampling.seed)
+        let stopTokens = tokenizer.endOfTurnIDs.union([tokenizer.eosID])
+        let requests = promptTokens.enumerated().map { index, tokens in
+            ServingRequest(
+                prompt: tokens, maxTokens: sampling.maxTokens, stopTokens: stopTokens, sampler: sampler.reseeded(sampler.seed &+ UInt64(index)),
+                compression: compressionConfiguration)
+        }
+        var rejected: [String] = []
+        for (index, request) in requests.enumerated() {
+            if let reason = scheduler.rejection(of: request, index: index) {
+                rejected.append(reason)
+                Terminal.note("error: \(reason); it is not served")
+            }
+        }
+
+        let totalPromptTokens = promptTokens.reduce(0) { $0 + $1.count }
+        Terminal.note(
+            "serving \(prompts.count) request(s), \(totalPromptTokens) prompt tokens; pool \(cache.capacityBlocks) blocks × "
+                + "\(cache.layout.blockSize) KVs (\(Format.bytes(cache.capacityBlocks * cache.layout.bytesPerBlock)))")
+        var output = TextOutput(tokenizer: tokenizer, prompts: prompts, streaming: false)
+        var progress = ProgressLine(label: "generate", total: prompts.count * sampling.maxTokens, unit: "tokens", minimumTotal: 1)
+        var generated = 0
+        let served = try scheduler.serve(requests) { index, token in
+            generated += 1
+            progress.update(generated)
+            output.append(token, to: index)
+        }
+        progress.finish()
+        for request in served { if let reason = request.rejection { output.reject(request.index, reason: reason) } }
+        output.finish()
+
+        let statistics = scheduler.statistics
+        if compressionConfiguration != nil { showRetention(latestReports(scheduler.reports)) }
+        var report = GenerationReport(
+            model: .init(
+                path: loaded.path, name: loaded.name, layers: model.configuration.layers, kvHeads: model.configuration.kvHeads,
+                queryHeads: model.configuration.attentionHeads, headDim: model.configuration.headDim,
+                vocabularySize: model.configuration.vocabularySize),
+            threads: compute.threads, kernels: QuantizedKernels.name, batchSize: prompts.count, loadSeconds: loaded.loadSeconds,
+            promptTokens: statistics.prefilledTokens, prefillSeconds: statistics.prefillSeconds,
+            generatedTokens: statistics.outputTokens, decodedTokens: statistics.decodedTokens, decodeSeconds: statistics.decodeSeconds,
+            cache: .init(
+                blockSize: cache.layout.blockSize, capacityBlocks: cache.capacityBlocks,
+                capacityBytes: cache.capacityBlocks * cache.layout.bytesPerBlock, residentBlocks: cache.usedBlockCount,
+                residentBytes: cache.residentBytes, peakResidentBlocks: statistics.peakUsedBlocks,
+                peakResidentBytes: statistics.peakUsedBlocks * cache.layout.bytesPerBlock,
+                uncompressedBlocks: zip(promptTokens, served).reduce(0) { total, pair in
+                    total + cache.layout.blocks(forTokens: pair.0.count + pair.1.tokens.count) * cache.layout.headCount
+                }),
+            stopReasons: served.map { $0.stopReason?.rawValue ?? "rejected" })
+        report.compression = compressionConfiguration.map {
+            GenerationReport.Compression(
+                configuration: $0, statistics: CompressionStatistics(reports: scheduler.reports, metricCollection: scheduler.metricCollection))
+        }
+        report.serving = statistics
+        report.summaryLines.forEach(Terminal.note)
+        Terminal.note(
+            "serving: \(statistics.completed) of \(statistics.submitted) requests completed, \(statistics.preemptions) preemption(s), "
+                + "mean \(Format.fixed(statistics.meanRunning, digits: 1)) running, \(Format.fixed(statistics.outputTokensPerSecond, digits: 1)) output tok/s")
+        if let statsJSON {
+            try OutputFile.writeAtomically(report.json(), to: statsJSON)
+            Terminal.note("statistics written to \(statsJSON)")
+        }
+        if !rejected.isEmpty { throw ServingRejection(reasons: rejected, submitted: requests.count) }
+    }
+
+    /// The latest report of each sequence.
+    private func latestReports(_ reports: [CompressionReport]) -> [CompressionReport] {
+        var latest: [Int: CompressionReport] = [:]
+        for r in reports { latest[r.sequence] = r }
+        return latest.keys.sorted().map { latest[$0]! }
     }
 
     /// What compression kept: the per-head retention grid of the latest compression for a single
@@ -158,5 +250,14 @@ struct Generate: ParsableCommand {
                 residentBytes: cache.residentBytes, peakResidentBlocks: statistics.peakResidentBlocks,
                 peakResidentBytes: statistics.peakResidentBytes, uncompressedBlocks: uncompressedBlocks),
             stopReasons: result.sequences.map { $0.stopReason?.rawValue ?? "none" })
+    }
+}
+
+/// Requests of a batch that could never fit the pool (the others were served).
+struct ServingRejection: Error, CustomStringConvertible {
+    let reasons: [String]
+    let submitted: Int
+    var description: String {
+        "\(reasons.count) of \(submitted) request(s) not served: " + reasons.joined(separator: "; ")
     }
 }

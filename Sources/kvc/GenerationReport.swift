@@ -1,5 +1,6 @@
 import Foundation
 import KVCompress
+import Serving
 
 /// The figures of one `kvc generate` run: printed as a table on stderr and, with `--stats-json`,
 /// written as JSON (snake_case keys).
@@ -51,6 +52,8 @@ struct GenerationReport: Codable, Equatable {
     /// Why each sequence stopped: "stopToken", "maxTokens" or "contextFull" (`StopReason`).
     var stopReasons: [String]
     var compression: Compression?
+    /// The request scheduler's figures (`--batch-file`): preemptions, mean running sequences, overheads.
+    var serving: ServingStatistics?
 
     var prefillTokensPerSecond: Double { promptTokens.perSecond(prefillSeconds) }
     var decodeTokensPerSecond: Double { decodedTokens.perSecond(decodeSeconds) }

@@ -10,6 +10,8 @@ struct TextOutput {
         var index: Int
         var prompt: String
         var text: String
+        /// Why the prompt was not served (absent when it was).
+        var error: String?
     }
 
     let tokenizer: BPETokenizer
@@ -18,6 +20,7 @@ struct TextOutput {
     /// Per prompt; control tokens are not rendered (the stop tokens never reach here anyway).
     private var decoders: [StreamingDecoder]
     private var texts: [String]
+    private var errors: [Int: String] = [:]
 
     init(tokenizer: BPETokenizer, prompts: [String], streaming: Bool) {
         self.tokenizer = tokenizer
@@ -32,6 +35,9 @@ struct TextOutput {
         if streaming { Terminal.emit(piece) } else { texts[prompt] += piece }
     }
 
+    /// Marks a prompt of the batch as not served, and why.
+    mutating func reject(_ prompt: Int, reason: String) { errors[prompt] = reason }
+
     /// Emits what is held back: the tail of an unfinished character, and the batch's JSON lines.
     mutating func finish() {
         for prompt in prompts.indices {
@@ -45,7 +51,7 @@ struct TextOutput {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         for prompt in prompts.indices {
-            let line = BatchLine(index: prompt, prompt: prompts[prompt], text: texts[prompt])
+            let line = BatchLine(index: prompt, prompt: prompts[prompt], text: texts[prompt], error: errors[prompt])
             // Encoding strings and integers cannot fail.
             Terminal.emit(String(decoding: try! encoder.encode(line), as: UTF8.self) + "\n")
         }

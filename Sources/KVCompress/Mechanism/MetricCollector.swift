@@ -83,18 +83,25 @@ public final class MetricCollector: AttentionObserver, @unchecked Sendable {
                 }
             }
         }
-        let update = metric.update
-        for i in 0..<n {
-            let slot = observation.cache.metric(i)
-            if update == .maximum {
-                var largest = slot.pointee
-                for g in 0..<groupSize { largest = max(largest, rows[g * n + i]) }
-                slot.pointee = largest
-                continue
+        let update = metric.update, view = observation.cache
+        rows.withUnsafeBufferPointer { rows in
+            // Block by block: one table lookup per block rather than per KV.
+            var start = 0
+            for block in 0..<view.filledBlockCount {
+                let stored = view.metrics(block: block), count = view.count(inBlock: block)
+                for j in 0..<count {
+                    if update == .maximum {
+                        var largest = stored[j]
+                        for g in 0..<groupSize { largest = max(largest, rows[g * n + start + j]) }
+                        stored[j] = largest
+                        continue
+                    }
+                    var sum: Float = 0
+                    for g in 0..<groupSize { sum += rows[g * n + start + j] }
+                    stored[j] = update == .replace ? sum : stored[j] + sum
+                }
+                start += count
             }
-            var sum: Float = 0
-            for g in 0..<groupSize { sum += rows[g * n + i] }
-            slot.pointee = update == .replace ? sum : slot.pointee + sum
         }
         let elapsed = ContinuousClock.now - started
         lock.withLock {
