@@ -62,7 +62,8 @@ extension LlamaModel {
 extension LlamaWeights {
     init(file: GGUFFile, configuration c: LlamaConfiguration) throws(LlamaError) {
         /// A weight of `rows` outputs × `columns` inputs: ggml dimensions `[columns, rows]`. Block
-        /// types of the form d·u + m keep their blocks; other quantized types are requantized to
+        /// types of the form d·u + m keep their blocks, Q4_K and Q6_K their super-blocks
+        /// (``KQuantMatrix``); other quantized types are requantized to
         /// 8 bits (see ``QuantizedMatrix``); F32, F16 and BF16 become dense float32.
         @Sendable func matrix(_ name: String, rows: Int, columns: Int) throws(LlamaError) -> WeightMatrix {
             let info = try tensorInfo(name, dimensions: [columns, rows])
@@ -70,6 +71,11 @@ extension LlamaWeights {
             do { raw = try file.rawBytes(of: info) } catch { throw .unreadableModel(error.description) }
             if let quantized = try QuantizedMatrix(raw: raw, type: info.type, rows: rows, columns: columns) {
                 return WeightMatrix(quantized: quantized)
+            }
+            if columns % KQuantMatrix.blockLength == 0,
+                let kQuantized = try KQuantMatrix(raw: raw, type: info.type, rows: rows, columns: columns)
+            {
+                return WeightMatrix(kQuantized: kQuantized)
             }
             let values = try dequantize(info)
             switch info.type {
