@@ -5,8 +5,20 @@ import GGUF
 /// weights from the tensors (`token_embd.weight`, `blk.N.…`, `output_norm.weight`, optional
 /// `output.weight`), dequantized to float32 and shape-checked.
 extension LlamaConfiguration {
-    /// Reads the hyper-parameters of `file`.
+    /// Reads the hyper-parameters of `file`, by its family (``ModelFamilies``, keyed by
+    /// `general.architecture`).
     public init(file: GGUFFile) throws(LlamaError) {
+        let architecture: String
+        do { architecture = try file.string("general.architecture") } catch {
+            if case .missingKey = error { throw .missingMetadata("general.architecture") }
+            throw .unreadableModel(error.description)
+        }
+        guard let reader = ModelFamilies.readers[architecture] else { throw .unsupportedArchitecture(architecture) }
+        self = try reader(file)
+    }
+
+    /// The Llama family's hyper-parameters (`llama.…` keys).
+    init(llamaFile file: GGUFFile) throws(LlamaError) {
         /// A missing key is `missingMetadata`; a key of the wrong type or a damaged file keeps GGUF's
         /// own description (which names file and key).
         func read<T>(_ key: String, _ get: (String) throws(GGUFError) -> T) throws(LlamaError) -> T {
@@ -125,7 +137,13 @@ extension LlamaWeights {
                         try matrix(p + "ffn_gate.weight", rows: c.intermediateSize, columns: c.hiddenSize),
                         try matrix(p + "ffn_up.weight", rows: c.intermediateSize, columns: c.hiddenSize),
                     ]),
-                    down: try matrix(p + "ffn_down.weight", rows: c.hiddenSize, columns: c.intermediateSize))
+                    down: try matrix(p + "ffn_down.weight", rows: c.hiddenSize, columns: c.intermediateSize),
+                    queryNorm: c.traits.queryKeyNorms ? try tensor(p + "attn_q_norm.weight", dimensions: [c.headDim]) : nil,
+                    keyNorm: c.traits.queryKeyNorms ? try tensor(p + "attn_k_norm.weight", dimensions: [c.headDim]) : nil,
+                    postAttentionNorm: c.traits.postNorms
+                        ? try tensor(p + "post_attention_norm.weight", dimensions: [c.hiddenSize]) : nil,
+                    postFeedForwardNorm: c.traits.postNorms
+                        ? try tensor(p + "post_ffw_norm.weight", dimensions: [c.hiddenSize]) : nil)
                 results.set(l, .success(layer))
             } catch {
                 results.set(l, .failure(error))

@@ -108,6 +108,12 @@ struct LayerWeights: Sendable {
     let gateUp: WeightMatrix
     /// `[hidden, intermediate]`.
     let down: WeightMatrix
+    /// Per-head RMS norm weights of queries and keys, `[headDim]` each (``ArchitectureTraits/queryKeyNorms``).
+    var queryNorm: [Float]? = nil
+    var keyNorm: [Float]? = nil
+    /// RMS norm weights of the attention and FFN outputs, `[hidden]` each (``ArchitectureTraits/postNorms``).
+    var postAttentionNorm: [Float]? = nil
+    var postFeedForwardNorm: [Float]? = nil
 }
 
 /// All weights of a Llama model.
@@ -140,6 +146,7 @@ extension LlamaWeights {
             WeightMatrix(rows: parts.reduce(0) { $0 + $1.rows }, columns: parts[0].columns, values: parts.flatMap { $0.values() })
         }
         let embedding = matrix(c.vocabularySize, c.hiddenSize, std: 0.1)
+        let traits = c.traits
         let layers = (0..<c.layers).map { _ in
             LayerWeights(
                 attentionNorm: norm(c.hiddenSize),
@@ -154,7 +161,11 @@ extension LlamaWeights {
                 gateUp: stacked([
                     matrix(c.intermediateSize, c.hiddenSize), matrix(c.intermediateSize, c.hiddenSize),
                 ]),
-                down: matrix(c.hiddenSize, c.intermediateSize))
+                down: matrix(c.hiddenSize, c.intermediateSize),
+                queryNorm: traits.queryKeyNorms ? norm(c.headDim) : nil,
+                keyNorm: traits.queryKeyNorms ? norm(c.headDim) : nil,
+                postAttentionNorm: traits.postNorms ? norm(c.hiddenSize) : nil,
+                postFeedForwardNorm: traits.postNorms ? norm(c.hiddenSize) : nil)
         }
         let output = c.tiedEmbeddings ? embedding : matrix(c.vocabularySize, c.hiddenSize)
         return LlamaWeights(tokenEmbedding: embedding, layers: layers, outputNorm: norm(c.hiddenSize), output: output)
