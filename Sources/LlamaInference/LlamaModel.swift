@@ -108,6 +108,7 @@ public final class LlamaModel: Sendable {
             mlpBlock(layer: layer, rows: n, buffers: buffers)
         }
         cache.advance(sequence, by: n)
+        freeBlocksOutsideWindow([sequence], cache: cache)
         let first = allLogits ? 0 : n - 1
         return logits(buffers: buffers, rows: first..<n)
     }
@@ -166,12 +167,21 @@ public final class LlamaModel: Sendable {
             mlpBlock(layer: layer, rows: n, buffers: buffers)
         }
         for s in sequences { cache.advance(s, by: 1) }
+        freeBlocksOutsideWindow(sequences, cache: cache)
         let all = logits(buffers: buffers, rows: 0..<n)
         let v = c.vocabularySize
         return (0..<n).map { Array(all[$0 * v..<($0 + 1) * v]) }
     }
 
     // MARK: - Blocks shared by prefill and decode
+
+    /// Returns to the pool the blocks of sliding-window layers that no later query can see, so a
+    /// local layer holds at most its window (plus one partly stale block).
+    private func freeBlocksOutsideWindow(_ sequences: [SequenceID], cache: PagedKVCache) {
+        guard let window = configuration.traits.slidingWindow else { return }
+        let local = configuration.localLayers
+        for s in sequences { _ = try? cache.freeBlocksOutsideWindow(s, layers: local, window: window) }
+    }
 
     /// The RoPE table of each layer for `positions`: the global one, or the local layers' own.
     private func ropeTables(positions: [Int32]) -> (Int) -> [Float] {
