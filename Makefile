@@ -3,7 +3,7 @@
 SWIFT ?= swift
 THREADS ?= 2
 
-.PHONY: setup build release demo test bench bench-kernels bench-attention cuda-info cuda-check clean
+.PHONY: setup build release demo test fuzz bench bench-kernels bench-attention cuda-info cuda-check clean
 
 setup:
 	@scripts/setup.sh
@@ -26,6 +26,12 @@ demo: release
 test: setup
 	$(SWIFT) build
 	KVC_REQUIRE_NVRTC=1 KVC_NVRTC_LIBRARY="$$(scripts/find-nvrtc.sh)" $(SWIFT) test
+	scripts/fuzz.sh $(FUZZ_SECONDS)
+
+# libFuzzer over GGUF headers/metadata and tokenizer input, from the committed seed corpus.
+FUZZ_SECONDS ?= 60
+fuzz:
+	scripts/fuzz.sh $(FUZZ_SECONDS)
 
 # Speed against llama.cpp on the same GGUF and threads; writes results/bench-*.json.
 bench: setup
