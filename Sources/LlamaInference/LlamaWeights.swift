@@ -82,7 +82,8 @@ public final class WeightMatrix: @unchecked Sendable {
         _ input: UnsafePointer<Float>, tokens: Int, into output: UnsafeMutablePointer<Float>, accumulate: Bool
     ) {
         if let quantized {
-            let activations = QuantizedActivations(input, tokens: tokens, columns: columns)
+            let activations = QuantizedActivations(
+                input, tokens: tokens, columns: columns, rounding: quantized.activationRounding)
             quantized.multiply(activations, into: output, ldy: rows, accumulate: accumulate)
         } else if let kQuantized {
             let activations = Q8KActivations(input, tokens: tokens, columns: columns)
