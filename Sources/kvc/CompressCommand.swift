@@ -68,7 +68,7 @@ struct Compress: ParsableCommand {
         let loaded = try LoadedModel.load(path: modelOptions.resolvedPath())
         let model = loaded.model, llama = model.configuration
         Terminal.note("loaded \(loaded.name) in \(Format.fixed(loaded.loadSeconds, digits: 2)) s: \(llama)")
-        let tokens = loaded.tokenizer.encode(text)
+        let tokens = loaded.tokenizer.encodePrompt(text)
         guard !tokens.isEmpty else { throw InputError.emptyPrompt(source: promptFile ?? "--prompt") }
 
         let compressor = try Compressor(configuration: configuration, registry: CompressionRegistry.shared)

@@ -66,7 +66,8 @@ struct Sweep: ParsableCommand {
             BLAS.threads = compute.threads
             let loaded = try LoadedModel.load(path: modelOptions.resolvedPath())
             Terminal.note("loaded \(loaded.name) in \(Format.fixed(loaded.loadSeconds, digits: 2)) s")
-            let runner = try SweepRunner(specification: specification, model: loaded.model, tokenizer: loaded.tokenizer, registry: registry)
+            let runner = try SweepRunner(
+                specification: specification, model: loaded.model, tokenizer: loaded.bpeTokenizer(for: "kvc sweep"), registry: registry)
             Terminal.note(
                 "sweep: \(specification.task.rawValue), lengths \(specification.lengths.map(String.init).joined(separator: ", ")), "
                     + "\(specification.prompts) prompts each, \(specification.methods.count) methods × \(specification.rates.count) rates "
@@ -109,7 +110,8 @@ extension Sweep {
     func write(specification: SweepSpecification, registry: PluginRegistry, to path: String) throws {
         try OutputFile.checkWritable(path)
         let loaded = try LoadedModel.load(path: modelOptions.resolvedPath())
-        let runner = try SweepRunner(specification: specification, model: loaded.model, tokenizer: loaded.tokenizer, registry: registry)
+        let runner = try SweepRunner(
+                specification: specification, model: loaded.model, tokenizer: loaded.bpeTokenizer(for: "kvc sweep"), registry: registry)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         var lines = Data()

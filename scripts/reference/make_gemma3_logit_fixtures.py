@@ -36,7 +36,7 @@ def main():
     out_dir = sys.argv[2] if len(sys.argv) > 2 else "Tests/LlamaInferenceTests/Fixtures"
     if not os.path.exists(model_path):
         sys.exit(f"model not found: {model_path} (run scripts/fetch-model.sh gemma3-270m)")
-    llm = Llama(model_path=model_path, logits_all=True, n_ctx=4096, n_batch=512, n_threads=2, verbose=False)
+    llm = Llama(model_path=model_path, logits_all=True, n_ctx=1664, n_batch=512, n_threads=2, verbose=False)
     manifest = {
         "model": os.path.basename(model_path),
         "model_sha256": common.sha256(model_path),
