@@ -71,7 +71,8 @@ struct Compress: ParsableCommand {
         let tokens = loaded.tokenizer.encodePrompt(text)
         guard !tokens.isEmpty else { throw InputError.emptyPrompt(source: promptFile ?? "--prompt") }
 
-        let compressor = try Compressor(configuration: configuration, registry: CompressionRegistry.shared)
+        var compressor = try Compressor(configuration: configuration, registry: CompressionRegistry.shared)
+        if compression.globalLayersOnly { compressor.uncompressedLayers = Set(llama.localLayers) }
         let blockSize = compressor.plugins.blockSize.physicalBlockSize(layers: llama.layers, kvHeads: llama.kvHeads, headDim: llama.headDim)
         let layout = try CacheLayout(layers: llama.layers, kvHeads: llama.kvHeads, headDim: llama.headDim, blockSize: blockSize)
         let cache = try model.makeCache(

@@ -36,7 +36,11 @@ struct Generate: ParsableCommand {
 
         let promptTokens = try prompts.map { try encode($0, with: tokenizer) }
         let compressionConfiguration = try compression.resolve(cacheBlockSize: cacheOptions.blockSize)
-        let driver = try compressionConfiguration.map { try CompressionDriver(configuration: $0, registry: CompressionRegistry.shared) }
+        let driver = try compressionConfiguration.map { configuration in
+            var compressor = try Compressor(configuration: configuration, registry: CompressionRegistry.shared)
+            if compression.globalLayersOnly { compressor.uncompressedLayers = Set(model.configuration.localLayers) }
+            return CompressionDriver(compressor: compressor)
+        }
         let cache = try makeCache(for: model.configuration, driver: driver, promptTokens: promptTokens)
 
         let generator = Generator(model: model, cache: cache, controller: driver, loadSeconds: loaded.loadSeconds)
