@@ -3,7 +3,7 @@
 SWIFT ?= swift
 THREADS ?= 2
 
-.PHONY: setup build release demo test bench bench-throughput bench-kernels bench-attention cuda-info cuda-check slurm-check sweep-smoke sweep-bench clean
+.PHONY: setup build release demo test fuzz bench bench-throughput bench-kernels bench-attention cuda-info cuda-check slurm-check sweep-smoke sweep-bench clean
 
 setup:
 	@scripts/setup.sh
@@ -27,6 +27,12 @@ demo: release
 test: setup
 	$(SWIFT) build
 	KVC_REQUIRE_MODEL=1 KVC_REQUIRE_NVRTC=1 KVC_NVRTC_LIBRARY="$$(scripts/find-nvrtc.sh)" $(SWIFT) test
+	scripts/fuzz.sh $(FUZZ_SECONDS)
+
+# libFuzzer over GGUF headers/metadata and tokenizer input, from the committed seed corpus.
+FUZZ_SECONDS ?= 60
+fuzz:
+	scripts/fuzz.sh $(FUZZ_SECONDS)
 
 # Speed against llama.cpp on the same GGUF and threads; writes results/bench-*.json.
 bench: setup

@@ -47,7 +47,7 @@ extension BPETokenizer {
     }
 
     /// Reads one metadata value, turning a GGUF error into one that names the tokenizer key.
-    private static func metadata<Value>(
+    static func metadata<Value>(
         _ key: String, _ read: () throws(GGUFError) -> Value
     ) throws(BPETokenizerError) -> Value {
         do {

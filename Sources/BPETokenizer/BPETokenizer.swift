@@ -116,9 +116,9 @@ public final class BPETokenizer: Sendable {
 
     /// Token texts llama.cpp recognises as ending generation (src/llama-vocab.cpp, `special_eog_ids`,
     /// including its fill-in-the-middle pad/repo/separator tokens).
-    private static let endOfGenerationTexts: [String] = [
+    static let endOfGenerationTexts: [String] = [
         "<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>", "<|calls|>",
-        "<end_of_turn>", "<|endoftext|>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]",
+        "<end_of_turn>", "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]",
         "<|end_of_text|>", "<end_of_utterance>", "<eos>", "<turn|>", "<｜end▁of▁sentence｜>",
         "<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "<|fim_repo|>", "<|repo_name|>", "<fim-repo>",
         "<REPO>", "<reponame>", "<|file_sep|>",

@@ -4,7 +4,8 @@ public enum BPETokenizerError: Error, Equatable, CustomStringConvertible {
     case missingMetadata(key: String)
     /// A GGUF metadata key holds a value of the wrong type or an impossible value.
     case invalidMetadata(key: String, reason: String)
-    /// `tokenizer.ggml.model` names a tokenizer other than byte-level BPE ("gpt2").
+    /// `tokenizer.ggml.model` names a tokenizer other than byte-level BPE ("gpt2") and
+    /// SentencePiece ("llama"), or not the one the caller builds.
     case unsupportedTokenizerModel(String)
     /// `tokenizer.ggml.pre` names a pre-tokenizer this implementation does not know.
     case unknownPreTokenizer(String)
@@ -26,7 +27,7 @@ public enum BPETokenizerError: Error, Equatable, CustomStringConvertible {
         case .invalidMetadata(let key, let reason):
             return "GGUF metadata key '\(key)' is invalid: \(reason)"
         case .unsupportedTokenizerModel(let model):
-            return "tokenizer.ggml.model is '\(model)'; only byte-level BPE ('gpt2') is supported"
+            return "tokenizer.ggml.model is '\(model)'; supported: 'gpt2' (byte-level BPE) and 'llama' (SentencePiece)"
         case .unknownPreTokenizer(let name):
             return "unknown pre-tokenizer '\(name)' (tokenizer.ggml.pre); supported: smollm, gpt-2, llama-bpe, default and their llama.cpp aliases"
         case .duplicateToken(let text, let firstID, let secondID):

@@ -5,6 +5,9 @@ extension BPETokenizer {
         public static let preTokenizer = "tokenizer.ggml.pre"
         public static let tokens = "tokenizer.ggml.tokens"
         public static let merges = "tokenizer.ggml.merges"
+        /// SentencePiece merge priorities (float per token).
+        public static let scores = "tokenizer.ggml.scores"
+        public static let addSpacePrefix = "tokenizer.ggml.add_space_prefix"
         public static let tokenTypes = "tokenizer.ggml.token_type"
         public static let bos = "tokenizer.ggml.bos_token_id"
         public static let eos = "tokenizer.ggml.eos_token_id"

@@ -1,6 +1,7 @@
 // Allocation, packing and reading back of panel matrices; instruction-set selection; the
 // dispatcher that runs the per-ISA panel kernels over a range of panels and tokens.
 #include "internal.h"
+#include <math.h>
 #include <stdlib.h>
 
 float kvc_half_to_float(uint16_t h) {
@@ -156,6 +157,56 @@ void kvc_quantize_activations(
 #endif
         default: kvc_quantize_portable(xt, columns, qt, dt, st); break;
         }
+    }
+}
+
+uint16_t kvc_float_to_half(float f) {
+    uint32_t bits;
+    memcpy(&bits, &f, 4);
+    uint16_t sign = (uint16_t)((bits >> 16) & 0x8000);
+    uint32_t magnitude = bits & 0x7FFFFFFF;
+    if (magnitude >= 0x7F800000) return (uint16_t)(sign | 0x7C00 | (magnitude > 0x7F800000 ? 0x200 : 0));  // inf, NaN
+    if (magnitude >= 0x477FF000) return (uint16_t)(sign | 0x7C00);  // rounds past 65504: inf
+    if (magnitude < 0x38800000) {
+        // Subnormal half (or zero): the value in units of 2^-24, rounded to nearest even.
+        if (magnitude < 0x33000000) return sign;  // below half the smallest subnormal
+        uint32_t mantissa = (magnitude & 0x7FFFFF) | 0x800000;
+        int shift = 126 - (int)(magnitude >> 23);  // 14 + (113 - exponent)
+        uint32_t value = mantissa >> shift, rest = mantissa & ((1u << shift) - 1), halfway = 1u << (shift - 1);
+        if (rest > halfway || (rest == halfway && (value & 1))) value++;
+        return (uint16_t)(sign | value);
+    }
+    uint32_t value = ((magnitude >> 13) - (112u << 10));  // rebias exponent 127 → 15
+    uint32_t rest = magnitude & 0x1FFF;
+    if (rest > 0x1000 || (rest == 0x1000 && (value & 1))) value++;
+    return (uint16_t)(sign | value);
+}
+
+void kvc_quantize_activations_ggml(
+    const float *x, int32_t tokens, int32_t columns, int8_t *q, float *d, float *s, kvc_activation_rounding rounding) {
+    int32_t blocks = columns / KVC_BLOCK_COLUMNS;
+    for (int64_t b = 0; b < (int64_t)tokens * blocks; b++) {
+        const float *xb = x + b * KVC_BLOCK_COLUMNS;
+        int8_t *qb = q + b * KVC_BLOCK_COLUMNS;
+        float amax = 0;
+        for (int j = 0; j < KVC_BLOCK_COLUMNS; j++) {
+            float a = fabsf(xb[j]);
+            amax = a > amax ? a : amax;
+        }
+        float scale = amax / 127.0f;
+        float multiplier = amax != 0.0f ? 127.0f / amax : 0.0f;
+        int32_t sum = 0;
+        for (int j = 0; j < KVC_BLOCK_COLUMNS; j++) {
+            // Round half to even (|v| ≤ 127: the 1.5·2^23 trick is exact), as _mm256_round_ps.
+            float v = xb[j] * multiplier;
+            float r = (v + 12582912.0f) - 12582912.0f;
+            qb[j] = (int8_t)(int32_t)r;
+            sum += (int32_t)r;
+        }
+        float rounded = kvc_half_to_float(kvc_float_to_half(scale));
+        d[b] = rounded;
+        s[b] = rounding == KVC_ROUNDING_Q8_1 ? kvc_half_to_float(kvc_float_to_half(scale * (float)sum))
+                                             : rounded * (float)sum;
     }
 }
 

@@ -45,6 +45,9 @@ struct Attention {
         parallelFor(c.kvHeads) { h in
             Self.gather(views[h], keys: sharedKeys[h].base, values: sharedValues[h].base)
         }
+        // Sliding-window layers (Gemma 3): slot positions, to hide keys outside the window.
+        let window = c.slidingWindow(layer: layer)
+        let slotPositions = window == nil ? nil : views.map(Self.positions)
 
         let tiles = (count + Self.queryTile - 1) / Self.queryTile
         let out = SharedPointer(output), q = SharedPointer(UnsafeMutablePointer(mutating: qkv))
@@ -75,6 +78,11 @@ struct Attention {
                 ldc: width, alpha: scale)
             for r in 0..<g * rows {
                 let row = scores + r * width, visible = past + rowStart + r % rows + 1
+                if let window, let slotPositions {
+                    Self.maskOutsideWindow(
+                        row, positions: slotPositions[h], count: visible, query: startPosition + rowStart + r % rows,
+                        window: window)
+                }
                 Kernels.softmax(row, count: visible)
                 (row + visible).update(repeating: 0, count: width - visible)
             }
@@ -107,6 +115,7 @@ struct Attention {
     ) {
         let c = configuration, d = c.headDim, g = c.groupSize, n = rows.count, length = view.length
         let past = length - count
+        let window = c.slidingWindow(layer: layer), slotPositions = window == nil ? nil : Self.positions(view)
         let probabilities = UnsafeMutableBufferPointer<Float>.allocate(capacity: g * n * length)
         let queries = UnsafeMutableBufferPointer<Float>.allocate(capacity: g * n * d)
         defer {
@@ -123,6 +132,10 @@ struct Attention {
                 m: n, n: length, k: d, a: queries.baseAddress! + j * n * d, b: keys, transposeB: true, c: block, alpha: scale)
             for (i, row) in rows.enumerated() {
                 let p = block + i * length, visible = past + row + 1
+                if let window, let slotPositions {
+                    Self.maskOutsideWindow(
+                        p, positions: slotPositions, count: visible, query: startPosition + row, window: window)
+                }
                 Kernels.softmax(p, count: visible)
                 (p + visible).update(repeating: 0, count: length - visible)
             }
@@ -132,6 +145,25 @@ struct Attention {
                 sequence: sequence, layer: layer, kvHead: h, groupSize: g, headDim: d,
                 queryPositions: rows.map { Int32(startPosition + $0) }, phase: .prefill,
                 queries: UnsafeBufferPointer(queries), probabilities: UnsafeBufferPointer(probabilities), cache: view))
+    }
+
+    /// The positions of a head's slots in logical order: `[length]`.
+    static func positions(_ view: HeadView) -> [Int32] {
+        var positions: [Int32] = []
+        positions.reserveCapacity(view.length)
+        for block in 0..<view.blockCount {
+            positions.append(contentsOf: UnsafeBufferPointer(start: view.positions(block: block), count: view.count(inBlock: block)))
+        }
+        return positions
+    }
+
+    /// Scores of slots whose key is outside the sliding window of the query at position `query`
+    /// become −∞, so softmax gives them 0 (llama.cpp `is_masked_swa`, standard type: masked when
+    /// query − key ≥ window).
+    static func maskOutsideWindow(
+        _ scores: UnsafeMutablePointer<Float>, positions: [Int32], count: Int, query: Int, window: Int
+    ) {
+        for j in 0..<count where query - Int(positions[j]) >= window { scores[j] = -.infinity }
     }
 
     /// Copies a head's keys and values in logical order: `[length, headDim]` each.
@@ -191,6 +223,13 @@ struct Attention {
             DecodeAttentionKernels.scores(
                 queries: queries, groupSize: g, headDim: d, blocks: blocks, length: length, scale: scale,
                 into: probabilities)
+            if let window = c.slidingWindow(layer: layer) {
+                let slotPositions = Self.positions(view)
+                for j in 0..<g {
+                    Self.maskOutsideWindow(
+                        probabilities + j * length, positions: slotPositions, count: length, query: Int(position), window: window)
+                }
+            }
             DecodeAttentionKernels.softmax(probabilities, groupSize: g, length: length)
             if let observer {
                 observer.observe(

@@ -31,14 +31,17 @@ public struct LlamaConfiguration: Codable, Sendable, Hashable, CustomStringConve
     public let vocabularySize: Int
     /// Whether the output projection reuses the token embedding (no `output.weight` tensor).
     public let tiedEmbeddings: Bool
+    /// How the family's block differs from Llama's; nil for Llama (see ``traits``).
+    public let familyTraits: ArchitectureTraits?
 
-    /// Architectures whose GGUF tensors and forward pass are exactly Llama's.
-    public static let acceptedArchitectures: Set<String> = ["llama"]
+    /// Architectures with a model family (``ModelFamilies``): "llama", "gemma3".
+    public static let acceptedArchitectures: Set<String> = ["llama", "gemma3"]
 
     public init(
         architecture: String = "llama", layers: Int, hiddenSize: Int, intermediateSize: Int, attentionHeads: Int,
         kvHeads: Int, headDim: Int? = nil, ropeDimensions: Int? = nil, ropeFrequencyBase: Float = 10_000,
-        rmsNormEpsilon: Float = 1e-5, contextLength: Int, vocabularySize: Int, tiedEmbeddings: Bool
+        rmsNormEpsilon: Float = 1e-5, contextLength: Int, vocabularySize: Int, tiedEmbeddings: Bool,
+        traits: ArchitectureTraits? = nil
     ) throws(LlamaError) {
         guard Self.acceptedArchitectures.contains(architecture) else {
             throw .unsupportedArchitecture(architecture)
@@ -65,6 +68,10 @@ public struct LlamaConfiguration: Codable, Sendable, Hashable, CustomStringConve
         try require(rmsNormEpsilon > 0, "layer_norm_rms_epsilon must be positive (got \(rmsNormEpsilon))")
         try require(contextLength > 0, "context_length must be positive (got \(contextLength))")
         try require(vocabularySize > 0, "vocabulary size must be positive (got \(vocabularySize))")
+        if let window = traits?.slidingWindow {
+            try require(window > 0, "attention.sliding_window must be positive (got \(window))")
+        }
+        try require((traits?.slidingWindowPattern ?? 0) >= 0, "the sliding-window pattern must not be negative")
         self.architecture = architecture
         self.layers = layers
         self.hiddenSize = hiddenSize
@@ -78,6 +85,7 @@ public struct LlamaConfiguration: Codable, Sendable, Hashable, CustomStringConve
         self.contextLength = contextLength
         self.vocabularySize = vocabularySize
         self.tiedEmbeddings = tiedEmbeddings
+        self.familyTraits = traits == .llama ? nil : traits
     }
 
     /// Query heads per KV head.
@@ -100,5 +108,6 @@ public struct LlamaConfiguration: Codable, Sendable, Hashable, CustomStringConve
         "\(architecture): \(layers) layers, hidden \(hiddenSize), \(attentionHeads) query / \(kvHeads) KV heads × \(headDim), "
             + "FFN \(intermediateSize), vocab \(vocabularySize), context \(contextLength)"
             + (tiedEmbeddings ? ", tied output" : "")
+            + (traits.slidingWindow.map { ", window \($0) on \(localLayers.count) of \(layers) layers" } ?? "")
     }
 }

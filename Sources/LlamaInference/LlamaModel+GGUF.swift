@@ -5,8 +5,20 @@ import GGUF
 /// weights from the tensors (`token_embd.weight`, `blk.N.…`, `output_norm.weight`, optional
 /// `output.weight`), dequantized to float32 and shape-checked.
 extension LlamaConfiguration {
-    /// Reads the hyper-parameters of `file`.
+    /// Reads the hyper-parameters of `file`, by its family (``ModelFamilies``, keyed by
+    /// `general.architecture`).
     public init(file: GGUFFile) throws(LlamaError) {
+        let architecture: String
+        do { architecture = try file.string("general.architecture") } catch {
+            if case .missingKey = error { throw .missingMetadata("general.architecture") }
+            throw .unreadableModel(error.description)
+        }
+        guard let reader = ModelFamilies.readers[architecture] else { throw .unsupportedArchitecture(architecture) }
+        self = try reader(file)
+    }
+
+    /// The Llama family's hyper-parameters (`llama.…` keys).
+    init(llamaFile file: GGUFFile) throws(LlamaError) {
         /// A missing key is `missingMetadata`; a key of the wrong type or a damaged file keeps GGUF's
         /// own description (which names file and key).
         func read<T>(_ key: String, _ get: (String) throws(GGUFError) -> T) throws(LlamaError) -> T {
@@ -62,7 +74,8 @@ extension LlamaModel {
 extension LlamaWeights {
     init(file: GGUFFile, configuration c: LlamaConfiguration) throws(LlamaError) {
         /// A weight of `rows` outputs × `columns` inputs: ggml dimensions `[columns, rows]`. Block
-        /// types of the form d·u + m keep their blocks; other quantized types are requantized to
+        /// types of the form d·u + m keep their blocks, Q4_K and Q6_K their super-blocks
+        /// (``KQuantMatrix``); other quantized types are requantized to
         /// 8 bits (see ``QuantizedMatrix``); F32, F16 and BF16 become dense float32.
         @Sendable func matrix(_ name: String, rows: Int, columns: Int) throws(LlamaError) -> WeightMatrix {
             let info = try tensorInfo(name, dimensions: [columns, rows])
@@ -70,6 +83,11 @@ extension LlamaWeights {
             do { raw = try file.rawBytes(of: info) } catch { throw .unreadableModel(error.description) }
             if let quantized = try QuantizedMatrix(raw: raw, type: info.type, rows: rows, columns: columns) {
                 return WeightMatrix(quantized: quantized)
+            }
+            if columns % KQuantMatrix.blockLength == 0,
+                let kQuantized = try KQuantMatrix(raw: raw, type: info.type, rows: rows, columns: columns)
+            {
+                return WeightMatrix(kQuantized: kQuantized)
             }
             let values = try dequantize(info)
             switch info.type {
@@ -119,7 +137,13 @@ extension LlamaWeights {
                         try matrix(p + "ffn_gate.weight", rows: c.intermediateSize, columns: c.hiddenSize),
                         try matrix(p + "ffn_up.weight", rows: c.intermediateSize, columns: c.hiddenSize),
                     ]),
-                    down: try matrix(p + "ffn_down.weight", rows: c.hiddenSize, columns: c.intermediateSize))
+                    down: try matrix(p + "ffn_down.weight", rows: c.hiddenSize, columns: c.intermediateSize),
+                    queryNorm: c.traits.queryKeyNorms ? try tensor(p + "attn_q_norm.weight", dimensions: [c.headDim]) : nil,
+                    keyNorm: c.traits.queryKeyNorms ? try tensor(p + "attn_k_norm.weight", dimensions: [c.headDim]) : nil,
+                    postAttentionNorm: c.traits.postNorms
+                        ? try tensor(p + "post_attention_norm.weight", dimensions: [c.hiddenSize]) : nil,
+                    postFeedForwardNorm: c.traits.postNorms
+                        ? try tensor(p + "post_ffw_norm.weight", dimensions: [c.hiddenSize]) : nil)
                 results.set(l, .success(layer))
             } catch {
                 results.set(l, .failure(error))

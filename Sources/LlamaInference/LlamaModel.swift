@@ -8,6 +8,10 @@ import PagedKVCache
 /// and residual → RMSNorm → SwiGLU MLP and residual. Then a final RMSNorm and the output projection
 /// (tied to the token embedding when the file has no `output.weight`).
 ///
+/// Other families switch parts of the block by their ``ArchitectureTraits`` (Gemma 3: embedding
+/// scale, Q/K norms, NEOX RoPE with a per-layer base, sliding-window layers, post-norms, GeGLU);
+/// attention, cache and observer are the same for all.
+///
 /// Projections and MLP of all tokens of a step are one matrix product each
 /// (``WeightMatrix/multiply(_:tokens:into:accumulate:)``, split over the cores): the prompt's tokens
 /// in prefill, the batch's sequences in decode. Block-quantized files (Q4_1 for SmolLM2) multiply
@@ -20,6 +24,8 @@ public final class LlamaModel: Sendable {
     public let configuration: LlamaConfiguration
     let weights: LlamaWeights
     let rope: RotaryEmbedding
+    /// RoPE of the sliding-window layers when their base differs (Gemma 3), else nil.
+    let localRope: RotaryEmbedding?
     let attention: Attention
 
     /// Takes over the BLAS thread setting: the model runs its own worker pool and calls BLAS
@@ -28,7 +34,12 @@ public final class LlamaModel: Sendable {
         BLAS.threads = 1
         self.configuration = configuration
         self.weights = weights
-        rope = RotaryEmbedding(dimensions: configuration.ropeDimensions, base: configuration.ropeFrequencyBase)
+        let traits = configuration.traits
+        rope = RotaryEmbedding(
+            dimensions: configuration.ropeDimensions, base: configuration.ropeFrequencyBase, mode: traits.ropeMode)
+        localRope = configuration.localLayers.isEmpty || traits.localRopeFrequencyBase == configuration.ropeFrequencyBase
+            ? nil
+            : RotaryEmbedding(dimensions: configuration.ropeDimensions, base: traits.localRopeFrequencyBase, mode: traits.ropeMode)
         attention = Attention(configuration: configuration)
     }
 
@@ -74,7 +85,7 @@ public final class LlamaModel: Sendable {
         do { try cache.reserve(sequence, tokens: n) } catch { throw LlamaError.cache(error) }
 
         let positions = (0..<n).map { Int32(start + $0) }
-        let ropeTable = rope.table(positions: positions)
+        let ropeTables = ropeTables(positions: positions)
         let observedRows = observer.map { $0.observedQueries(sequence: sequence, chunkLength: n, startPosition: start) }
             .map { $0.clamped(to: 0..<n) }
 
@@ -82,7 +93,7 @@ public final class LlamaModel: Sendable {
         defer { buffers.deallocate() }
         embed(tokens, into: buffers.hidden)
         for layer in 0..<c.layers {
-            attentionBlock(layer: layer, rows: n, buffers: buffers, ropeTable: ropeTable) { qkv in
+            attentionBlock(layer: layer, rows: n, buffers: buffers, ropeTable: ropeTables(layer)) { qkv in
                 appendKV(qkv: qkv, rows: n, buffers: buffers, layer: layer) { keys, values in
                     positions.withUnsafeBufferPointer { p in
                         cache.append(sequence, layer: layer, count: n, keys: keys, values: values, positions: p.baseAddress!)
@@ -97,6 +108,7 @@ public final class LlamaModel: Sendable {
             mlpBlock(layer: layer, rows: n, buffers: buffers)
         }
         cache.advance(sequence, by: n)
+        freeBlocksOutsideWindow([sequence], cache: cache)
         let first = allLogits ? 0 : n - 1
         return logits(buffers: buffers, rows: first..<n)
     }
@@ -128,7 +140,7 @@ public final class LlamaModel: Sendable {
         }
         do { for s in sequences { try cache.reserve(s, tokens: 1) } } catch { throw LlamaError.cache(error) }
 
-        let ropeTable = rope.table(positions: positions)
+        let ropeTables = ropeTables(positions: positions)
         let observers: [(any AttentionObserver)?] = sequences.map { s in
             observer.flatMap { $0.observesDecode(sequence: s) ? $0 : nil }
         }
@@ -136,7 +148,7 @@ public final class LlamaModel: Sendable {
         defer { buffers.deallocate() }
         embed(batch.map(\.token), into: buffers.hidden)
         for layer in 0..<c.layers {
-            attentionBlock(layer: layer, rows: n, buffers: buffers, ropeTable: ropeTable) { qkv in
+            attentionBlock(layer: layer, rows: n, buffers: buffers, ropeTable: ropeTables(layer)) { qkv in
                 appendKV(qkv: qkv, rows: n, buffers: buffers, layer: layer) { keys, values in
                     for (b, s) in sequences.enumerated() {
                         withUnsafePointer(to: positions[b]) { p in
@@ -155,6 +167,7 @@ public final class LlamaModel: Sendable {
             mlpBlock(layer: layer, rows: n, buffers: buffers)
         }
         for s in sequences { cache.advance(s, by: 1) }
+        freeBlocksOutsideWindow(sequences, cache: cache)
         let all = logits(buffers: buffers, rows: 0..<n)
         let v = c.vocabularySize
         return (0..<n).map { Array(all[$0 * v..<($0 + 1) * v]) }
@@ -162,11 +175,27 @@ public final class LlamaModel: Sendable {
 
     // MARK: - Blocks shared by prefill and decode
 
-    /// hidden[r] = embedding row of token r.
+    /// Returns to the pool the blocks of sliding-window layers that no later query can see, so a
+    /// local layer holds at most its window (plus one partly stale block).
+    private func freeBlocksOutsideWindow(_ sequences: [SequenceID], cache: PagedKVCache) {
+        guard let window = configuration.traits.slidingWindow else { return }
+        let local = configuration.localLayers
+        for s in sequences { _ = try? cache.freeBlocksOutsideWindow(s, layers: local, window: window) }
+    }
+
+    /// The RoPE table of each layer for `positions`: the global one, or the local layers' own.
+    private func ropeTables(positions: [Int32]) -> (Int) -> [Float] {
+        let global = rope.table(positions: positions), local = localRope?.table(positions: positions)
+        let c = configuration
+        return { layer in local.flatMap { c.isLocal(layer: layer) ? $0 : nil } ?? global }
+    }
+
+    /// hidden[r] = embedding row of token r (× the family's embedding scale).
     private func embed(_ tokens: [Int32], into hidden: UnsafeMutablePointer<Float>) {
-        let d = configuration.hiddenSize
+        let d = configuration.hiddenSize, scale = configuration.traits.embeddingScale
         for (r, t) in tokens.enumerated() {
             weights.tokenEmbedding.copyRow(Int(t), into: hidden + r * d)
+            if scale != 1 { Kernels.scale(hidden + r * d, count: d, by: scale) }
         }
     }
 
@@ -182,6 +211,9 @@ public final class LlamaModel: Sendable {
                 epsilon: c.rmsNormEpsilon)
         }
         project(buffers.normed, rows: rows, weight: w.qkv, into: buffers.qkv)
+        if let queryNorm = w.queryNorm, let keyNorm = w.keyNorm {
+            normalizeHeads(buffers.qkv, rows: rows, queryNorm: queryNorm, keyNorm: keyNorm)
+        }
         ropeTable.withUnsafeBufferPointer { table in
             for r in 0..<rows {
                 let row = buffers.qkv + r * qkvWidth, t = table.baseAddress! + r * rope.pairs * 2
@@ -190,7 +222,33 @@ public final class LlamaModel: Sendable {
             }
         }
         attend(buffers.qkv)
-        project(buffers.attention, rows: rows, weight: w.attentionOutput, into: buffers.hidden, accumulate: true)
+        if let postNorm = w.postAttentionNorm {
+            project(buffers.attention, rows: rows, weight: w.attentionOutput, into: buffers.projected)
+            Kernels.addNormalized(
+                buffers.projected, weight: postNorm, into: buffers.hidden, rows: rows, width: c.hiddenSize,
+                epsilon: c.rmsNormEpsilon)
+        } else {
+            project(buffers.attention, rows: rows, weight: w.attentionOutput, into: buffers.hidden, accumulate: true)
+        }
+    }
+
+    /// RMS norm of every query and key head of `rows` rows of `qkv` in place (Gemma 3's
+    /// `attn_q_norm` / `attn_k_norm`, weights `[headDim]`).
+    private func normalizeHeads(_ qkv: UnsafeMutablePointer<Float>, rows: Int, queryNorm: [Float], keyNorm: [Float]) {
+        let c = configuration
+        queryNorm.withUnsafeBufferPointer { qn in
+            keyNorm.withUnsafeBufferPointer { kn in
+                for r in 0..<rows {
+                    let row = qkv + r * qkvWidth
+                    Kernels.rmsNorm(
+                        row, weight: qn.baseAddress!, output: row, rows: c.attentionHeads, width: c.headDim,
+                        epsilon: c.rmsNormEpsilon)
+                    Kernels.rmsNorm(
+                        row + c.queryWidth, weight: kn.baseAddress!, output: row + c.queryWidth, rows: c.kvHeads,
+                        width: c.headDim, epsilon: c.rmsNormEpsilon)
+                }
+            }
+        }
     }
 
     /// Copies the K and V columns of `qkv` into contiguous `[rows, kvHeads, headDim]` buffers for
@@ -217,8 +275,18 @@ public final class LlamaModel: Sendable {
                 epsilon: c.rmsNormEpsilon)
         }
         project(buffers.normed, rows: rows, weight: w.gateUp, into: buffers.gateUp)
-        Kernels.swiGLU(buffers.gateUp, output: buffers.activation, rows: rows, width: f)
-        project(buffers.activation, rows: rows, weight: w.down, into: buffers.hidden, accumulate: true)
+        switch c.traits.activation {
+        case .silu: Kernels.swiGLU(buffers.gateUp, output: buffers.activation, rows: rows, width: f)
+        case .geluTanh: Kernels.geGLU(buffers.gateUp, output: buffers.activation, rows: rows, width: f)
+        }
+        if let postNorm = w.postFeedForwardNorm {
+            project(buffers.activation, rows: rows, weight: w.down, into: buffers.projected)
+            Kernels.addNormalized(
+                buffers.projected, weight: postNorm, into: buffers.hidden, rows: rows, width: c.hiddenSize,
+                epsilon: c.rmsNormEpsilon)
+        } else {
+            project(buffers.activation, rows: rows, weight: w.down, into: buffers.hidden, accumulate: true)
+        }
     }
 
     /// Final RMSNorm and output projection of the given rows: `[rows.count, vocabulary]`.
@@ -277,6 +345,8 @@ private struct StepBuffers {
     let gateUp: UnsafeMutablePointer<Float>
     /// SwiGLU output: `[rows, intermediate]`.
     let activation: UnsafeMutablePointer<Float>
+    /// A projection before its post-norm (Gemma): `[rows, hidden]`.
+    let projected: UnsafeMutablePointer<Float>
 
     init(rows: Int, configuration c: LlamaConfiguration, qkvWidth: Int) {
         hidden = .allocate(capacity: rows * c.hiddenSize)
@@ -287,9 +357,10 @@ private struct StepBuffers {
         attention = .allocate(capacity: rows * c.queryWidth)
         gateUp = .allocate(capacity: rows * 2 * c.intermediateSize)
         activation = .allocate(capacity: rows * c.intermediateSize)
+        projected = .allocate(capacity: rows * c.hiddenSize)
     }
 
     func deallocate() {
-        for p in [hidden, normed, qkv, keys, values, attention, gateUp, activation] { p.deallocate() }
+        for p in [hidden, normed, qkv, keys, values, attention, gateUp, activation, projected] { p.deallocate() }
     }
 }

@@ -3,16 +3,19 @@ import SeededRandom
 
 /// A weight matrix `[rows, columns]`, one row per output unit (GGUF's layout), so `y = W · x` is a
 /// product with the transpose of the stored matrix. Either dense float32 (F32/F16/BF16 files and
-/// random test weights; products by sgemm) or block-quantized (``QuantizedMatrix``; products by
-/// integer dot products with 8-bit activations). ``multiply(_:rows:into:accumulate:)`` is the one
+/// random test weights; products by sgemm), block-quantized (``QuantizedMatrix``; products by
+/// integer dot products with 8-bit activations) or in K-quant super-blocks (``KQuantMatrix``; Q4_K
+/// and Q6_K with Q8_K activations). ``multiply(_:rows:into:accumulate:)`` is the one
 /// place the forward pass multiplies with weights. Immutable, hence shareable across threads.
 public final class WeightMatrix: @unchecked Sendable {
     public let rows: Int
     public let columns: Int
     /// `[rows, columns]` row-major float32; nil when the matrix is block-quantized.
     let dense: UnsafeMutablePointer<Float>?
-    /// The blocks; nil for dense matrices.
+    /// The blocks; nil for dense and K-quant matrices.
     let quantized: QuantizedMatrix?
+    /// The K-quant super-blocks; nil for the other kinds.
+    let kQuantized: KQuantMatrix?
 
     /// Takes `values` (`[rows, columns]`, row-major) as dense float32.
     init(rows: Int, columns: Int, values: [Float]) {
@@ -23,6 +26,7 @@ public final class WeightMatrix: @unchecked Sendable {
         values.withUnsafeBufferPointer { data.initialize(from: $0.baseAddress!, count: rows * columns) }
         dense = data
         quantized = nil
+        kQuantized = nil
     }
 
     init(quantized: QuantizedMatrix) {
@@ -30,10 +34,19 @@ public final class WeightMatrix: @unchecked Sendable {
         columns = quantized.columns
         dense = nil
         self.quantized = quantized
+        kQuantized = nil
+    }
+
+    init(kQuantized: KQuantMatrix) {
+        rows = kQuantized.rows
+        columns = kQuantized.columns
+        dense = nil
+        quantized = nil
+        self.kQuantized = kQuantized
     }
 
     /// Stacks matrices of equal width vertically (fused projections: one product instead of several).
-    /// Quantized parts stay quantized; if any part is dense, the stack is dense.
+    /// Quantized parts stay quantized; if any part is dense (or a K-quant), the stack is dense.
     convenience init(stacking parts: [WeightMatrix]) throws(LlamaError) {
         let quantized = parts.compactMap(\.quantized)
         if quantized.count == parts.count {
@@ -49,6 +62,8 @@ public final class WeightMatrix: @unchecked Sendable {
     func copyRow(_ r: Int, into out: UnsafeMutablePointer<Float>) {
         if let dense {
             out.update(from: dense + r * columns, count: columns)
+        } else if let kQuantized {
+            kQuantized.dequantizeRow(r, into: out)
         } else {
             quantized!.dequantizeRow(r, into: out)
         }
@@ -57,6 +72,7 @@ public final class WeightMatrix: @unchecked Sendable {
     /// All weights as float32, `[rows, columns]` (tests and references).
     public func values() -> [Float] {
         if let dense { return Array(UnsafeBufferPointer(start: dense, count: rows * columns)) }
+        if let kQuantized { return kQuantized.dequantized() }
         return quantized!.dequantized()
     }
 
@@ -66,8 +82,12 @@ public final class WeightMatrix: @unchecked Sendable {
         _ input: UnsafePointer<Float>, tokens: Int, into output: UnsafeMutablePointer<Float>, accumulate: Bool
     ) {
         if let quantized {
-            let activations = QuantizedActivations(input, tokens: tokens, columns: columns)
+            let activations = QuantizedActivations(
+                input, tokens: tokens, columns: columns, rounding: quantized.activationRounding)
             quantized.multiply(activations, into: output, ldy: rows, accumulate: accumulate)
+        } else if let kQuantized {
+            let activations = Q8KActivations(input, tokens: tokens, columns: columns)
+            kQuantized.multiply(activations, into: output, ldy: rows, accumulate: accumulate)
         } else {
             Kernels.parallelGemm(
                 m: tokens, n: rows, k: columns, a: input, weight: dense!, c: output, accumulate: accumulate)
@@ -89,6 +109,12 @@ struct LayerWeights: Sendable {
     let gateUp: WeightMatrix
     /// `[hidden, intermediate]`.
     let down: WeightMatrix
+    /// Per-head RMS norm weights of queries and keys, `[headDim]` each (``ArchitectureTraits/queryKeyNorms``).
+    var queryNorm: [Float]? = nil
+    var keyNorm: [Float]? = nil
+    /// RMS norm weights of the attention and FFN outputs, `[hidden]` each (``ArchitectureTraits/postNorms``).
+    var postAttentionNorm: [Float]? = nil
+    var postFeedForwardNorm: [Float]? = nil
 }
 
 /// All weights of a Llama model.
@@ -121,6 +147,7 @@ extension LlamaWeights {
             WeightMatrix(rows: parts.reduce(0) { $0 + $1.rows }, columns: parts[0].columns, values: parts.flatMap { $0.values() })
         }
         let embedding = matrix(c.vocabularySize, c.hiddenSize, std: 0.1)
+        let traits = c.traits
         let layers = (0..<c.layers).map { _ in
             LayerWeights(
                 attentionNorm: norm(c.hiddenSize),
@@ -135,7 +162,11 @@ extension LlamaWeights {
                 gateUp: stacked([
                     matrix(c.intermediateSize, c.hiddenSize), matrix(c.intermediateSize, c.hiddenSize),
                 ]),
-                down: matrix(c.hiddenSize, c.intermediateSize))
+                down: matrix(c.hiddenSize, c.intermediateSize),
+                queryNorm: traits.queryKeyNorms ? norm(c.headDim) : nil,
+                keyNorm: traits.queryKeyNorms ? norm(c.headDim) : nil,
+                postAttentionNorm: traits.postNorms ? norm(c.hiddenSize) : nil,
+                postFeedForwardNorm: traits.postNorms ? norm(c.hiddenSize) : nil)
         }
         let output = c.tiedEmbeddings ? embedding : matrix(c.vocabularySize, c.hiddenSize)
         return LlamaWeights(tokenEmbedding: embedding, layers: layers, outputNorm: norm(c.hiddenSize), output: output)

@@ -1,3 +1,4 @@
+import CKernels
 import GGUF
 
 /// Building ``QuantizedMatrix`` from ggml tensors: the block types of the form d·u + m are copied
@@ -22,7 +23,8 @@ extension QuantizedMatrix {
         guard columns % Self.blockLength == 0, raw.count >= rows * columns / 32 * type.bytesPerBlock else {
             throw .unreadableModel("a \(type) tensor of \(rows)×\(columns) weights needs \(rows * columns / 32 * type.bytesPerBlock) bytes, has \(raw.count)")
         }
-        try self.init(rows: rows, columns: columns, format: format)
+        let rounding = type == .q4_1 || type == .q5_1 ? KVC_ROUNDING_Q8_1 : KVC_ROUNDING_Q8_0
+        try self.init(rows: rows, columns: columns, format: format, activationRounding: rounding)
         let stride = type.bytesPerBlock, base = raw.baseAddress!
         var value = Block()
         for r in 0..<rows {
@@ -101,7 +103,12 @@ extension QuantizedMatrix {
         precondition(parts.allSatisfy { $0.columns == columns }, "stacked matrices must have equal widths")
         let formats = Set(parts.map(\.format))
         let format = formats.count == 1 ? parts[0].format : .q8Min
-        try self.init(rows: parts.reduce(0) { $0 + $1.rows }, columns: columns, format: format)
+        // Parts whose source blocks had no minimum keep llama.cpp's Q8_0 rounding: the stored
+        // minimum −zero_point·d with s = d·Σq is exactly their Σ (u − zero_point)·q.
+        let roundings = Set(parts.map(\.activationRounding.rawValue))
+        try self.init(
+            rows: parts.reduce(0) { $0 + $1.rows }, columns: columns, format: format,
+            activationRounding: roundings.count == 1 ? parts[0].activationRounding : KVC_ROUNDING_Q8_1)
         var row = 0
         for part in parts {
             for r in 0..<part.rows {

@@ -35,6 +35,9 @@ public final class QuantizedMatrix: @unchecked Sendable {
     public let rows: Int
     public let columns: Int
     public let format: Format
+    /// How the forward pass quantizes this matrix's activations: as llama.cpp does for the file's
+    /// block type (Q8_0 for blocks without a stored minimum, Q8_1 with one).
+    let activationRounding: kvc_activation_rounding
     /// Heap-allocated so the kernels get a stable pointer.
     private let matrix: UnsafeMutablePointer<kvc_qmatrix>
 
@@ -42,13 +45,14 @@ public final class QuantizedMatrix: @unchecked Sendable {
     static let blockLength = Int(KVC_BLOCK_COLUMNS)
 
     /// A zeroed matrix.
-    init(rows: Int, columns: Int, format: Format) throws(LlamaError) {
+    init(rows: Int, columns: Int, format: Format, activationRounding: kvc_activation_rounding? = nil) throws(LlamaError) {
         guard rows > 0, columns > 0, columns % Self.blockLength == 0 else {
             throw .invalidConfiguration("a block-quantized matrix needs a width that is a multiple of 32, got \(rows)×\(columns)")
         }
         self.rows = rows
         self.columns = columns
         self.format = format
+        self.activationRounding = activationRounding ?? (format.zeroPoint == nil ? KVC_ROUNDING_Q8_1 : KVC_ROUNDING_Q8_0)
         matrix = .allocate(capacity: 1)
         matrix.initialize(to: kvc_qmatrix())
         let status = kvc_qmatrix_init(
@@ -168,7 +172,8 @@ public enum QuantizedKernels {
 /// Activations quantized to 8 bits per 32-block, the input of ``QuantizedMatrix/multiply``.
 ///
 /// Storage: `quants` `[tokens, columns]` int8; `scales` and `sums` `[tokens, columns / 32]` float32
-/// (d = max|x|/127 and s = d·Σq of each block).
+/// (d = max|x|/127 and s = d·Σq of each block; with a `rounding`, d and s rounded as llama.cpp's
+/// Q8_0/Q8_1 blocks hold them, see `kvc_quantize_activations_ggml`).
 final class QuantizedActivations: @unchecked Sendable {
     let tokens: Int
     let columns: Int
@@ -194,6 +199,27 @@ final class QuantizedActivations: @unchecked Sendable {
             kvc_quantize_activations(
                 xs.base + first * columns, Int32(count), Int32(columns), q.base + first * columns, d.base + first * blocks,
                 s.base + first * blocks, isa)
+        }
+    }
+
+    /// Quantizes `x` (`[tokens, columns]`) with llama.cpp's rounding for the given block family
+    /// (what the forward pass uses, so that products match llama.cpp's), tokens spread over the cores.
+    init(_ x: UnsafePointer<Float>, tokens: Int, columns: Int, rounding: kvc_activation_rounding) {
+        precondition(columns % QuantizedMatrix.blockLength == 0, "activation width \(columns) is not a multiple of 32")
+        self.tokens = tokens
+        self.columns = columns
+        let blocks = columns / QuantizedMatrix.blockLength
+        quants = .allocate(capacity: tokens * columns)
+        scales = .allocate(capacity: tokens * blocks)
+        sums = .allocate(capacity: tokens * blocks)
+        let chunk = min(64, max(4, (tokens + 3) / 4)), chunks = (tokens + chunk - 1) / chunk
+        let xs = SharedPointer(UnsafeMutablePointer(mutating: x)), q = SharedPointer(quants)
+        let d = SharedPointer(scales), s = SharedPointer(sums)
+        parallelFor(chunks) { i in
+            let first = i * chunk, count = min(chunk, tokens - first)
+            kvc_quantize_activations_ggml(
+                xs.base + first * columns, Int32(count), Int32(columns), q.base + first * columns, d.base + first * blocks,
+                s.base + first * blocks, rounding)
         }
     }
 

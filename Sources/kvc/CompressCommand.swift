@@ -80,7 +80,7 @@ struct Compress: ParsableCommand {
         if let dump { try OutputFile.checkWritable(dump) }  // fail before the work, not after
         if let reportJSON { try OutputFile.checkWritable(reportJSON) }
         try compute.apply()
-        guard let compressor = try compression.resolve(cacheBlockSize: cacheOptions.blockSize, required: true) else { return }
+        guard var compressor = try compression.resolve(cacheBlockSize: cacheOptions.blockSize, required: true) else { return }
         let configuration = compressor.configuration
         let text: String
         if let prompt {
@@ -93,7 +93,7 @@ struct Compress: ParsableCommand {
         let loaded = try LoadedModel.load(path: modelOptions.resolvedPath())
         let model = loaded.model, llama = model.configuration
         Terminal.note("loaded \(loaded.name) in \(Format.fixed(loaded.loadSeconds, digits: 2)) s: \(llama)")
-        var tokens = loaded.tokenizer.encode(text)
+        var tokens = loaded.tokenizer.encodePrompt(text)
         if let question = try questionOptions.text() {
             // Aware: DOC+Q as one prompt, the question inside the observation window. Agnostic: the
             // document alone is compressed; the question would be read afterwards (kvc generate does).
@@ -103,6 +103,7 @@ struct Compress: ParsableCommand {
             }
         }
         guard !tokens.isEmpty else { throw InputError.emptyPrompt(source: promptFile ?? "--prompt") }
+        if compression.globalLayersOnly { compressor.uncompressedLayers = Set(llama.localLayers) }
 
         let blockSize = compressor.plugins.blockSize.physicalBlockSize(layers: llama.layers, kvHeads: llama.kvHeads, headDim: llama.headDim)
         let layout = try CacheLayout(layers: llama.layers, kvHeads: llama.kvHeads, headDim: llama.headDim, blockSize: blockSize)

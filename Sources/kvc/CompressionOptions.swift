@@ -55,6 +55,9 @@ struct CompressionOptions: ParsableArguments {
     @Flag(help: "Evict the same number of blocks from every layer.")
     var evenLayerEvict = false
 
+    @Flag(help: "Compress only the global layers; sliding-window layers (Gemma 3), bounded by their window, keep every KV.")
+    var globalLayersOnly = false
+
     @Option(help: ArgumentHelp("Also compress every N decode steps (default: only after prefill and under memory pressure).", valueName: "N"))
     var interval: Int?
 

@@ -43,11 +43,12 @@ struct Generate: ParsableCommand {
         let prompts = try promptOptions.prompts()
 
         // Plug-ins built once, before the model loads, so a bad option costs nothing.
-        let compressor = try compression.resolve(cacheBlockSize: cacheOptions.blockSize)
+        var compressor = try compression.resolve(cacheBlockSize: cacheOptions.blockSize)
         let loaded = try LoadedModel.load(path: modelOptions.resolvedPath())
         let model = loaded.model, tokenizer = loaded.tokenizer
         Terminal.note("loaded \(loaded.name) in \(Format.fixed(loaded.loadSeconds, digits: 2)) s: \(model.configuration)")
 
+        if compression.globalLayersOnly { compressor?.uncompressedLayers = Set(model.configuration.localLayers) }
         var promptTokens = try prompts.map { try encode($0, with: tokenizer) }
         if promptOptions.batchFile != nil {
             try serve(prompts: prompts, promptTokens: promptTokens, loaded: loaded, compressor: compressor)
@@ -218,8 +219,12 @@ struct Generate: ParsableCommand {
     }
 
     /// Token ids of one prompt: as is, or wrapped in the model's chat template (system message first).
-    private func encode(_ prompt: String, with tokenizer: BPETokenizer) throws -> [Int32] {
-        guard promptOptions.chat else { return tokenizer.encode(prompt) }
+    private func encode(_ prompt: String, with tokenizer: any TokenPieces) throws -> [Int32] {
+        guard promptOptions.chat else { return tokenizer.encodePrompt(prompt) }
+        // Chat templates are rendered by the byte-level BPE tokenizer's families (ChatML, Llama …).
+        guard let tokenizer = tokenizer as? BPETokenizer else {
+            throw ValidationError("--chat: no chat template renderer for this model's tokenizer (SentencePiece); give the prompt as plain text")
+        }
         var messages: [ChatMessage] = []
         if let system = promptOptions.system { messages.append(ChatMessage(role: "system", content: system)) }
         messages.append(ChatMessage(role: "user", content: prompt))

@@ -1,3 +1,4 @@
+import ArgumentParser
 import BPETokenizer
 import Foundation
 import GGUF
@@ -8,7 +9,8 @@ import LlamaInference
 struct LoadedModel {
     let path: String
     let file: GGUFFile
-    let tokenizer: BPETokenizer
+    /// Byte-level BPE or SentencePiece, as the file's `tokenizer.ggml.model` says.
+    let tokenizer: any TokenPieces
     let model: LlamaModel
     let loadSeconds: Double
 
@@ -16,9 +18,18 @@ struct LoadedModel {
     static func load(path: String) throws -> LoadedModel {
         let start = Date()
         let file = try GGUFFile(path: path)
-        let tokenizer = try BPETokenizer(gguf: file)
+        let tokenizer = try loadTokenPieces(gguf: file)
         let model = try LlamaModel(file: file)
         return LoadedModel(path: path, file: file, tokenizer: tokenizer, model: model, loadSeconds: Date().timeIntervalSince(start))
+    }
+
+    /// The tokenizer as byte-level BPE, for the parts that still take one (sweeps, whose prompt
+    /// builders are written for `BPETokenizer`); a clear error for a SentencePiece model.
+    func bpeTokenizer(for purpose: String) throws -> BPETokenizer {
+        guard let tokenizer = tokenizer as? BPETokenizer else {
+            throw ValidationError("\(purpose) needs a byte-level BPE model for now; \(name) has a SentencePiece tokenizer")
+        }
+        return tokenizer
     }
 
     /// The model's display name: `general.name` when the file has one, else the file name.

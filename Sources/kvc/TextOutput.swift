@@ -14,19 +14,19 @@ struct TextOutput {
         var error: String?
     }
 
-    let tokenizer: BPETokenizer
+    let tokenizer: any TokenPieces
     let prompts: [String]
     let streaming: Bool
     /// Per prompt; control tokens are not rendered (the stop tokens never reach here anyway).
-    private var decoders: [StreamingDecoder]
+    private var decoders: [TextStreamingDecoder]
     private var texts: [String]
     private var errors: [Int: String] = [:]
 
-    init(tokenizer: BPETokenizer, prompts: [String], streaming: Bool) {
+    init(tokenizer: any TokenPieces, prompts: [String], streaming: Bool) {
         self.tokenizer = tokenizer
         self.prompts = prompts
         self.streaming = streaming
-        decoders = prompts.map { _ in StreamingDecoder(tokenizer: tokenizer, renderSpecial: false) }
+        decoders = prompts.map { _ in TextStreamingDecoder(tokenizer: tokenizer, renderSpecial: false) }
         texts = prompts.map { _ in "" }
     }
 

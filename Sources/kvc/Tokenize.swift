@@ -29,7 +29,7 @@ struct Tokenize: ParsableCommand {
     func run() throws {
         let input = try text ?? InputFile.readText(textFile!)
         let file = try GGUFFile(path: modelOptions.resolvedPath())
-        let tokenizer = try BPETokenizer(gguf: file)
+        let tokenizer = try loadTokenizer(gguf: file)
         let ids = tokenizer.encode(input, addBOS: bos ?? tokenizer.addsBOSByDefault, parseSpecial: parseSpecial)
         Terminal.emit(ids.map(String.init).joined(separator: " ") + "\n")
     }

@@ -3,6 +3,9 @@
 /// A deliberately plain Llama forward pass — dense arrays, scalar loops, no cache, no BLAS — to check
 /// the paged, tiled, batched implementation against. It reads the same weights but shares none of
 /// the model's kernels; RoPE is written from its definition (adjacent pairs, θ_i = base^(−2i/d)).
+/// Other families' switches (``ArchitectureTraits``) are followed from their definitions too: NEOX
+/// pairs (i, i + d/2) with the layer's base, Q/K head norms, sliding windows (query − key < window),
+/// post-norms, GeLU-tanh in double precision (the model reads ggml's half-float table).
 struct ReferenceLlama {
     let model: LlamaModel
     var c: LlamaConfiguration { model.configuration }
@@ -20,7 +23,8 @@ struct ReferenceLlama {
     /// Runs `tokens` at positions 0..<n with the given visibility (causal by default).
     func forward(_ tokens: [Int32], visible: Visibility = { _, _, q, k in k <= q }) -> Output {
         let n = tokens.count, d = c.headDim, w = model.weights
-        var x = tokens.map { row(w.tokenEmbedding, Int($0)) }
+        let traits = c.traits
+        var x = tokens.map { row(w.tokenEmbedding, Int($0)).map { $0 * traits.embeddingScale } }
         var probabilities: [[[[Float]]]] = []
         for l in 0..<c.layers {
             let lw = w.layers[l]
@@ -28,9 +32,13 @@ struct ReferenceLlama {
             let qkv = h.map { matVec(lw.qkv, $0) }
             // Split and rotate.
             var q = [[[Float]]](), k = [[[Float]]](), v = [[[Float]]]()  // [token][head][dim]
+            let base = Double(c.ropeFrequencyBase(layer: l))
+            func prepare(_ head: [Float], _ norm: [Float]?, _ t: Int) -> [Float] {
+                rotate(norm.map { rmsNorm(head, $0) } ?? head, position: t, base: base)
+            }
             for t in 0..<n {
-                q.append((0..<c.attentionHeads).map { rotate(Array(qkv[t][$0 * d..<($0 + 1) * d]), position: t) })
-                k.append((0..<c.kvHeads).map { rotate(Array(qkv[t][c.queryWidth + $0 * d..<c.queryWidth + ($0 + 1) * d]), position: t) })
+                q.append((0..<c.attentionHeads).map { prepare(Array(qkv[t][$0 * d..<($0 + 1) * d]), lw.queryNorm, t) })
+                k.append((0..<c.kvHeads).map { prepare(Array(qkv[t][c.queryWidth + $0 * d..<c.queryWidth + ($0 + 1) * d]), lw.keyNorm, t) })
                 v.append((0..<c.kvHeads).map { Array(qkv[t][c.queryWidth + c.kvWidth + $0 * d..<c.queryWidth + c.kvWidth + ($0 + 1) * d]) })
             }
             var attended = [[Float]](repeating: [Float](repeating: 0, count: c.queryWidth), count: n)
@@ -40,7 +48,8 @@ struct ReferenceLlama {
                 var headProbabilities: [[Float]] = []
                 for t in 0..<n {
                     var scores = [Float](repeating: -.infinity, count: n)
-                    for s in 0..<n where visible(l, kh, t, s) {
+                    let window = c.slidingWindow(layer: l)
+                    for s in 0..<n where visible(l, kh, t, s) && (window.map { t - s < $0 } ?? true) {
                         var dot: Double = 0
                         for i in 0..<d { dot += Double(q[t][qh][i]) * Double(k[s][kh][i]) }
                         scores[s] = Float(dot / Double(d).squareRoot())
@@ -58,16 +67,23 @@ struct ReferenceLlama {
             }
             probabilities.append(layerProbabilities)
             for t in 0..<n {
-                let o = matVec(lw.attentionOutput, attended[t])
+                var o = matVec(lw.attentionOutput, attended[t])
+                if let norm = lw.postAttentionNorm { o = rmsNorm(o, norm) }
                 for i in 0..<c.hiddenSize { x[t][i] += o[i] }
                 let h2 = rmsNorm(x[t], lw.ffnNorm)
                 let gu = matVec(lw.gateUp, h2)
                 let f = c.intermediateSize
                 let act = (0..<f).map { i -> Float in
                     let g = gu[i]
-                    return g / (1 + Float(exp(Double(-g)))) * gu[f + i]
+                    switch traits.activation {
+                    case .silu: return g / (1 + Float(exp(Double(-g)))) * gu[f + i]
+                    case .geluTanh:
+                        let v = Double(g)
+                        return Float(0.5 * v * (1 + tanh((2 / Double.pi).squareRoot() * (v + 0.044715 * v * v * v)))) * gu[f + i]
+                    }
                 }
-                let down = matVec(lw.down, act)
+                var down = matVec(lw.down, act)
+                if let norm = lw.postFeedForwardNorm { down = rmsNorm(down, norm) }
                 for i in 0..<c.hiddenSize { x[t][i] += down[i] }
             }
         }
@@ -91,14 +107,16 @@ struct ReferenceLlama {
         return zip(x, weight).map { $0 * scale * $1 }
     }
 
-    private func rotate(_ x: [Float], position: Int) -> [Float] {
+    private func rotate(_ x: [Float], position: Int, base: Double) -> [Float] {
         var y = x
         let dims = c.ropeDimensions
         for i in 0..<dims / 2 {
-            let theta = Double(position) * pow(Double(c.ropeFrequencyBase), -2 * Double(i) / Double(dims))
-            let (a, b) = (Double(x[2 * i]), Double(x[2 * i + 1]))
-            y[2 * i] = Float(a * cos(theta) - b * sin(theta))
-            y[2 * i + 1] = Float(a * sin(theta) + b * cos(theta))
+            let theta = Double(position) * pow(base, -2 * Double(i) / Double(dims))
+            // Normal mode rotates adjacent dimensions, NEOX mode the two halves.
+            let (first, second) = c.traits.ropeMode == .neox ? (i, i + dims / 2) : (2 * i, 2 * i + 1)
+            let (a, b) = (Double(x[first]), Double(x[second]))
+            y[first] = Float(a * cos(theta) - b * sin(theta))
+            y[second] = Float(a * sin(theta) + b * cos(theta))
         }
         return y
     }

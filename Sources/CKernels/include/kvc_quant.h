@@ -69,6 +69,25 @@ void kvc_qmatrix_dequantize_row(const kvc_qmatrix *m, int32_t row, float *out);
 void kvc_quantize_activations(
     const float *x, int32_t tokens, int32_t columns, int8_t *q, float *d, float *s, kvc_isa isa);
 
+/// How kvc_quantize_activations_ggml rounds: as llama.cpp quantizes activations for weights
+/// without a stored minimum (Q4_0, Q5_0, Q8_0 × Q8_0) or with one (Q4_1, Q5_1 × Q8_1).
+typedef enum kvc_activation_rounding {
+    KVC_ROUNDING_Q8_0 = 0,
+    KVC_ROUNDING_Q8_1 = 1,
+} kvc_activation_rounding;
+
+/// Quantizes rows of activations with llama.cpp's rounding (ggml-cpu/arch/x86/quants.c
+/// quantize_row_q8_0 / quantize_row_q8_1, the AVX path its x86 builds run), for the same layout as
+/// kvc_quantize_activations: per 32-block, d = half(amax/127) (kept as the float the half
+/// rounds to), q = round-half-even(x · (127/amax)); s = d·Σq (exact in float) for Q8_0, or
+/// half((amax/127)·Σq) for Q8_1 (llama.cpp's block_q8_1.s). Portable C; the products are the
+/// kernels' usual d_w·d_x·Σu·q + m_w·s_x, which then equal llama.cpp's up to float summation order.
+void kvc_quantize_activations_ggml(
+    const float *x, int32_t tokens, int32_t columns, int8_t *q, float *d, float *s, kvc_activation_rounding rounding);
+
+/// Float to the nearest half float (ties to even), as bits; ±inf beyond the half range.
+uint16_t kvc_float_to_half(float f);
+
 /// y[t, r] (+)= Σ_c W[r, c]·x[t, c] for rows r of panels [panel_begin, panel_end) and tokens
 /// [token_begin, token_end), from activations quantized by kvc_quantize_activations (q, d, s of
 /// all tokens). y: [tokens, ldy]; rows past the matrix's last row are not written.

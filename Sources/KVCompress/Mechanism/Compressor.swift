@@ -6,6 +6,11 @@ import PagedKVCache
 public struct Compressor: Sendable {
     public let configuration: CompressionConfiguration
     public let plugins: CompressionPlugins
+    /// Layers compression leaves alone, e.g. the sliding-window layers of Gemma 3
+    /// (`LlamaConfiguration.localLayers`), whose cache the window already bounds: every KV of theirs
+    /// is protected, and the budget is resolved for the other layers, with these layers' current KVs
+    /// (or blocks) counted as kept on top.
+    public var uncompressedLayers: Set<Int> = []
 
     /// Validates `configuration` against `registry` and builds its plug-ins.
     public init(configuration: CompressionConfiguration, registry: PluginRegistry) throws {
@@ -32,29 +37,41 @@ public struct Compressor: Sendable {
         let metric = plugins.metric
         var heads: [HeadScores] = []
         heads.reserveCapacity(layout.headCount)
+        var keptKVs = 0, keptBlocks = 0
         for layer in 0..<layout.layers {
+            let uncompressed = uncompressedLayers.contains(layer)
             for head in 0..<layout.kvHeads {
                 let view = cache.view(sequence, layer: layer, head: head)
+                if uncompressed {
+                    keptKVs += view.length
+                    keptBlocks += view.blockCount
+                }
                 var scores = [Float](repeating: 0, count: view.length)
                 var positions = [Int32](repeating: 0, count: view.length)
                 for i in 0..<view.length {
                     let p = Int(view.position(i))
                     positions[i] = Int32(p)
                     scores[i] =
-                        p >= length - protectedWindow || p < sinks
+                        uncompressed || p >= length - protectedWindow || p < sinks
                         ? .infinity
                         : metric.schedulingScore(stored: view.metric(i).pointee, tokenPosition: p, sequenceLength: length)
                 }
                 heads.append(HeadScores(layer: layer, head: head, scores: scores, positions: positions, cache: view))
             }
         }
+        let compressedLayers = layout.layers - uncompressedLayers.filter { (0..<layout.layers).contains($0) }.count
+        var limit = configuration.budget.limit(
+            sequenceLength: length, layers: compressedLayers, kvHeads: layout.kvHeads, blockSize: layout.blockSize,
+            protectedWindow: protectedWindow)
+        switch limit {
+        case .kvs(let n): limit = .kvs(n + keptKVs)
+        case .blocks(let n): limit = .blocks(n + keptBlocks)
+        }
         return EvictionInput(
             sequence: sequence, layers: layout.layers, kvHeads: layout.kvHeads, headDim: layout.headDim,
             blockSizes: try blockSizes(for: layout), physicalBlockSize: layout.blockSize, sequenceLength: length,
             budget: configuration.budget,
-            limit: configuration.budget.limit(
-                sequenceLength: length, layers: layout.layers, kvHeads: layout.kvHeads, blockSize: layout.blockSize,
-                protectedWindow: protectedWindow),
+            limit: limit,
             protectedWindow: protectedWindow, sinks: sinks, heads: heads)
     }
 
