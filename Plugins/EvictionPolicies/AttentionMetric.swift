@@ -30,7 +30,7 @@ public struct AttentionMetric: ImportanceMetric {
         let squared = norm == .l2
         // Without a buffer every key a query could see counts, and the ones it could not see have
         // probability 0: no positions needed (the common case, and every decode step's).
-        if keys.buffer <= 0 {
+        if keys.buffer <= 0, aggregate != .max {
             for g in 0..<observation.groupSize {
                 let row = rows.baseAddress! + g * n
                 for q in 0..<queries {
