@@ -364,9 +364,13 @@ public final class GGUFFile: @unchecked Sendable, CustomStringConvertible {
         guard let type = GGMLType(rawValue: rawType) else {
             throw .unknownTensorType(file: path, tensor: name, rawType: rawType)
         }
-        guard (dimensions.first ?? 1) % type.blockSize == 0 else {
+        // A rank-0 tensor is one element: a row of 1, which no block type larger than 1 can hold
+        // (found by the fuzzer: the message used to index the missing dimension 0).
+        let rowLength = dimensions.first ?? 1
+        guard rowLength % type.blockSize == 0 else {
+            let what = dimensions.isEmpty ? "a scalar (rank 0)" : "dimension 0 (\(rowLength))"
             throw .invalidTensor(file: path, tensor: name,
-                                 reason: "dimension 0 (\(dimensions[0])) is not a multiple of the \(type) block size \(type.blockSize)")
+                                 reason: "\(what) is not a multiple of the \(type) block size \(type.blockSize)")
         }
         guard elements / type.blockSize <= Int.max / type.bytesPerBlock else {
             throw .invalidTensor(file: path, tensor: name, reason: "the byte count overflows")

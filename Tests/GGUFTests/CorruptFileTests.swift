@@ -387,4 +387,38 @@ import GGUF
         }
         #expect(rejected > trials / 10)
     }
+
+    /// Inputs the libFuzzer target (scripts/fuzz.sh) found crashing, minus its mode byte: each now
+    /// parses or throws a GGUFError, and dequantizing what parses never traps. The same bytes are
+    /// seeds in Fuzz/corpus (named regression-*).
+    @Test(arguments: FuzzerFindings.all)
+    func fuzzerFindingNeverCrashes(_ finding: FuzzerFindings.Finding) throws {
+        defer { cleanUp() }
+        let bytes = try #require(Data(base64Encoded: finding.base64)).dropFirst()
+        switch TestSupport.parse(Array(bytes), in: directory, name: "fuzz.gguf") {
+        case .failure(let error):
+            #expect(error.description.contains(finding.expectedMessage), "\(error)")
+        case .success(let file):
+            Issue.record("\(finding.name) was accepted: \(file.description)")
+        }
+    }
+}
+
+/// Crashing inputs found by the fuzzer, kept as regression cases (base64 of the whole fuzzer
+/// input, mode byte included, as libFuzzer prints it).
+enum FuzzerFindings {
+    struct Finding: Sendable, CustomTestStringConvertible {
+        let name: String
+        let base64: String
+        /// A part of the error's description that names the problem.
+        let expectedMessage: String
+        var testDescription: String { name }
+    }
+
+    static let all: [Finding] = [
+        Finding(
+            name: "2026-12-04: a rank-0 tensor of a block type",
+            base64: "AEdHVUYDAAAABAAAAAAAAAACAAAAAAAAABQAAAAAAAAAZ2VuZXJhbC5hcmNoaXRlY3R1cmUIAAAABQAAAAAAAABsbGFtYREAAAAAAAAAbGxhbWEuYmxvY2tfY291bnQEAAAAAQAAAAsAAAAAAAAABAAAAAAAAAAAAAAAAAAAAgAAAAAAAwAAAAAAAABmMTYCAAAAAQAAPAAAAAAIAAAAAABxAjAAOF8AAEAAAAAAAAAAAgAAAAAAAACJklu1ZDO2AAAAAAAEAAAAAAAAAHE0XzACAAAAQAAAa2icmHicpnoApwAAAAAAAAAA//8AAAAAAAAAAAAAAAAAAA==",
+            expectedMessage: "a scalar (rank 0) is not a multiple of the"),
+    ]
 }
