@@ -100,7 +100,7 @@ public final class SweepRunner {
                 let cache = try cache(blockSize: group.blockSize)
                 let observer = MetricCollector(
                     metric: try plugins.makeMetric(group.metric), window: try plugins.makeWindow(group.window),
-                    recordsWindowQueries: group.recordsWindowQueries)
+                    recordsWindowQueries: group.recordsWindowQueries, recordsWindowAttention: group.recordsWindowAttention)
                 let context = TrialContext(unit: unit, instance: instance, task: task, cache: cache, observer: observer)
                 switch group.placement {
                 case .aware:
@@ -170,6 +170,8 @@ public final class SweepRunner {
         var cells: [SweepCell]
         /// Whether a cell's scorer reads the window's queries (the collector then records them).
         var recordsWindowQueries = false
+        /// Whether a cell's policy reads the window's attention rows (CAKE; the collector then records them).
+        var recordsWindowAttention = false
     }
 
     /// The cells grouped by what their prefill computes; cells that compress nothing (rate 1) join
@@ -187,16 +189,18 @@ public final class SweepRunner {
             let blockSize = compressor.plugins.blockSize.physicalBlockSize(layers: c.layers, kvHeads: c.kvHeads, headDim: c.headDim)
             let conf = cell.configuration
             let records = compressor.plugins.scorer?.inputs.contains(.windowQueries) ?? false
+            let recordsAttention = compressor.plugins.policy.needsWindowAttention
             if let i = groups.firstIndex(where: {
                 $0.blockSize == blockSize && $0.metric == conf.metric && $0.window == conf.window && $0.placement == cell.question
             }) {
                 groups[i].cells.append(cell)
                 groups[i].recordsWindowQueries = groups[i].recordsWindowQueries || records
+                groups[i].recordsWindowAttention = groups[i].recordsWindowAttention || recordsAttention
             } else {
                 groups.append(
                     PrefillGroup(
                         blockSize: blockSize, metric: conf.metric, window: conf.window, placement: cell.question, cells: [cell],
-                        recordsWindowQueries: records))
+                        recordsWindowQueries: records, recordsWindowAttention: recordsAttention))
             }
         }
         for cell in fullCache {
@@ -243,11 +247,14 @@ public final class SweepRunner {
         var compression = Compression(count: 0, budgetHeld: true, keptKVs: [], residentBlocks: 0)
         if cell.compresses, cell.configuration.schedule.afterPrefill {
             let compressor = try Compressor(configuration: cell.configuration, registry: plugins)
+            // Scorers read the model, the tokens or the window's queries; CAKE's policy the window's attention.
             let scoring =
-                compressor.plugins.scorer == nil
+                compressor.plugins.scorer == nil && !compressor.plugins.policy.needsWindowAttention
                 ? nil
                 : ScoringContext(
-                    model: model, tokenizer: tokenizer, tokens: prefilled.tokens, windowQueries: context.observer.windowQueries(prefilled.sequence))
+                    model: model, tokenizer: tokenizer, tokens: prefilled.tokens,
+                    windowQueries: context.observer.windowQueries(prefilled.sequence),
+                    windowAttention: context.observer.windowAttention(prefilled.sequence))
             let (report, seconds) = try timed {
                 try compressor.compress(sequence, cache: context.cache, trigger: .afterPrefill, context: scoring)
             }

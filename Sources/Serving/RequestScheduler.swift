@@ -199,6 +199,10 @@ private struct ServingRun {
             if byConfiguration[configuration] == nil {
                 let compressor = try Compressor(configuration: configuration, registry: scheduler.registry)
                 _ = try compressor.blockSizes(for: scheduler.cache.layout)
+                if let reason = compressor.contextRequirement {
+                    throw ServingError.unsupportedCompression(
+                        request: i, method: configuration.scorer?.name ?? configuration.policy.name, reason: reason)
+                }
                 byConfiguration[configuration] = compressor
             }
             compressors[i] = byConfiguration[configuration]

@@ -8,6 +8,9 @@ public enum ServingError: Error, Equatable, CustomStringConvertible {
     case inconsistentCompression(String)
     /// No request given.
     case noRequests
+    /// A request's method needs more than the cache to score (the document again, the window's
+    /// queries or attention, W_O), which the scheduler does not supply.
+    case unsupportedCompression(request: Int, method: String, reason: String)
 
     public var description: String {
         switch self {
@@ -16,6 +19,9 @@ public enum ServingError: Error, Equatable, CustomStringConvertible {
                 + "KV heads (layers × KV heads) needs \(heads) blocks of \(bytesPerBlock) bytes (\(heads * bytesPerBlock) bytes); raise the pool size (--cache-mb)"
         case .inconsistentCompression(let why): "compressed requests must share the metric and window plug-ins: \(why)"
         case .noRequests: "no request to serve"
+        case let .unsupportedCompression(request, method, reason):
+            "request \(request): method \(method) cannot be served by the request scheduler: \(reason); "
+                + "run it with kvc generate --prompt-file, kvc compress or kvc sweep"
         }
     }
 }

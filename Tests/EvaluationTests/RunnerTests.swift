@@ -83,10 +83,12 @@ import Testing
         #expect(oldest.budgetHeld)
     }
 
-    /// Presets built on a scorer (KVzip reads the document again; the others read the window's queries
-    /// or keys) run in a sweep with the prefilled tokens and the recorded window queries.
-    @Test(arguments: ["kvzip", "expected-attention", "lagkv", "defensive-kv"])
-    func scorerPresetsSweep(method: String) throws {
+    /// Every registered preset sweeps in both placements: those built on a scorer (KVzip reads the
+    /// document again; others read the window's queries or keys) get the prefilled tokens and the
+    /// recorded window queries, CAKE's policy the recorded window attention (a sweep of `cake` once
+    /// stopped with "observe the prefill with a MetricCollector(recordsWindowAttention: true)").
+    @Test(arguments: EvaluationSupport.plugins.registeredPresets.map(\.name))
+    func everyPresetSweeps(method: String) throws {
         let s = try Self.spec("methods: [\(method)]\ngrid: {rate: [4], question: [aware, agnostic]}", questions: 2, prompts: 1)
         let trials = try EvaluationSupport.run(s)
         #expect(trials.count == 4 && trials.allSatisfy { $0.compressions <= 1 && $0.keptKVs.reduce(0, +) < $0.promptTokens * 4 / 2 })

@@ -170,4 +170,29 @@ import Testing
         #expect(throws: ServingError.self) { _ = try scheduler.serve(requests) }
         #expect(cache.usedBlockCount == 0)
     }
+
+    /// Methods that read more than the cache (KVzip's reconstruction, the window's queries or
+    /// attention, W_O) are refused before any work, naming the request, the method and what it reads;
+    /// the cache-only presets are served.
+    @Test(arguments: F.registry.registeredPresets.map(\.name))
+    func aMethodThatReadsBeyondTheCacheIsRefusedNamingIt(method: String) throws {
+        let preset = try #require(F.registry.preset(named: method))
+        let configuration = preset.configuration(
+            budget: .rate(2), blockSize: PluginSpec("fixed", options: ["size": .int(F.blockSize)]), protectedWindow: 8)
+        let requests = F.requests(2, lengths: 20...20, maxTokens: 2, compression: configuration)
+        let cache = try F.cache(blocks: 400)
+        let scheduler = try RequestScheduler(model: F.model, cache: cache, registry: F.registry)
+        if try Compressor(configuration: configuration, registry: F.registry).contextRequirement != nil {
+            #expect {
+                _ = try scheduler.serve(requests)
+            } throws: { error in
+                guard let error = error as? ServingError, case .unsupportedCompression(0, _, _) = error else { return false }
+                return error.description.contains("request 0") && error.description.contains("reads")
+            }
+            #expect(cache.usedBlockCount == 0)
+        } else {
+            let served = try scheduler.serve(requests)
+            #expect(served.count == 2 && served.allSatisfy(\.completed))
+        }
+    }
 }

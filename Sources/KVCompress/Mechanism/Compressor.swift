@@ -18,6 +18,21 @@ public struct Compressor: Sendable {
         plugins = try configuration.validate(registry: registry)
     }
 
+    /// What a compression reads beyond the cache, when it needs a ``ScoringContext``: the scorer's
+    /// model inputs (the document again, the window's queries, W_O) or the policy's window attention
+    /// (CAKE); nil when the cache alone suffices. Callers that cannot supply a context (the request
+    /// scheduler) refuse such a method before any work, naming this.
+    public var contextRequirement: String? {
+        var needs: [String] = []
+        if let scorer = plugins.scorer {
+            if scorer.inputs.contains(.reconstructionAttention) { needs.append("scorer \(configuration.scorer?.name ?? "?") reads the document again (reconstruction)") }
+            if scorer.inputs.contains(.windowQueries) { needs.append("scorer \(configuration.scorer?.name ?? "?") reads the observation window's queries") }
+            if scorer.inputs.contains(.outputProjection) { needs.append("scorer \(configuration.scorer?.name ?? "?") reads the output projection W_O") }
+        }
+        if plugins.policy.needsWindowAttention { needs.append("policy \(configuration.policy.name) reads the observation window's attention") }
+        return needs.isEmpty ? nil : needs.joined(separator: "; ")
+    }
+
     /// The per-layer eviction units for `layout`, checked against the cache's physical block size.
     public func blockSizes(for layout: CacheLayout) throws(CompressionError) -> [Int] {
         let sizes = plugins.blockSize.blockSizes(layers: layout.layers, kvHeads: layout.kvHeads, headDim: layout.headDim)
