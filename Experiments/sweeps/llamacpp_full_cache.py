@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
 """Full-cache reference for the sweeps: runs the exact prompts of a sweep (written by
-`kvc sweep --spec SPEC --write-prompts prompts.jsonl`) through llama.cpp
-(llama-cpp-python) with greedy decoding of the same number of tokens, and scores them the same way
-(correct when the 5 digits appear in the continuation). With the sweep's HDF5 file it also counts how
-often llama.cpp and `kvc` at rate 1 (no compression) generated the same text.
+`kvc sweep --spec SPEC --write-prompts prompts.jsonl`) through llama.cpp (llama-cpp-python) with
+greedy decoding of each task's answer length, and scores them as the task does (RULER's
+string_match_all / string_match_part: the fraction of expected strings present, or any present).
+
+With the sweep's HDF5 file it compares every question with `kvc`'s full cache (a rate-1 cell; the
+question-aware one when there is one, which equals document + question as one prompt), and lists the
+prompts where the two disagree: a different score, and separately how many generated texts differ.
 
 Usage:
   python3 Experiments/sweeps/llamacpp_full_cache.py PROMPTS.jsonl [SWEEP.h5] \
-      [--model models/SmolLM2-135M-Instruct.Q4_1.gguf] [--max-tokens 8] [--threads 2]
+      [--model models/SmolLM2-135M-Instruct.Q4_1.gguf] [--max-tokens N] [--threads 2]
 """
 import argparse
 import json
@@ -16,58 +19,104 @@ import time
 from collections import defaultdict
 
 
+def score(text, answers, rule):
+    """RULER's scoring, as EvaluationTasks.ScoringRule: case-insensitive substring matches."""
+    hits = [a.lower() in text.lower() for a in answers]
+    if not answers:
+        return 0.0
+    return (1.0 if any(hits) else 0.0) if rule == "part" else sum(hits) / len(answers)
+
+
+def full_cache_trials(path):
+    """{(task_index, length, prompt, question): (generated, score)} of the sweep's full-cache cell."""
+    import h5py
+    with h5py.File(path, "r") as f:
+        if f.attrs.get("format") != "kvc-sweep/2":
+            sys.exit(f"error: {path} is not a kvc-sweep/2 results file (format {f.attrs.get('format')!r})")
+        configurations = [json.loads(c) for c in f["cells/configuration"].asstr()[:]]
+        placements = list(f["cells/question"].asstr()[:])
+        full = [i for i, c in enumerate(configurations) if c["budget"] in ({"rate": 1}, {"rate": 1.0})]
+        if not full:
+            sys.exit(f"error: {path} has no full-cache cell (budget rate 1) to compare with")
+        aware = [i for i in full if placements[i] == "aware"]
+        cell = (aware or full)[0]
+        lengths = [int(x) for x in f["lengths"][:]]
+        trials = {}
+        for line in f["trials/record"].asstr()[:]:
+            r = json.loads(line)
+            k = r["key"]
+            if k["cell"] == cell:
+                trials[(k["task"], lengths[k["length"]], k["prompt"], k["question"])] = (r["generated"], r["score"])
+        return trials, placements[cell]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("prompts")
     parser.add_argument("sweep", nargs="?")
     parser.add_argument("--model", default="models/SmolLM2-135M-Instruct.Q4_1.gguf")
-    parser.add_argument("--max-tokens", type=int, default=8)
+    parser.add_argument("--max-tokens", type=int, help="answer length (default: each task's, from the prompts file)")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
 
     from llama_cpp import Llama  # imported late so --help works without it
 
     records = [json.loads(line) for line in open(args.prompts, encoding="utf-8") if line.strip()]
-    longest = max(r["tokens"] for r in records)
-    llm = Llama(model_path=args.model, n_ctx=longest + args.max_tokens + 16, n_threads=args.threads,
-                n_batch=512, verbose=False, seed=0)
+    if not records:
+        sys.exit(f"error: {args.prompts} has no prompts")
+    tokens_of = lambda r: args.max_tokens or r.get("max_new_tokens", 8)
+    longest = max(r["tokens"] + tokens_of(r) for r in records)
+    llm = Llama(model_path=args.model, n_ctx=longest + 16, n_threads=args.threads, n_batch=512, verbose=False, seed=0)
 
-    kvc_rate1 = {}
-    if args.sweep:
-        import h5py
-        with h5py.File(args.sweep, "r") as f:
-            # The first full-cache cell (budget rate 1) with the question placed before compression.
-            configurations = [json.loads(c) for c in f["cells/configuration"].asstr()[:]]
-            placements = list(f["cells/question"].asstr()[:])
-            full = [i for i, c in enumerate(configurations) if c["budget"] == {"rate": 1.0} and placements[i] == "aware"]
-            lengths = f["lengths"][:]
-            for line in f["trials/record"].asstr()[:]:
-                r = json.loads(line)
-                k = r["key"]
-                if full and k["cell"] == full[0] and k["task"] == 0:
-                    kvc_rate1[(int(lengths[k["length"]]), int(k["prompt"]))] = r["generated"]
-
-    correct, total, same = defaultdict(int), defaultdict(int), defaultdict(int)
+    kvc, placement = full_cache_trials(args.sweep) if args.sweep else ({}, None)
+    totals = defaultdict(lambda: {"n": 0, "llama": 0.0, "kvc": 0.0, "compared": 0, "same_text": 0, "same_score": 0})
+    disagreements = []
     started = time.time()
     for r in records:
-        out = llm.create_completion(r["text"], max_tokens=args.max_tokens, temperature=0.0, top_k=1, top_p=1.0,
+        out = llm.create_completion(r["text"], max_tokens=tokens_of(r), temperature=0.0, top_k=1, top_p=1.0,
                                     repeat_penalty=1.0)
         text = out["choices"][0]["text"]
-        ok = all(a.lower() in text.lower() for a in r["answers"])
-        key = (r["length"], r["prompt"])
-        correct[r["length"]] += ok
-        total[r["length"]] += 1
-        mine = kvc_rate1.get(key)
+        s = score(text, r["answers"], r.get("scoring", "all"))
+        task = r["task"]
+        t = totals[(task, r["length"])]
+        t["n"] += 1
+        t["llama"] += s
+        mine = kvc.get((r.get("task_index", 0), r["length"], r["prompt"], r["question"]))
         if mine is not None:
-            same[r["length"]] += mine == text
-        print(f"length {r['length']} prompt {r['prompt']:>2} ({r['tokens']} tokens): "
-              f"{'ok ' if ok else 'MISS'} {text!r}" + ("" if mine is None else f"  kvc: {mine!r}"), file=sys.stderr)
-    print(f"llama.cpp full cache, greedy {args.max_tokens} tokens ({time.time() - started:.0f} s):")
-    for length in sorted(total):
-        line = f"  length {length}: {correct[length]}/{total[length]} correct"
-        if kvc_rate1:
-            line += f"; identical text to kvc rate 1 in {same[length]}/{total[length]}"
+            generated, kvc_score = mine
+            t["compared"] += 1
+            t["kvc"] += kvc_score
+            t["same_text"] += generated == text
+            if abs(kvc_score - s) < 1e-9:
+                t["same_score"] += 1
+            else:
+                disagreements.append((task, r["length"], r["prompt"], r["question"], r["answers"], s, text, kvc_score, generated))
+        print(f"{task} {r['length']} prompt {r['prompt']} question {r['question']} ({r['tokens']} tokens): "
+              f"score {s:.2f} {text!r}" + ("" if mine is None else f"  kvc: {mine[1]:.2f} {mine[0]!r}"), file=sys.stderr)
+
+    print(f"llama.cpp full cache, greedy, each task's answer length ({time.time() - started:.0f} s)"
+          + (f"; kvc full cache = the rate-1 cell ({placement})" if kvc else "") + "\n")
+    header = "| task | length | questions | llama.cpp mean score |"
+    rule = "|:--|--:|--:|--:|"
+    if kvc:
+        header += " kvc mean score | same score | identical text |"
+        rule += "--:|--:|--:|"
+    print(header)
+    print(rule)
+    for (task, length), t in sorted(totals.items()):
+        line = f"| {task} | {length} | {t['n']} | {t['llama'] / t['n']:.3f} |"
+        if kvc:
+            c = max(t["compared"], 1)
+            line += f" {t['kvc'] / c:.3f} | {t['same_score']}/{t['compared']} | {t['same_text']}/{t['compared']} |"
         print(line)
+    if kvc:
+        print(f"\nPrompts where the scores disagree ({len(disagreements)}):\n")
+        if disagreements:
+            print("| task | length | prompt | question | expected | llama.cpp | kvc |")
+            print("|:--|--:|--:|--:|:--|:--|:--|")
+            for task, length, prompt, question, answers, s, text, ks, generated in disagreements:
+                show = lambda x: json.dumps(x, ensure_ascii=False).replace("|", "\\|")
+                print(f"| {task} | {length} | {prompt} | {question} | {show(answers)} | {s:.2f} {show(text)} | {ks:.2f} {show(generated)} |")
 
 
 if __name__ == "__main__":

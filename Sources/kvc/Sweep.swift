@@ -152,13 +152,24 @@ extension SweepRun {
     /// One line of `--write-prompts`.
     struct PromptRecord: Codable {
         let task: String
+        /// Index into the spec's tasks (the results file's `/tasks`), to match trials.
+        let taskIndex: Int
         let length: Int
         let prompt: Int
         let question: Int
         let seed: UInt64
         let answers: [String]
+        /// How the answers count (`all`: fraction present, `part`: any present), and how many tokens
+        /// the task decodes: what a reference run needs to score the same way.
+        let scoring: String
+        let maxNewTokens: Int
         let tokens: Int
         let text: String
+
+        enum CodingKeys: String, CodingKey {
+            case task, taskIndex = "task_index", length, prompt, question, seed, answers, scoring
+            case maxNewTokens = "max_new_tokens", tokens, text
+        }
     }
 
     static func writePrompts(_ specification: SweepSpecification, tokenizer: BPETokenizer, contextLength: Int, to path: String) throws {
@@ -175,8 +186,10 @@ extension SweepRun {
                     for (q, question) in instance.questions.enumerated() {
                         lines += try encoder.encode(
                             PromptRecord(
-                                task: specification.tasks[t].description, length: length, prompt: p, question: q, seed: instance.seed,
-                                answers: question.answers, tokens: instance.promptTokens(question: q).count, text: instance.document + question.text))
+                                task: specification.tasks[t].description, taskIndex: t, length: length, prompt: p, question: q,
+                                seed: instance.seed, answers: question.answers, scoring: task.scoring.rawValue,
+                                maxNewTokens: task.maxNewTokens, tokens: instance.promptTokens(question: q).count,
+                                text: instance.document + question.text))
                         lines += Data("\n".utf8)
                         count += 1
                     }

@@ -136,4 +136,35 @@ struct SweepCommandTests {
         #expect(!outcome.stderr.contains("loaded "), "refused before the weights load")
         #expect(!FileManager.default.fileExists(atPath: out) && !FileManager.default.fileExists(atPath: out + ".journal"))
     }
+
+    /// `--write-prompts` writes, without loading the weights, one JSON line per (task, length,
+    /// prompt, question) with what a reference run needs to score the same way (the llama.cpp
+    /// cross-check reads it): the task's index, answers, scoring rule and answer length.
+    @Test func writePromptsListsEveryQuestionWithItsScoring() throws {
+        let directory = try ScratchDirectory()
+        let spec = try Self.writeSpec(in: directory, """
+            tasks: [{name: passkey}, {name: niah_multiquery}]
+            lengths: [300]
+            prompts: 2
+            seed: 9
+            methods: [kvcompress]
+            """)
+        let out = directory.path("prompts.jsonl")
+        let outcome = try KVCProcess.run(["sweep", "--spec", spec, "--write-prompts", out])
+        #expect(outcome.status == 0, "stderr: \(outcome.stderr)")
+        let lines = try String(contentsOfFile: out, encoding: .utf8).split(separator: "\n")
+        let records = try lines.map { try #require(JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
+        let passkey = records.filter { $0["task_index"] as? Int == 0 }
+        let multiquery = records.filter { $0["task_index"] as? Int == 1 }
+        #expect(passkey.count == 2 && multiquery.count >= 2)
+        for record in records {
+            #expect(record["scoring"] as? String == "all")
+            #expect((record["max_new_tokens"] as? Int ?? 0) > 0)
+            let text = try #require(record["text"] as? String), answers = try #require(record["answers"] as? [String])
+            // Needle tasks: every expected value is written somewhere in the document.
+            #expect(!answers.isEmpty && answers.allSatisfy { text.contains($0) })
+            #expect((record["tokens"] as? Int ?? 0) > 200)
+        }
+        #expect((multiquery.first?["answers"] as? [String])?.count ?? 0 > 1, "niah_multiquery asks for several values")
+    }
 }
