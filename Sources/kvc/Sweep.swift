@@ -95,7 +95,8 @@ struct SweepRun: ParsableCommand {
         let shard = try shard.map { try SweepShard(parsing: $0) }
         let modelPath = try modelOptions.resolvedPath()
         let file = try GGUFFile(path: modelPath)
-        let tokenizer = try BPETokenizer(gguf: file)
+        // Byte-level BPE (SmolLM2) or SentencePiece (Gemma 3), as the GGUF's tokenizer.ggml.model says.
+        let tokenizer = try loadTokenizer(gguf: file)
         let llama = try LlamaConfiguration(file: file)
         _ = try SweepRunner.checkTasks(specification, registry: Sweep.tasks, tokenizer: tokenizer, contextLength: llama.contextLength)
         if let writePrompts {
@@ -172,7 +173,7 @@ extension SweepRun {
         }
     }
 
-    static func writePrompts(_ specification: SweepSpecification, tokenizer: BPETokenizer, contextLength: Int, to path: String) throws {
+    static func writePrompts(_ specification: SweepSpecification, tokenizer: any TextTokenizer, contextLength: Int, to path: String) throws {
         try OutputFile.checkWritable(path)
         let tasks = try SweepRunner.checkTasks(specification, registry: Sweep.tasks, tokenizer: tokenizer, contextLength: contextLength)
         let encoder = JSONEncoder()

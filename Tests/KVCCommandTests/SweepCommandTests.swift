@@ -168,3 +168,37 @@ struct SweepCommandTests {
         #expect((multiquery.first?["answers"] as? [String])?.count ?? 0 > 1, "niah_multiquery asks for several values")
     }
 }
+
+enum GemmaModelFile {
+    static let path = KVCProcess.packageRoot.appendingPathComponent("models/gemma-3-270m-q4_k_m.gguf").path
+}
+
+/// A sweep on the second model family: Gemma 3's SentencePiece tokenizer builds the documents (the
+/// sweep once required a byte-level BPE vocabulary and refused this model).
+@Suite(.serialized, .enabled(if: FileManager.default.isReadableFile(atPath: GemmaModelFile.path), "needs models/gemma-3-270m-q4_k_m.gguf (scripts/fetch-model.sh gemma3-270m)"))
+struct GemmaSweep {
+    static let model = GemmaModelFile.path
+
+    @Test func aSweepRunsOnGemma3() throws {
+        let directory = try ScratchDirectory()
+        let spec = try SweepCommandTests.writeSpec(in: directory, """
+            configuration: {protected_window: 16}
+            task: niah_single
+            lengths: [300]
+            prompts: 1
+            seed: 3
+            methods: [kvcompress]
+            grid: {rate: [1, 4]}
+            """)
+        let out = directory.path("gemma.h5")
+        let outcome = try KVCProcess.run(["sweep", "--model", Self.model, "--spec", spec, "--out", out])
+        #expect(outcome.status == 0, "stderr: \(outcome.stderr)")
+        let csv = try SweepCommandTests.csv(out)
+        // One row per cell (generated text may hold quoted newlines); the full cache finds the needle.
+        let rows = csv.split(separator: "\n").filter { $0.hasPrefix("niah_single,300,") }
+        #expect(rows.count == 2, "\(csv)")
+        #expect(rows.first?.contains(",aware,kvcompress,1,") == true && csv.contains("1.0,1\n"), "\(csv)")
+        let prompts = directory.path("gemma.jsonl")
+        #expect(try KVCProcess.run(["sweep", "--model", Self.model, "--spec", spec, "--write-prompts", prompts]).status == 0)
+    }
+}
