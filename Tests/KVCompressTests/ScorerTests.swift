@@ -12,7 +12,7 @@ import Testing
 @Suite struct ScorerTests {
     /// One layer, one KV head of dimension 2 holding `keys`/`values` at positions 0, 1, …
     static func head(keys: [[Float]], values: [[Float]]) throws -> (PagedKVCache, SequenceID, HeadView) {
-        let layout = try CacheLayout(layers: 1, kvHeads: 1, headDim: 2, blockSize: 16)
+        let layout = try CacheLayout(layers: 1, kvHeads: 1, headDim: keys[0].count, blockSize: 16)
         let cache = try PagedKVCache(layout: layout, capacityBlocks: 4)
         let sequence = cache.addSequence()
         try cache.reserve(sequence, tokens: keys.count)
@@ -223,6 +223,54 @@ import Testing
         // Without the covariance term every key scores the same expected attention, 1/3, times ‖v‖.
         let flat = try Self.scores(preRoPE: [[1, 0], [-1, 0]], covariance: false)
         for (a, b) in zip(flat, [Float(1), 2, 3].map { $0 / 3 }) { #expect(abs(a - b) < 1e-5) }
+    }
+}
+
+/// Expected Attention reads the rotation each model applied: NEOX pairs (x[i], x[i + d/2]) in
+/// Gemma 3, adjacent pairs in Llama. The same case laid out both ways (dimensions permuted so pair i
+/// holds the same two numbers) must score the same; a scorer that assumed adjacent pairs on a NEOX
+/// model would not.
+@Suite struct RotaryPairingTests {
+    /// Pair 0 = (a0, a1), pair 1 = (b0, b1): adjacent layout (a0, a1, b0, b1), halves (a0, b0, a1, b1).
+    static func halves(_ v: [Float]) -> [Float] { [v[0], v[2], v[1], v[3]] }
+
+    /// Rotates `q` (adjacent layout) to position `p`, θ_i = 100^(−2i/4).
+    static func rotated(_ q: [Float], at p: Float) -> [Float] {
+        var out = q
+        for i in 0..<2 {
+            let theta = pow(Float(100), -2 * Float(i) / 4), c = cos(p * theta), s = sin(p * theta)
+            (out[2 * i], out[2 * i + 1]) = (q[2 * i] * c - q[2 * i + 1] * s, q[2 * i] * s + q[2 * i + 1] * c)
+        }
+        return out
+    }
+
+    static func scores(pairing: RotaryParameters.Pairing) throws -> [Float] {
+        func layout(_ v: [Float]) -> [Float] { pairing == .adjacent ? v : halves(v) }
+        let keyRows: [[Float]] = [[1, 0, 0.5, 0], [0, 1, 0, -1], [-1, 0.5, 1, 1], [0.2, -0.3, 0.9, 0.1]]
+        let valueRows: [[Float]] = [[1, 0, 0, 0], [0, 2, 0, 0], [0, 0, 3, 0], [1, 1, 1, 1]]
+        let keys = keyRows.map(layout), values = valueRows.map(layout)
+        let (cache, _, view) = try ScorerTests.head(keys: keys, values: values)
+        defer { withExtendedLifetime(cache) {} }
+        let positions: [Int32] = [5, 6, 7]
+        let preRoPE: [[Float]] = [[1, 0.5, -0.5, 2], [0.3, 1, 1, 0], [-1, 0.2, 0.7, 1.5]]
+        var queries: [Float] = []
+        for (q, p) in zip(preRoPE, positions) { queries += layout(rotated(q, at: Float(p))) }
+        let window = ObservedQueries(groupSize: 1, headDim: 4, positions: positions, queries: queries)
+        let input = LayerScoringInput(
+            layer: 0, kvHeads: 1, headDim: 4, sequenceLength: 8, heads: [view], windowQueries: [window],
+            rotary: RotaryParameters(dimensions: 4, base: 100, pairing: pairing))
+        return try ExpectedAttentionScorer(futurePositions: 4, sinks: 0, usesCovariance: true).score(input)[0]
+    }
+
+    @Test func neoxAndAdjacentLayoutsOfOneCaseScoreTheSame() throws {
+        let adjacent = try Self.scores(pairing: .adjacent), halves = try Self.scores(pairing: .halves)
+        #expect(adjacent.count == 4 && Set(adjacent.map { ($0 * 1e4).rounded() }).count > 1, "\(adjacent)")
+        for (a, b) in zip(adjacent, halves) { #expect(abs(a - b) < 1e-5, "\(adjacent) vs \(halves)") }
+    }
+
+    @Test func thePairsFollowTheMode() {
+        #expect(RotaryParameters(dimensions: 8, base: 1, pairing: .adjacent).pair(1) == (2, 3))
+        #expect(RotaryParameters(dimensions: 8, base: 1, pairing: .halves).pair(1) == (1, 5))
     }
 }
 

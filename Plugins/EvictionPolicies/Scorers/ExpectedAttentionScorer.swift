@@ -95,8 +95,9 @@ public struct ExpectedAttentionScorer: KVScorer {
             let p = Double(window.positions[r])
             for (i, theta) in frequencies.enumerated() {
                 let c = Float(cos(p * theta)), s = Float(sin(p * theta))
-                let (a, b) = (q[2 * i], q[2 * i + 1])
-                (q[2 * i], q[2 * i + 1]) = (a * c + b * s, -a * s + b * c)  // R(−p)
+                let (x, y) = rotary.pair(i)
+                let (a, b) = (q[x], q[y])
+                (q[x], q[y]) = (a * c + b * s, -a * s + b * c)  // R(−p)
             }
             return q
         }
@@ -115,12 +116,14 @@ public struct ExpectedAttentionScorer: KVScorer {
 /// C = mean cos(tθ_i), S = mean sin(tθ_i); identity on dimensions RoPE leaves alone.
 struct AverageRotation {
     let dimensions: Int
+    let rotary: RotaryParameters
     /// `[pairs]` each.
     let cosines: [Float]
     let sines: [Float]
 
     init(rotary: RotaryParameters, from start: Int, count: Int) {
         dimensions = rotary.dimensions
+        self.rotary = rotary
         let frequencies = rotary.frequencies
         cosines = frequencies.map { theta in Float((start..<(start + count)).reduce(0.0) { $0 + cos(Double($1) * theta) } / Double(count)) }
         sines = frequencies.map { theta in Float((start..<(start + count)).reduce(0.0) { $0 + sin(Double($1) * theta) } / Double(count)) }
@@ -130,8 +133,9 @@ struct AverageRotation {
     func apply(to x: [Float]) -> [Float] {
         var y = x
         for i in 0..<cosines.count {
-            let (a, b) = (x[2 * i], x[2 * i + 1])
-            (y[2 * i], y[2 * i + 1]) = (cosines[i] * a - sines[i] * b, sines[i] * a + cosines[i] * b)
+            let (first, second) = rotary.pair(i)
+            let (a, b) = (x[first], x[second])
+            (y[first], y[second]) = (cosines[i] * a - sines[i] * b, sines[i] * a + cosines[i] * b)
         }
         return y
     }

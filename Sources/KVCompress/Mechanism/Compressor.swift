@@ -1,4 +1,5 @@
 import Foundation
+import LlamaInference
 import PagedKVCache
 
 /// Compresses one sequence once: reads every head's metrics and positions, turns them into scheduling
@@ -31,6 +32,14 @@ public struct Compressor: Sendable {
         }
         if plugins.policy.needsWindowAttention { needs.append("policy \(configuration.policy.name) reads the observation window's attention") }
         return needs.isEmpty ? nil : needs.joined(separator: "; ")
+    }
+
+    /// The RoPE that `layer` applied to the keys and queries the scorer reads: its base (per layer in
+    /// Gemma 3) and its pairing (NEOX halves in Gemma 3, adjacent pairs in Llama).
+    static func rotary(of configuration: LlamaConfiguration, layer: Int) -> RotaryParameters {
+        RotaryParameters(
+            dimensions: configuration.ropeDimensions, base: configuration.ropeFrequencyBase(layer: layer),
+            pairing: configuration.traits.ropeMode == .neox ? .halves : .adjacent)
     }
 
     /// The per-layer eviction units for `layout`, checked against the cache's physical block size.
@@ -149,7 +158,7 @@ public struct Compressor: Sendable {
                 heads: heads.map(\.cache), windowAttention: window,
                 reconstructionAttention: reconstruction.map { Array($0[(layer * layout.kvHeads)..<((layer + 1) * layout.kvHeads)]) },
                 windowQueries: queries,
-                rotary: context.map { RotaryParameters(dimensions: $0.model.configuration.ropeDimensions, base: $0.model.configuration.ropeFrequencyBase) },
+                rotary: context.map { Self.rotary(of: $0.model.configuration, layer: layer) },
                 outputProjection: try outputProjection(layer: layer, scorer: scorer, context: context),
                 groupSize: context?.model.configuration.groupSize)
             let layerScores = try scorer.score(layerInput)

@@ -108,15 +108,35 @@ public struct ObservedAttention: Sendable, Hashable {
     }
 }
 
-/// The model's rotary embedding as llama.cpp's "normal" mode applies it: each adjacent pair
-/// (x[2i], x[2i+1]) of the first `dimensions` dimensions is rotated by position · base^(−2i/dimensions).
+/// The rotary embedding of one layer as llama.cpp applies it: pair i of the first `dimensions`
+/// dimensions is rotated by position · base^(−2i/dimensions); which two dimensions form pair i
+/// depends on the model (`pairing`), and the base can differ per layer (Gemma 3: 10 000 on its
+/// sliding-window layers, 1 000 000 on the global ones).
 public struct RotaryParameters: Sendable, Hashable {
+    /// Which dimensions rotate together (ggml's rope modes).
+    public enum Pairing: String, Sendable, Hashable {
+        /// (x[2i], x[2i+1]): ggml's "normal" mode (Llama, SmolLM2).
+        case adjacent
+        /// (x[i], x[i + dimensions/2]): ggml's NEOX mode (Gemma 3).
+        case halves
+    }
+
     public let dimensions: Int
     public let base: Float
+    public let pairing: Pairing
 
-    public init(dimensions: Int, base: Float) {
+    public init(dimensions: Int, base: Float, pairing: Pairing = .adjacent) {
         self.dimensions = dimensions
         self.base = base
+        self.pairing = pairing
+    }
+
+    /// The two dimensions pair `i` rotates: (cos, sin) act as [[c, −s], [s, c]] on (first, second).
+    @inlinable public func pair(_ i: Int) -> (first: Int, second: Int) {
+        switch pairing {
+        case .adjacent: (2 * i, 2 * i + 1)
+        case .halves: (i, i + dimensions / 2)
+        }
     }
 
     /// θ_i for every pair i.
