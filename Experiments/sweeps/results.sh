@@ -14,7 +14,7 @@ THREADS=${THREADS:-2}
 [[ -x $KVC ]] || { echo "error: $KVC is missing: run 'swift build -c release --product kvc' first" >&2; exit 1; }
 NAMES=("$@")
 if [[ ${#NAMES[@]} -eq 0 ]]; then
-  NAMES=(all-methods new-presets prose-needle passkey multikey-agnostic task-suite-quick)
+  NAMES=(all-methods new-presets prose-needle passkey multikey-agnostic task-suite-quick gemma-task-suite)
 fi
 mkdir -p results
 for name in "${NAMES[@]}"; do

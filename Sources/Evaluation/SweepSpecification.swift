@@ -43,11 +43,14 @@ public struct SweepSpecification: Sendable {
     public let lengths: [Int]
     public let prompts: Int
     public let seed: UInt64
+    /// The GGUF model file the sweep runs (`model:`; `kvc sweep --model` when absent), as written:
+    /// relative paths are resolved from the working directory.
+    public let model: String?
     /// The axis keys, in expansion order: `method` first, then the grid's, then each zip group's.
     public let axisKeys: [String]
     public let cells: [SweepCell]
 
-    static let topLevelKeys = ["configuration", "methods", "task", "tasks", "lengths", "prompts", "seed", "question", "max_new_tokens", "grid", "zip"]
+    static let topLevelKeys = ["model", "configuration", "methods", "task", "tasks", "lengths", "prompts", "seed", "question", "max_new_tokens", "grid", "zip"]
     /// Axes that are settings of the sweep rather than configuration keys.
     static let sweepAxes: Set<String> = ["question", "max_new_tokens", "rate"]
 
@@ -112,6 +115,12 @@ public struct SweepSpecification: Sendable {
         case nil: seed = 0
         case .int(let s)? where s >= 0: seed = UInt64(s)
         case let other?: throw invalid("seed must be an integer ≥ 0 (got \(other))")
+        }
+
+        switch source["model"] {
+        case nil: model = nil
+        case .string(let path)? where !path.isEmpty: model = path
+        case let other?: throw invalid("model must be the path of a GGUF file (got \(other))")
         }
 
         // The base configuration, with a full-cache budget when it names none (the grid usually sets it).

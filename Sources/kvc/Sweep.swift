@@ -93,7 +93,14 @@ struct SweepRun: ParsableCommand {
         // its cells, the shard, the output, and the tasks' lengths against the tokenizer and context.
         let specification = try SweepSpecification.load(path: spec, plugins: Sweep.plugins, tasks: Sweep.tasks)
         let shard = try shard.map { try SweepShard(parsing: $0) }
-        let modelPath = try modelOptions.resolvedPath()
+        if let named = specification.model, let given = modelOptions.model, named != given {
+            throw ValidationError("--model \(given) differs from the model the specification names (model: \(named)); give one of them")
+        }
+        if modelOptions.model == nil, let named = specification.model, !FileManager.default.isReadableFile(atPath: named) {
+            throw ValidationError(
+                "the model the specification names (model: \(named)) is missing or unreadable; fetch it (scripts/fetch-model.sh) or fix the path")
+        }
+        let modelPath = try ModelLocation.resolve(explicit: modelOptions.model ?? specification.model)
         let file = try GGUFFile(path: modelPath)
         // Byte-level BPE (SmolLM2) or SentencePiece (Gemma 3), as the GGUF's tokenizer.ggml.model says.
         let tokenizer = try loadTokenizer(gguf: file)

@@ -198,7 +198,16 @@ struct GemmaSweep {
         let rows = csv.split(separator: "\n").filter { $0.hasPrefix("niah_single,300,") }
         #expect(rows.count == 2, "\(csv)")
         #expect(rows.first?.contains(",aware,kvcompress,1,") == true && csv.contains("1.0,1\n"), "\(csv)")
+        // The specification may name its model; a different --model is refused naming both, a missing one named.
+        let named = directory.path("named.yaml")
+        try ("model: \(Self.model)\n" + (try String(contentsOfFile: spec, encoding: .utf8))).write(toFile: named, atomically: true, encoding: .utf8)
+        let other = try KVCProcess.run(["sweep", "--model", KVCProcess.defaultModel, "--spec", named, "--out", directory.path("x.h5")])
+        #expect(other.status != 0 && other.stderr.contains("differs from the model the specification names"), "\(other.stderr)")
+        let missing = directory.path("missing.yaml")
+        try "model: /nonexistent/gemma.gguf\ntask: passkey\nlengths: [300]\nprompts: 1\nmethods: [kvcompress]\n".write(toFile: missing, atomically: true, encoding: .utf8)
+        let absent = try KVCProcess.run(["sweep", "--spec", missing, "--out", directory.path("y.h5")])
+        #expect(absent.status != 0 && absent.stderr.contains("/nonexistent/gemma.gguf"), "\(absent.stderr)")
         let prompts = directory.path("gemma.jsonl")
-        #expect(try KVCProcess.run(["sweep", "--model", Self.model, "--spec", spec, "--write-prompts", prompts]).status == 0)
+        #expect(try KVCProcess.run(["sweep", "--spec", named, "--write-prompts", prompts]).status == 0)
     }
 }
