@@ -6,11 +6,17 @@
 # after a crash or a kill and loses at most the trials in flight.
 #
 #   Experiments/sweeps/results.sh [NAME ...]   # default: every sweep RESULTS.md shows, in this order
-#   THREADS=2 KVC=.build/release/kvc ...        # (defaults)
+#   THREADS=2 KVC=.build/release/kvc PYTHON=.venv/bin/python ...   # (defaults)
+#
+# Also written: results/NAME-matrix.md (method × rate, Experiments/sweeps/matrix.py; needs h5py, as
+# in .venv from scripts/setup-bench.sh) and, for sweeps with kvcompress among several methods,
+# results/NAME-vs-kvcompress.md (the report paired against kvcompress's same cell).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 KVC=${KVC:-.build/release/kvc}
 THREADS=${THREADS:-2}
+PYTHON=${PYTHON:-.venv/bin/python}
+[[ -x $PYTHON ]] || PYTHON=python3
 [[ -x $KVC ]] || { echo "error: $KVC is missing: run 'swift build -c release --product kvc' first" >&2; exit 1; }
 NAMES=("$@")
 if [[ ${#NAMES[@]} -eq 0 ]]; then
@@ -29,4 +35,12 @@ for name in "${NAMES[@]}"; do
   echo "   $(( $(date +%s) - start )) s" >&2
   "$KVC" sweep report "$out" >"results/$name.md"
   echo "   report: results/$name.md" >&2
+  if grep -qE "^methods: \[kvcompress, " "$spec"; then
+    "$KVC" sweep report "$out" --baseline kvcompress >"results/$name-vs-kvcompress.md"
+  fi
+  if "$PYTHON" -c "import h5py" 2>/dev/null; then
+    "$PYTHON" Experiments/sweeps/matrix.py "$out" >"results/$name-matrix.md"
+  else
+    echo "   (no h5py for $PYTHON: results/$name-matrix.md not written)" >&2
+  fi
 done
