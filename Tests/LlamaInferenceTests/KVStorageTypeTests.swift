@@ -180,35 +180,41 @@ struct KVStorageTypeTests {
         #expect(after[layout.kvHeads...] == before[layout.kvHeads...])
     }
 
-    /// A whole generation on the tiny random model with f16 and with f32 KVs.
+    /// A whole generation on the tiny random model with f16 and with f32 KVs, fed the same tokens
+    /// (the f32 run's greedy choices), so the logits compare step for step.
     ///
-    /// Bound: keys and values change by at most 2^-11 of themselves; through attention that moves each
-    /// layer's output by about the same relative amount, and the two layers' residual stream and
-    /// output projection carry it to the logits. The tiny model's logits are O(1) (|logit| ≤ ~10), so a
-    /// difference of 2^-11 relative per layer gives ~1e-2 at most; we allow 0.05 absolute and check it
-    /// is well above the f32 path's own non-determinism (none: the kernels are deterministic).
-    @Test("tiny-model generation: f16 logits within 0.05 of f32, same greedy tokens")
+    /// Bound: keys and values change by at most 2^-11 of themselves (f16 rounding); attention passes
+    /// a relative change of that order on to each layer's output, and the residual stream and the
+    /// output projection carry it to the logits. The random model's logits reach tens, so we bound
+    /// the difference relative to the largest logit: 2^-11 per layer, times a factor 8 for the
+    /// softmax and projections' amplification, i.e. 8 · 2 · 2^-11 ≈ 0.8% of max |logit|. Greedy
+    /// tokens must agree wherever the f32 top-2 margin exceeds twice the observed difference (where
+    /// the rounding cannot flip them).
+    @Test("tiny-model generation: f16 logits close to f32, greedy tokens equal where the margin allows")
     func wholeGeneration() throws {
         let c = tinyConfiguration
         let prompt = randomTokens(45, seed: 5)
-        func run(_ kvType: KVStorageType) throws -> (logits: [[Float]], tokens: [Int32]) {
+        func run(_ kvType: KVStorageType, forcing forced: [Int32]?) throws -> (logits: [[Float]], tokens: [Int32]) {
             let cache = try tinyModel.makeCache(blockSize: 16, kvType: kvType, capacityBlocks: c.layers * c.kvHeads * 8)
             let sequence = cache.addSequence()
             var logits = [try tinyModel.prefill(prompt, sequence: sequence, cache: cache)]
             var tokens: [Int32] = []
-            for _ in 0..<12 {
+            for step in 0..<12 {
                 let last = logits.last!
-                let next = Int32(last.indices.max { last[$0] < last[$1] }!)
-                tokens.append(next)
-                logits.append(try tinyModel.decode([(sequence, next)], cache: cache)[0])
+                tokens.append(Int32(last.indices.max { last[$0] < last[$1] }!))
+                logits.append(try tinyModel.decode([(sequence, forced?[step] ?? tokens.last!)], cache: cache)[0])
             }
             return (logits, tokens)
         }
-        let half = try run(.f16), single = try run(.f32)
-        #expect(half.tokens == single.tokens)
-        var largest: Float = 0
-        for (a, b) in zip(half.logits, single.logits) { largest = max(largest, maxDifference(a, b)) }
-        #expect(largest <= 0.05, "largest logit difference f16 − f32: \(largest)")
-        #expect(largest > 0, "f16 storage should change the logits at all")
+        let single = try run(.f32, forcing: nil), half = try run(.f16, forcing: single.tokens)
+        for (step, (a, b)) in zip(half.logits, single.logits).enumerated() {
+            let difference = maxDifference(a, b), scale = b.map(abs).max()!
+            #expect(difference <= 8 * 2 * 0x1p-11 * scale, "step \(step): |f16 − f32| = \(difference), max |logit| \(scale)")
+            let sorted = b.sorted(by: >)
+            if step < single.tokens.count, sorted[0] - sorted[1] > 2 * difference {
+                #expect(half.tokens[step] == single.tokens[step], "step \(step)")
+            }
+        }
+        #expect(zip(half.logits, single.logits).contains { maxDifference($0, $1) > 0 }, "f16 storage should change the logits at all")
     }
 }
