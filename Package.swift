@@ -53,7 +53,8 @@ let package = Package(
         .target(name: "BPETokenizer", dependencies: ["GGUF"], swiftSettings: strict),
 
         // MARK: - Paged KV cache and the transformer
-        .target(name: "PagedKVCache", swiftSettings: strict),
+        // CKernels: the float32 ↔ half conversions of a half-float cache (F16C where the CPU has it).
+        .target(name: "PagedKVCache", dependencies: ["CKernels"], swiftSettings: strict),
         .target(
             name: "LlamaInference",
             dependencies: ["GGUF", "BPETokenizer", "PagedKVCache", "KVCLinearAlgebra", "CKernels", "SeededRandom"],

@@ -60,11 +60,11 @@ static void measure(const char *regime, int heads, int length) {
             for (int h = 0; h < heads; h++) {
                 const kvc_kv_block *head = blocks + (size_t)h * (size_t)per_head;
                 double t0 = now();
-                kvc_attention_scores(queries, GROUP, HEAD_DIM, head, per_head, length, 0.125f, scores, isas[k]);
+                kvc_attention_scores(queries, GROUP, HEAD_DIM, head, per_head, KVC_KV_F32, length, 0.125f, scores, isas[k]);
                 double t1 = now();
                 kvc_attention_softmax(scores, GROUP, length, isas[k]);
                 double t2 = now();
-                kvc_attention_values(scores, GROUP, HEAD_DIM, head, per_head, length, output, isas[k]);
+                kvc_attention_values(scores, GROUP, HEAD_DIM, head, per_head, KVC_KV_F32, length, output, isas[k]);
                 double t3 = now();
                 spent[0] += t1 - t0;
                 spent[1] += t2 - t1;

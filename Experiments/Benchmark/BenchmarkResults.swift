@@ -8,6 +8,8 @@ struct BenchmarkResults: Codable {
     var threads: Int
     /// Instruction set of our kernels (absent from llama.cpp's record).
     var kernels: String?
+    /// Element type of our cached keys and values (absent from llama.cpp's record, which stores f16).
+    var kvType: String?
     var repetitions: Int
     var decodePromptTokens: Int
     var decodeSteps: Int

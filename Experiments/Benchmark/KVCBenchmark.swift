@@ -45,6 +45,12 @@ struct SpeedBenchmark: ParsableCommand {
     @Option(help: "KVs per cache block.")
     var blockSize = 16
 
+    @Option(name: .customLong("kv-type"), help: ArgumentHelp("Element type of cached keys and values: f16 (default) or f32.", valueName: "f16|f32"))
+    var kvTypeName = KVStorageType.default.rawValue
+
+    /// `--kv-type`, checked by `validate`.
+    var kvType: KVStorageType { (try? KVStorageType(parsing: kvTypeName, key: "--kv-type")) ?? .default }
+
     @Option(help: "llama.cpp results (JSON from bench_llamacpp.py) to compare against.")
     var reference: String?
 
@@ -52,6 +58,7 @@ struct SpeedBenchmark: ParsableCommand {
     var out = "results/bench-kvc.json"
 
     func validate() throws {
+        do { _ = try KVStorageType(parsing: kvTypeName, key: "--kv-type") } catch { throw ValidationError(error.description) }
         guard threads >= 1, repetitions >= 1, decodePrompt >= 1, decodeSteps >= 1 else {
             throw ValidationError("--threads, --repetitions, --decode-prompt and --decode-steps must be at least 1")
         }
@@ -73,7 +80,7 @@ struct SpeedBenchmark: ParsableCommand {
         var prefillRates: [String: Double] = [:]
         for count in prefill {
             let tokens = BenchmarkPrompt.tokens(count)
-            let cache = try llama.makeCache(blockSize: blockSize, capacityBlocks: blocks(tokens: count, sequences: 1, model: llama))
+            let cache = try llama.makeCache(blockSize: blockSize, kvType: kvType, capacityBlocks: blocks(tokens: count, sequences: 1, model: llama))
             let seconds = try timing.medianSeconds {
                 let sequence = cache.addSequence()
                 defer { cache.removeSequence(sequence) }
@@ -86,7 +93,7 @@ struct SpeedBenchmark: ParsableCommand {
         var decodeRates: [String: Double] = [:]
         for size in batch {
             let cache = try llama.makeCache(
-                blockSize: blockSize, capacityBlocks: blocks(tokens: decodePrompt + decodeSteps, sequences: size, model: llama))
+                blockSize: blockSize, kvType: kvType, capacityBlocks: blocks(tokens: decodePrompt + decodeSteps, sequences: size, model: llama))
             let seconds = try timing.medianSeconds { try timeDecode(llama, cache: cache, batch: size) }
             let rate = Double(size * decodeSteps) / seconds
             decodeRates[String(size)] = rate
@@ -95,6 +102,7 @@ struct SpeedBenchmark: ParsableCommand {
 
         let results = BenchmarkResults(
             engine: Self.engine, model: URL(fileURLWithPath: model).lastPathComponent, threads: threads, kernels: QuantizedKernels.name,
+            kvType: kvType.rawValue,
             repetitions: repetitions, decodePromptTokens: decodePrompt, decodeSteps: decodeSteps,
             prefillTokensPerSecond: prefillRates, decodeTokensPerSecond: decodeRates, busyCoresBeforeStart: busyCores)
         try results.write(to: out)

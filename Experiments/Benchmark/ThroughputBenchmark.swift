@@ -47,6 +47,12 @@ struct ThroughputBenchmark: ParsableCommand {
     @Option(help: "KVs per cache block.")
     var blockSize = 16
 
+    @Option(name: .customLong("kv-type"), help: ArgumentHelp("Element type of cached keys and values: f16 (default) or f32.", valueName: "f16|f32"))
+    var kvTypeName = KVStorageType.default.rawValue
+
+    /// `--kv-type`, checked by `validate`.
+    var kvType: KVStorageType { (try? KVStorageType(parsing: kvTypeName, key: "--kv-type")) ?? .default }
+
     @Option(help: "Sweeps over all configurations; each configuration's fastest run is reported (the least disturbed on a shared machine).")
     var repetitions = 1
 
@@ -63,6 +69,7 @@ struct ThroughputBenchmark: ParsableCommand {
         guard promptMin >= 1, promptMax >= promptMin else {
             throw ValidationError("need 1 ≤ --prompt-min ≤ --prompt-max (got \(promptMin), \(promptMax))")
         }
+        do { _ = try KVStorageType(parsing: kvTypeName, key: "--kv-type") } catch { throw ValidationError(error.description) }
         guard cacheMegabytes > 0 else { throw ValidationError("--cache-mb must be positive (got \(cacheMegabytes))") }
         guard rates.allSatisfy({ $0 >= 1 && $0.isFinite }) else { throw ValidationError("every rate must be a finite number ≥ 1") }
         guard CacheLayout.supportedBlockSizes.contains(blockSize) else {
@@ -79,14 +86,15 @@ struct ThroughputBenchmark: ParsableCommand {
         }
         let llama = try LlamaModel(file: GGUFFile(path: model))
         let c = llama.configuration
-        let layout = try CacheLayout(layers: c.layers, kvHeads: c.kvHeads, headDim: c.headDim, blockSize: blockSize)
+        // --cache-mb holds about twice the blocks with f16 KVs.
+        let layout = try CacheLayout(layers: c.layers, kvHeads: c.kvHeads, headDim: c.headDim, blockSize: blockSize, kvType: kvType)
         let limitedBlocks = Int(cacheMegabytes * 1024 * 1024) / layout.bytesPerBlock
         let workload = makeWorkload()
         let unlimitedBlocks = workload.reduce(0) { $0 + layout.headCount * layout.blocks(forTokens: $1.count + outputTokens) }
         log(
             "workload: \(requests) requests, prompts \(promptMin)–\(promptMax) tokens (\(workload.reduce(0) { $0 + $1.count }) in all), "
                 + "\(outputTokens) output tokens each; limited pool \(limitedBlocks) blocks (\(cacheMegabytes) MiB), "
-                + "unlimited \(unlimitedBlocks) blocks; \(WorkerThreads.count) threads, \(QuantizedKernels.name) kernels")
+                + "unlimited \(unlimitedBlocks) blocks (\(kvType) KVs); \(WorkerThreads.count) threads, \(QuantizedKernels.name) kernels")
 
         // Every request must fit the limited pool alone: say so before any run.
         guard limitedBlocks >= layout.headCount else {
@@ -119,8 +127,8 @@ struct ThroughputBenchmark: ParsableCommand {
             }
         }
         runs = fastest.compactMap { $0 }
-        try ThroughputResults(runs: runs).write(to: out)
-        print(ThroughputResults(runs: runs).markdown)
+        try ThroughputResults(kvType: kvType.rawValue, runs: runs).write(to: out)
+        print(ThroughputResults(kvType: kvType.rawValue, runs: runs).markdown)
         log("results written to \(out)")
     }
 
@@ -205,6 +213,8 @@ struct ThroughputRun: Encodable {
 
 /// `{"runs": [...]}`, and the markdown table beside the paper's ratios.
 struct ThroughputResults: Encodable {
+    /// Element type of the cached keys and values (`--kv-type`).
+    var kvType: String
     var runs: [ThroughputRun]
 
     /// The paper's throughput over vanilla vLLM by rate (Llama-3.1-8B on an NVIDIA L4).

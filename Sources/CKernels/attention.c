@@ -6,16 +6,16 @@
 
 void kvc_attention_scores_portable(
     const float *queries, int32_t group, int32_t head_dim, const kvc_kv_block *blocks, int32_t block_count,
-    int64_t length, float scale, float *scores) {
-    const size_t d = (size_t)head_dim;
+    kvc_kv_type type, int64_t length, float scale, float *scores) {
+    const size_t d = (size_t)head_dim, row = d * (size_t)kvc_kv_type_size(type);
     int64_t slot = 0;
     for (int32_t b = 0; b < block_count; b++) {
         for (int32_t s = 0; s < blocks[b].count; s++, slot++) {
-            const float *key = blocks[b].keys + (size_t)s * d;
+            const void *key = (const char *)blocks[b].keys + (size_t)s * row;
             for (int32_t j = 0; j < group; j++) {
                 const float *q = queries + (size_t)j * d;
                 float sum = 0;
-                for (size_t i = 0; i < d; i++) sum += q[i] * key[i];
+                for (size_t i = 0; i < d; i++) sum += q[i] * kvc_kv_element(key, i, type);
                 scores[(size_t)j * (size_t)length + (size_t)slot] = sum * scale;
             }
         }
@@ -38,17 +38,17 @@ void kvc_attention_softmax_portable(float *scores, int32_t group, int64_t length
 
 void kvc_attention_values_portable(
     const float *probabilities, int32_t group, int32_t head_dim, const kvc_kv_block *blocks, int32_t block_count,
-    int64_t length, float *output) {
-    const size_t d = (size_t)head_dim;
+    kvc_kv_type type, int64_t length, float *output) {
+    const size_t d = (size_t)head_dim, row = d * (size_t)kvc_kv_type_size(type);
     memset(output, 0, (size_t)group * d * sizeof(float));
     int64_t slot = 0;
     for (int32_t b = 0; b < block_count; b++) {
         for (int32_t s = 0; s < blocks[b].count; s++, slot++) {
-            const float *value = blocks[b].values + (size_t)s * d;
+            const void *value = (const char *)blocks[b].values + (size_t)s * row;
             for (int32_t j = 0; j < group; j++) {
                 const float p = probabilities[(size_t)j * (size_t)length + (size_t)slot];
                 float *out = output + (size_t)j * d;
-                for (size_t i = 0; i < d; i++) out[i] += p * value[i];
+                for (size_t i = 0; i < d; i++) out[i] += p * kvc_kv_element(value, i, type);
             }
         }
     }
@@ -56,9 +56,9 @@ void kvc_attention_values_portable(
 
 // MARK: - Dispatch
 
-void kvc_attention_prefetch(const kvc_kv_block *blocks, int32_t block_count, int32_t head_dim) {
+void kvc_attention_prefetch(const kvc_kv_block *blocks, int32_t block_count, int32_t head_dim, kvc_kv_type type) {
     kvc_slot_cursor ahead = kvc_slot_cursor_start(blocks, block_count);
-    kvc_prefetch_slots(&ahead, head_dim, KVC_ATTENTION_PREFETCH_SLOTS, 1, 1);
+    kvc_prefetch_slots(&ahead, head_dim, kvc_kv_type_size(type), KVC_ATTENTION_PREFETCH_SLOTS, 1, 1);
 }
 
 /// The kernels run: the requested instruction set when this CPU has it and the head width suits its
@@ -75,18 +75,18 @@ static kvc_isa kvc_attention_isa(kvc_isa isa, int32_t head_dim) {
 
 void kvc_attention_scores(
     const float *queries, int32_t group, int32_t head_dim, const kvc_kv_block *blocks, int32_t block_count,
-    int64_t length, float scale, float *scores, kvc_isa isa) {
+    kvc_kv_type type, int64_t length, float scale, float *scores, kvc_isa isa) {
     if (group <= 0 || head_dim <= 0 || length <= 0) return;
     switch (kvc_attention_isa(isa, head_dim)) {
 #if defined(__x86_64__)
     case KVC_ISA_AVX512_VNNI:
-        kvc_attention_scores_avx512(queries, group, head_dim, blocks, block_count, length, scale, scores);
+        kvc_attention_scores_avx512(queries, group, head_dim, blocks, block_count, type, length, scale, scores);
         break;
     case KVC_ISA_AVX2:
-        kvc_attention_scores_avx2(queries, group, head_dim, blocks, block_count, length, scale, scores);
+        kvc_attention_scores_avx2(queries, group, head_dim, blocks, block_count, type, length, scale, scores);
         break;
 #endif
-    default: kvc_attention_scores_portable(queries, group, head_dim, blocks, block_count, length, scale, scores); break;
+    default: kvc_attention_scores_portable(queries, group, head_dim, blocks, block_count, type, length, scale, scores); break;
     }
 }
 
@@ -103,17 +103,17 @@ void kvc_attention_softmax(float *scores, int32_t group, int64_t length, kvc_isa
 
 void kvc_attention_values(
     const float *probabilities, int32_t group, int32_t head_dim, const kvc_kv_block *blocks, int32_t block_count,
-    int64_t length, float *output, kvc_isa isa) {
+    kvc_kv_type type, int64_t length, float *output, kvc_isa isa) {
     if (group <= 0 || head_dim <= 0) return;
     switch (kvc_attention_isa(isa, head_dim)) {
 #if defined(__x86_64__)
     case KVC_ISA_AVX512_VNNI:
-        kvc_attention_values_avx512(probabilities, group, head_dim, blocks, block_count, length, output);
+        kvc_attention_values_avx512(probabilities, group, head_dim, blocks, block_count, type, length, output);
         break;
     case KVC_ISA_AVX2:
-        kvc_attention_values_avx2(probabilities, group, head_dim, blocks, block_count, length, output);
+        kvc_attention_values_avx2(probabilities, group, head_dim, blocks, block_count, type, length, output);
         break;
 #endif
-    default: kvc_attention_values_portable(probabilities, group, head_dim, blocks, block_count, length, output); break;
+    default: kvc_attention_values_portable(probabilities, group, head_dim, blocks, block_count, type, length, output); break;
     }
 }

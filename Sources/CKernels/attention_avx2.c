@@ -11,7 +11,8 @@
 #include <immintrin.h>
 #include <math.h>
 
-#define KVC_AVX2 __attribute__((target("avx2,fma")))
+// f16c: half-float keys and values are widened by vcvtph2ps (kvc_isa_supported(KVC_ISA_AVX2) checks it).
+#define KVC_AVX2 __attribute__((target("avx2,fma,f16c")))
 #define KVC_INLINE static inline __attribute__((always_inline))
 
 // MARK: - Scores
@@ -92,6 +93,7 @@ KVC_AVX2 void kvc_attention_softmax_avx2(float *scores, int32_t group, int64_t l
 #define KVC_VEC_WIDTH 8
 #define KVC_VEC_ZERO() _mm256_setzero_ps()
 #define KVC_VEC_LOAD(p) _mm256_loadu_ps(p)
+#define KVC_VEC_LOAD_HALF(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p)))
 #define KVC_VEC_STORE(p, v) _mm256_storeu_ps(p, v)
 #define KVC_VEC_SET1(x) _mm256_set1_ps(x)
 #define KVC_VEC_FMADD(a, b, c) _mm256_fmadd_ps(a, b, c)

@@ -10,7 +10,8 @@
 #include <immintrin.h>
 #include <math.h>
 
-#define KVC_AVX512 __attribute__((target("avx512f,avx512vl,fma")))
+// f16c for the 8-lane vcvtph2ps of the scores (the 16-lane one of the values is AVX-512F).
+#define KVC_AVX512 __attribute__((target("avx512f,avx512vl,fma,f16c")))
 #define KVC_INLINE static inline __attribute__((always_inline))
 
 // MARK: - Scores
@@ -78,6 +79,7 @@ KVC_AVX512 void kvc_attention_softmax_avx512(float *scores, int32_t group, int64
 #define KVC_VEC_WIDTH 16
 #define KVC_VEC_ZERO() _mm512_setzero_ps()
 #define KVC_VEC_LOAD(p) _mm512_loadu_ps(p)
+#define KVC_VEC_LOAD_HALF(p) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p)))
 #define KVC_VEC_STORE(p, v) _mm512_storeu_ps(p, v)
 #define KVC_VEC_SET1(x) _mm512_set1_ps(x)
 #define KVC_VEC_FMADD(a, b, c) _mm512_fmadd_ps(a, b, c)

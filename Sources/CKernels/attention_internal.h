@@ -20,9 +20,11 @@ static inline kvc_slot_cursor kvc_slot_cursor_start(const kvc_kv_block *blocks, 
 }
 
 /// Points rows[0..<width] at the key rows of the next `width` slots (fewer at the end of the head) and
-/// advances past them. Returns how many slots it took; rows past that repeat the last one taken (so a
-/// kernel may load them without reading outside the cache) or, when none was taken, are untouched.
-static inline int kvc_next_key_rows(kvc_slot_cursor *c, int32_t head_dim, int width, const float **rows) {
+/// advances past them; a row is `head_dim` elements of `element_size` bytes. Returns how many slots it
+/// took; rows past that repeat the last one taken (so a kernel may load them without reading outside
+/// the cache) or, when none was taken, are untouched.
+static inline int kvc_next_key_rows(
+    kvc_slot_cursor *c, int32_t head_dim, int32_t element_size, int width, const void **rows) {
     int n = 0;
     while (n < width && c->block < c->block_count) {
         const kvc_kv_block *b = c->blocks + c->block;
@@ -31,11 +33,16 @@ static inline int kvc_next_key_rows(kvc_slot_cursor *c, int32_t head_dim, int wi
             c->slot = 0;
             continue;
         }
-        rows[n++] = b->keys + (size_t)c->slot * (size_t)head_dim;
+        rows[n++] = (const char *)b->keys + (size_t)c->slot * (size_t)head_dim * (size_t)element_size;
         c->slot++;
     }
     for (int k = n; n > 0 && k < width; k++) rows[k] = rows[n - 1];
     return n;
+}
+
+/// Element i of a cached row of `type` as a float (exact): the portable kernels' load.
+static inline float kvc_kv_element(const void *row, size_t i, kvc_kv_type type) {
+    return type == KVC_KV_F16 ? kvc_half_to_float(((const uint16_t *)row)[i]) : ((const float *)row)[i];
 }
 
 /// Slots the vector kernels prefetch ahead of those they compute on (4 blocks of 16).
@@ -52,8 +59,9 @@ static inline int kvc_next_key_rows(kvc_slot_cursor *c, int32_t head_dim, int wi
 
 /// Prefetches into L2 the key rows (with `keys`) and value rows (with `values`) of the next `count`
 /// slots from `ahead` and advances it past them; the rows of consecutive slots of a block are
-/// contiguous.
-static inline void kvc_prefetch_slots(kvc_slot_cursor *ahead, int32_t head_dim, int count, int keys, int values) {
+/// contiguous, `head_dim` elements of `element_size` bytes each (half floats: half the lines).
+static inline void kvc_prefetch_slots(
+    kvc_slot_cursor *ahead, int32_t head_dim, int32_t element_size, int count, int keys, int values) {
     while (count > 0 && ahead->block < ahead->block_count) {
         const kvc_kv_block *b = ahead->blocks + ahead->block;
         if (ahead->slot >= b->count) {
@@ -62,8 +70,9 @@ static inline void kvc_prefetch_slots(kvc_slot_cursor *ahead, int32_t head_dim, 
             continue;
         }
         const int take = b->count - ahead->slot < count ? b->count - ahead->slot : count;
-        const size_t first = (size_t)ahead->slot * (size_t)head_dim * sizeof(float);
-        const size_t end = first + (size_t)take * (size_t)head_dim * sizeof(float);
+        const size_t row = (size_t)head_dim * (size_t)element_size;
+        const size_t first = (size_t)ahead->slot * row;
+        const size_t end = first + (size_t)take * row;
         for (size_t line = first; line < end; line += 64) {
             // Locality 2: prefetcht1, into L2.
             if (keys) __builtin_prefetch((const char *)b->keys + line, 0, 2);
@@ -76,10 +85,10 @@ static inline void kvc_prefetch_slots(kvc_slot_cursor *ahead, int32_t head_dim, 
 
 void kvc_attention_scores_portable(
     const float *queries, int32_t group, int32_t head_dim, const kvc_kv_block *blocks, int32_t block_count,
-    int64_t length, float scale, float *scores);
+    kvc_kv_type type, int64_t length, float scale, float *scores);
 void kvc_attention_values_portable(
     const float *probabilities, int32_t group, int32_t head_dim, const kvc_kv_block *blocks, int32_t block_count,
-    int64_t length, float *output);
+    kvc_kv_type type, int64_t length, float *output);
 
 void kvc_attention_softmax_portable(float *scores, int32_t group, int64_t length);
 void kvc_attention_softmax_avx2(float *scores, int32_t group, int64_t length);
@@ -88,18 +97,18 @@ void kvc_attention_softmax_avx512(float *scores, int32_t group, int64_t length);
 /// Need head_dim % 8 == 0.
 void kvc_attention_scores_avx2(
     const float *queries, int32_t group, int32_t head_dim, const kvc_kv_block *blocks, int32_t block_count,
-    int64_t length, float scale, float *scores);
+    kvc_kv_type type, int64_t length, float scale, float *scores);
 void kvc_attention_values_avx2(
     const float *probabilities, int32_t group, int32_t head_dim, const kvc_kv_block *blocks, int32_t block_count,
-    int64_t length, float *output);
+    kvc_kv_type type, int64_t length, float *output);
 
 /// Need head_dim % 16 == 0.
 void kvc_attention_scores_avx512(
     const float *queries, int32_t group, int32_t head_dim, const kvc_kv_block *blocks, int32_t block_count,
-    int64_t length, float scale, float *scores);
+    kvc_kv_type type, int64_t length, float scale, float *scores);
 void kvc_attention_values_avx512(
     const float *probabilities, int32_t group, int32_t head_dim, const kvc_kv_block *blocks, int32_t block_count,
-    int64_t length, float *output);
+    kvc_kv_type type, int64_t length, float *output);
 
 
 #endif

@@ -8,7 +8,10 @@
 // The includer defines KVC_VALUES_TARGET (the target attribute), KVC_VALUES_QUERY_TILE (3 or 4),
 // KVC_VALUES_FUNCTION (the kernel's name) and the vector operations KVC_VEC (the register type),
 // KVC_VEC_WIDTH (floats per register), KVC_VEC_ZERO(), KVC_VEC_LOAD(p), KVC_VEC_STORE(p, v),
-// KVC_VEC_SET1(x) and KVC_VEC_FMADD(a, b, c); head_dim must be a multiple of KVC_VEC_WIDTH.
+// KVC_VEC_SET1(x), KVC_VEC_FMADD(a, b, c) and KVC_VEC_LOAD_HALF(p) (KVC_VEC_WIDTH half floats at p,
+// widened exactly); head_dim must be a multiple of KVC_VEC_WIDTH. Half-float values are widened as
+// they are loaded; `f16` is a compile-time constant after inlining, so each storage type gets its
+// own loop.
 #include "attention_internal.h"
 
 #define KVC_VALUES_INLINE static inline __attribute__((always_inline))
@@ -18,23 +21,25 @@
 /// out[j·d + dim + W·c + i] = Σ_slot p[j·length + slot] · value(slot)[dim + W·c + i] for `T` queries
 /// and `C` chunks of W = KVC_VEC_WIDTH floats (compile-time after inlining) from dimension `dim`.
 KVC_VALUES_INLINE KVC_VALUES_TARGET void values_tile(
-    const float *p, int64_t length, size_t d, size_t dim, const int T, const int C, const kvc_kv_block *blocks,
-    int32_t block_count, float *out) {
+    const float *p, int64_t length, size_t d, size_t dim, const int T, const int C, const int f16,
+    const kvc_kv_block *blocks, int32_t block_count, float *out) {
+    const int32_t size = f16 ? 2 : 4;
     KVC_VEC acc[KVC_VALUES_QUERY_TILE][VALUE_CHUNKS];
     for (int j = 0; j < T; j++) {
         for (int c = 0; c < C; c++) acc[j][c] = KVC_VEC_ZERO();
     }
     kvc_slot_cursor ahead = kvc_slot_cursor_start(blocks, block_count);
     // Mostly in L2 already after the scores pass, yet measured faster with (and long heads outgrow L2).
-    kvc_prefetch_slots(&ahead, (int32_t)d, KVC_ATTENTION_PREFETCH_SLOTS, 0, 1);
+    kvc_prefetch_slots(&ahead, (int32_t)d, size, KVC_ATTENTION_PREFETCH_SLOTS, 0, 1);
     size_t slot = 0;
     for (int32_t b = 0; b < block_count; b++) {
-        const float *values = blocks[b].values + dim;
-        kvc_prefetch_slots(&ahead, (int32_t)d, blocks[b].count, 0, 1);
+        const char *values = (const char *)blocks[b].values + dim * (size_t)size;
+        kvc_prefetch_slots(&ahead, (int32_t)d, size, blocks[b].count, 0, 1);
         for (int32_t s = 0; s < blocks[b].count; s++, slot++) {
-            const float *v = values + (size_t)s * d;
+            const void *v = values + (size_t)s * d * (size_t)size;
             for (int c = 0; c < C; c++) {
-                const KVC_VEC vv = KVC_VEC_LOAD(v + KVC_VEC_WIDTH * c);
+                const KVC_VEC vv = f16 ? KVC_VEC_LOAD_HALF((const uint16_t *)v + KVC_VEC_WIDTH * c)
+                                       : KVC_VEC_LOAD((const float *)v + KVC_VEC_WIDTH * c);
                 for (int j = 0; j < T; j++) {
                     acc[j][c] = KVC_VEC_FMADD(KVC_VEC_SET1(p[(size_t)j * (size_t)length + slot]), vv, acc[j][c]);
                 }
@@ -46,7 +51,7 @@ KVC_VALUES_INLINE KVC_VALUES_TARGET void values_tile(
     }
 }
 
-#define VALUES_TILE(T, C) values_tile(p, length, d, dim, T, C, blocks, block_count, out)
+#define VALUES_TILE(T, C) values_tile(p, length, d, dim, T, C, f16, blocks, block_count, out)
 #define VALUES_TILES(T)                                                                                                \
     switch (chunks) {                                                                                                  \
     case 1: VALUES_TILE(T, 1); break;                                                                                  \
@@ -55,9 +60,10 @@ KVC_VALUES_INLINE KVC_VALUES_TARGET void values_tile(
     default: VALUES_TILE(T, 4); break;                                                                                 \
     }
 
-KVC_VALUES_TARGET void KVC_VALUES_FUNCTION(
-    const float *probabilities, int32_t group, int32_t head_dim, const kvc_kv_block *blocks, int32_t block_count,
-    int64_t length, float *output) {
+/// Every query tile and dimension range, for values stored as halves (f16 = 1) or floats.
+KVC_VALUES_INLINE KVC_VALUES_TARGET void values_for_type(
+    const float *probabilities, int32_t group, int32_t head_dim, const int f16, const kvc_kv_block *blocks,
+    int32_t block_count, int64_t length, float *output) {
     const size_t d = (size_t)head_dim;
     for (int32_t j = 0; j < group; j += KVC_VALUES_QUERY_TILE) {
         const float *p = probabilities + (size_t)j * (size_t)length;
@@ -76,4 +82,11 @@ KVC_VALUES_TARGET void KVC_VALUES_FUNCTION(
             }
         }
     }
+}
+
+KVC_VALUES_TARGET void KVC_VALUES_FUNCTION(
+    const float *probabilities, int32_t group, int32_t head_dim, const kvc_kv_block *blocks, int32_t block_count,
+    kvc_kv_type type, int64_t length, float *output) {
+    if (type == KVC_KV_F16) values_for_type(probabilities, group, head_dim, 1, blocks, block_count, length, output);
+    else values_for_type(probabilities, group, head_dim, 0, blocks, block_count, length, output);
 }

@@ -38,6 +38,7 @@ public struct SweepResults: Sendable {
 ///   method, question     [C] strings
 ///   max_new_tokens       [C] int32 (0: the task's)
 ///   configuration        [C] strings: the cell's CompressionConfiguration as JSON (`kvc --config` schema)
+///   kv_type              [C] strings: the element type of the cell's cached keys and values (f16, f32)
 ///   values               [C × A] strings, row-major: each cell's value of each axis
 /// /trials/               one row per trial, sorted by task, length, prompt, question, cell (N rows)
 ///   record               [N] strings: the whole trial as JSON (what resume, merge and reports read)
@@ -88,6 +89,7 @@ public enum SweepResultsFile {
             try cells.createDataset("question", strings: s.cells.map(\.question.rawValue))
             try cells.createDataset("max_new_tokens", values: s.cells.map { Int32($0.maxNewTokens ?? 0) }, shape: [s.cells.count])
             try cells.createDataset("configuration", strings: try s.cells.map { try $0.configuration.toJSON().replacingOccurrences(of: "\n", with: "") })
+            try cells.createDataset("kv_type", strings: s.cells.map(\.configuration.resolvedKVType.rawValue))
             try cells.createDataset("values", strings: s.cells.flatMap { cell in s.axisKeys.map { cell.value(of: $0)?.description ?? "" } })
         }
         let group = try file.createGroup("trials")

@@ -78,16 +78,19 @@ public final class SweepRunner {
     ) throws {
         let s = specification, c = model.configuration
         let groups = try prefillGroups()
-        var caches: [Int: PagedKVCache] = [:]
-        func cache(blockSize: Int) throws -> PagedKVCache {
-            if let cache = caches[blockSize] { return cache }
+        // One pool per (block size, KV element type) the cells use.
+        var caches: [CacheKind: PagedKVCache] = [:]
+        func cache(blockSize: Int, kvType: KVStorageType) throws -> PagedKVCache {
+            let kind = CacheKind(blockSize: blockSize, kvType: kvType)
+            if let cache = caches[kind] { return cache }
             // Base + cell fork + question fork, each at most the longest prompt plus the answer, per head;
             // a scorer that reads the document again (KVzip) also holds a copy of it and its repetition.
             let longest = s.lengths.max()! + (s.cells.compactMap(\.maxNewTokens) + tasks.map(\.maxNewTokens)).max()! + 2 * blockSize
             let sequences = s.cells.contains { $0.configuration.scorer != nil } ? 5 : 3
             let cache = try model.makeCache(
-                blockSize: blockSize, capacityBlocks: sequences * c.layers * c.kvHeads * ((longest + blockSize - 1) / blockSize) + 1)
-            caches[blockSize] = cache
+                blockSize: blockSize, kvType: kvType,
+                capacityBlocks: sequences * c.layers * c.kvHeads * ((longest + blockSize - 1) / blockSize) + 1)
+            caches[kind] = cache
             return cache
         }
         for unit in units {
@@ -97,7 +100,7 @@ public final class SweepRunner {
             for group in groups {
                 let pending = group.cells.filter { cell in questions.contains { !done.contains(key(unit, $0, cell)) } }
                 guard !pending.isEmpty else { continue }
-                let cache = try cache(blockSize: group.blockSize)
+                let cache = try cache(blockSize: group.blockSize, kvType: group.kvType)
                 let observer = MetricCollector(
                     metric: try plugins.makeMetric(group.metric), window: try plugins.makeWindow(group.window),
                     recordsWindowQueries: group.recordsWindowQueries, recordsWindowAttention: group.recordsWindowAttention)
@@ -161,9 +164,17 @@ public final class SweepRunner {
 
     // MARK: - Prefill groups
 
+    /// A cache pool's shape beyond the model's: cells that differ in either cannot share a prefill.
+    struct CacheKind: Hashable {
+        let blockSize: Int
+        let kvType: KVStorageType
+    }
+
     /// Cells that can share one prefill.
     struct PrefillGroup {
         let blockSize: Int
+        /// The element type of the cache the prefill writes (`kv_type`).
+        let kvType: KVStorageType
         let metric: PluginSpec
         let window: PluginSpec
         let placement: QuestionPlacement
@@ -191,7 +202,8 @@ public final class SweepRunner {
             let records = compressor.plugins.scorer?.inputs.contains(.windowQueries) ?? false
             let recordsAttention = compressor.plugins.policy.needsWindowAttention
             if let i = groups.firstIndex(where: {
-                $0.blockSize == blockSize && $0.metric == conf.metric && $0.window == conf.window && $0.placement == cell.question
+                $0.blockSize == blockSize && $0.kvType == conf.resolvedKVType && $0.metric == conf.metric && $0.window == conf.window
+                    && $0.placement == cell.question
             }) {
                 groups[i].cells.append(cell)
                 groups[i].recordsWindowQueries = groups[i].recordsWindowQueries || records
@@ -199,18 +211,21 @@ public final class SweepRunner {
             } else {
                 groups.append(
                     PrefillGroup(
-                        blockSize: blockSize, metric: conf.metric, window: conf.window, placement: cell.question, cells: [cell],
-                        recordsWindowQueries: records, recordsWindowAttention: recordsAttention))
+                        blockSize: blockSize, kvType: conf.resolvedKVType, metric: conf.metric, window: conf.window,
+                        placement: cell.question, cells: [cell], recordsWindowQueries: records, recordsWindowAttention: recordsAttention))
             }
         }
         for cell in fullCache {
             let compressor = try Compressor(configuration: cell.configuration, registry: plugins)
             let blockSize = compressor.plugins.blockSize.physicalBlockSize(layers: c.layers, kvHeads: c.kvHeads, headDim: c.headDim)
-            if let i = groups.firstIndex(where: { $0.blockSize == blockSize && $0.placement == cell.question }) {
+            let kvType = cell.configuration.resolvedKVType
+            if let i = groups.firstIndex(where: { $0.blockSize == blockSize && $0.kvType == kvType && $0.placement == cell.question }) {
                 groups[i].cells.append(cell)
             } else {
                 groups.append(
-                    PrefillGroup(blockSize: blockSize, metric: cell.configuration.metric, window: cell.configuration.window, placement: cell.question, cells: [cell]))
+                    PrefillGroup(
+                        blockSize: blockSize, kvType: kvType, metric: cell.configuration.metric, window: cell.configuration.window,
+                        placement: cell.question, cells: [cell]))
             }
         }
         return groups

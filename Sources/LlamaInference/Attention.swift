@@ -166,14 +166,14 @@ struct Attention {
         for j in 0..<count where query - Int(positions[j]) >= window { scores[j] = -.infinity }
     }
 
-    /// Copies a head's keys and values in logical order: `[length, headDim]` each.
+    /// Copies a head's keys and values in logical order, as floats: `[length, headDim]` each.
     private static func gather(_ view: HeadView, keys: UnsafeMutablePointer<Float>, values: UnsafeMutablePointer<Float>) {
         let d = view.headDim
         var offset = 0
         for block in 0..<view.filledBlockCount {
             let n = view.count(inBlock: block)
-            (keys + offset * d).update(from: view.keys(block: block), count: n * d)
-            (values + offset * d).update(from: view.values(block: block), count: n * d)
+            view.copyKeys(block: block, into: keys + offset * d)
+            view.copyValues(block: block, into: values + offset * d)
             offset += n
         }
     }
@@ -221,8 +221,8 @@ struct Attention {
         let queries = query + h * g * d
         DecodeAttentionKernels.withBlocks(of: view) { blocks in
             DecodeAttentionKernels.scores(
-                queries: queries, groupSize: g, headDim: d, blocks: blocks, length: length, scale: scale,
-                into: probabilities)
+                queries: queries, groupSize: g, headDim: d, blocks: blocks, kvType: view.kvType, length: length,
+                scale: scale, into: probabilities)
             if let window = c.slidingWindow(layer: layer) {
                 let slotPositions = Self.positions(view)
                 for j in 0..<g {
@@ -239,8 +239,8 @@ struct Attention {
                         probabilities: UnsafeBufferPointer(start: probabilities, count: g * length), cache: view))
             }
             DecodeAttentionKernels.weightedValues(
-                probabilities: probabilities, groupSize: g, headDim: d, blocks: blocks, length: length,
-                into: output + h * g * d)
+                probabilities: probabilities, groupSize: g, headDim: d, blocks: blocks, kvType: view.kvType,
+                length: length, into: output + h * g * d)
         }
     }
 }

@@ -49,11 +49,13 @@ public final class LlamaModel: Sendable {
         LlamaModel(configuration: configuration, weights: .random(configuration, seed: seed))
     }
 
-    /// An empty paged cache shaped for this model.
-    public func makeCache(blockSize: Int = 16, capacityBlocks: Int) throws -> PagedKVCache {
+    /// An empty paged cache shaped for this model, storing keys and values as `kvType`.
+    public func makeCache(
+        blockSize: Int = 16, kvType: KVStorageType = .default, capacityBlocks: Int
+    ) throws -> PagedKVCache {
         let layout = try CacheLayout(
             layers: configuration.layers, kvHeads: configuration.kvHeads, headDim: configuration.headDim,
-            blockSize: blockSize)
+            blockSize: blockSize, kvType: kvType)
         return try PagedKVCache(layout: layout, capacityBlocks: capacityBlocks)
     }
 

@@ -11,8 +11,12 @@ public struct CacheLayout: Sendable, Hashable, Codable, CustomStringConvertible 
     public let kvHeads: Int
     public let headDim: Int
     public let blockSize: Int
+    /// Element type of the stored keys and values (half floats by default).
+    public let kvType: KVStorageType
 
-    public init(layers: Int, kvHeads: Int, headDim: Int, blockSize: Int = 16) throws(KVCacheError) {
+    public init(
+        layers: Int, kvHeads: Int, headDim: Int, blockSize: Int = 16, kvType: KVStorageType = .default
+    ) throws(KVCacheError) {
         guard Self.supportedBlockSizes.contains(blockSize) else { throw .unsupportedBlockSize(blockSize) }
         guard layers > 0, kvHeads > 0, headDim > 0 else {
             throw .invalidLayout("layers, kvHeads and headDim must be positive (got \(layers), \(kvHeads), \(headDim))")
@@ -21,19 +25,40 @@ public struct CacheLayout: Sendable, Hashable, Codable, CustomStringConvertible 
         self.kvHeads = kvHeads
         self.headDim = headDim
         self.blockSize = blockSize
+        self.kvType = kvType
+    }
+
+    /// The same shape with keys and values stored as `kvType`.
+    public func with(kvType: KVStorageType) -> CacheLayout {
+        // Validated already: only the element type changes.
+        try! CacheLayout(layers: layers, kvHeads: kvHeads, headDim: headDim, blockSize: blockSize, kvType: kvType)
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case layers, kvHeads, headDim, blockSize, kvType
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        // A layout recorded before the KV type existed described a float32 cache.
+        try self.init(
+            layers: c.decode(Int.self, forKey: .layers), kvHeads: c.decode(Int.self, forKey: .kvHeads),
+            headDim: c.decode(Int.self, forKey: .headDim), blockSize: c.decode(Int.self, forKey: .blockSize),
+            kvType: c.decodeIfPresent(KVStorageType.self, forKey: .kvType) ?? .f32)
     }
 
     /// Number of (layer, KV head) pairs; each has its own block table.
     public var headCount: Int { layers * kvHeads }
 
-    /// Bytes one block occupies: K and V (float32) plus a float metric and an int32 position per slot.
-    public var bytesPerBlock: Int { blockSize * (2 * headDim * 4 + 4 + 4) }
+    /// Bytes one block occupies: K and V (`kvType` elements) plus a float metric and an int32 position
+    /// per slot. With half floats a pool of a given size holds about twice the blocks.
+    public var bytesPerBlock: Int { blockSize * (2 * headDim * kvType.bytesPerElement + 4 + 4) }
 
     /// Blocks needed to hold `tokens` KVs of one head.
     @inlinable public func blocks(forTokens tokens: Int) -> Int { (tokens + blockSize - 1) / blockSize }
 
     public var description: String {
-        "\(layers) layers × \(kvHeads) KV heads × \(headDim) dims, block size \(blockSize)"
+        "\(layers) layers × \(kvHeads) KV heads × \(headDim) dims, block size \(blockSize), \(kvType) KVs"
     }
 }
 

@@ -18,15 +18,16 @@ extension PagedKVCache {
         var copy = SequenceTables(headCount: layout.headCount)
         copy.lengths = source.lengths
         copy.processedTokens = source.processedTokens
-        let bs = layout.blockSize, d = layout.headDim
+        // K and V copied as stored (bit for bit), whatever their element type.
+        let bs = layout.blockSize, blockBytes = bs * layout.headDim * layout.kvType.bytesPerElement
         for (head, table) in source.blockTables.enumerated() {
             var forked: [Int32] = []
             forked.reserveCapacity(table.count)
             for block in table {
                 let target = allocator.allocate()!  // capacity checked above
                 let from = Int(block) * bs, to = Int(target) * bs
-                (keys + to * d).update(from: keys + from * d, count: bs * d)
-                (values + to * d).update(from: values + from * d, count: bs * d)
+                (keyStorage + Int(target) * blockBytes).copyMemory(from: keyStorage + Int(block) * blockBytes, byteCount: blockBytes)
+                (valueStorage + Int(target) * blockBytes).copyMemory(from: valueStorage + Int(block) * blockBytes, byteCount: blockBytes)
                 (metrics + to).update(from: metrics + from, count: bs)
                 (positions + to).update(from: positions + from, count: bs)
                 forked.append(target)

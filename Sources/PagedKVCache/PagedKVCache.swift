@@ -5,7 +5,8 @@
 /// value, a float importance metric and the token position.
 ///
 /// Storage (row-major, one contiguous buffer each):
-/// - `keys`, `values`: `[capacityBlocks, blockSize, headDim]` float32
+/// - `keyStorage`, `valueStorage`: `[capacityBlocks, blockSize, headDim]` elements of `layout.kvType`
+///   (half floats by default; appends round float32 keys and values to it, reads widen them back)
 /// - `metrics`: `[capacityBlocks, blockSize]` float32
 /// - `positions`: `[capacityBlocks, blockSize]` int32
 ///
@@ -17,8 +18,12 @@ public final class PagedKVCache: @unchecked Sendable {
     /// Total number of blocks in the pool.
     public let capacityBlocks: Int
 
-    public let keys: UnsafeMutablePointer<Float>
-    public let values: UnsafeMutablePointer<Float>
+    /// Keys, `[capacityBlocks, blockSize, headDim]` elements of `layout.kvType`: raw, for kernels and
+    /// device copies that handle the element type themselves. Read and write slots as floats with
+    /// ``loadKey(slot:into:)`` / ``storeKey(slot:from:)`` or a ``HeadView``.
+    public let keyStorage: UnsafeMutableRawPointer
+    /// Values, laid out as ``keyStorage``.
+    public let valueStorage: UnsafeMutableRawPointer
     public let metrics: UnsafeMutablePointer<Float>
     public let positions: UnsafeMutablePointer<Int32>
 
@@ -33,8 +38,17 @@ public final class PagedKVCache: @unchecked Sendable {
         self.layout = layout
         self.capacityBlocks = capacityBlocks
         let slots = capacityBlocks * layout.blockSize
-        keys = .allocate(capacity: slots * layout.headDim)
-        values = .allocate(capacity: slots * layout.headDim)
+        let bytes = slots * layout.headDim * layout.kvType.bytesPerElement
+        keyStorage = .allocate(byteCount: bytes, alignment: 64)
+        valueStorage = .allocate(byteCount: bytes, alignment: 64)
+        switch layout.kvType {
+        case .f16:
+            keyStorage.bindMemory(to: UInt16.self, capacity: slots * layout.headDim)
+            valueStorage.bindMemory(to: UInt16.self, capacity: slots * layout.headDim)
+        case .f32:
+            keyStorage.bindMemory(to: Float.self, capacity: slots * layout.headDim)
+            valueStorage.bindMemory(to: Float.self, capacity: slots * layout.headDim)
+        }
         metrics = .allocate(capacity: slots)
         positions = .allocate(capacity: slots)
         allocator = BlockAllocator(capacity: capacityBlocks)
@@ -46,8 +60,8 @@ public final class PagedKVCache: @unchecked Sendable {
     }
 
     deinit {
-        keys.deallocate()
-        values.deallocate()
+        keyStorage.deallocate()
+        valueStorage.deallocate()
         metrics.deallocate()
         positions.deallocate()
     }
@@ -143,7 +157,8 @@ public final class PagedKVCache: @unchecked Sendable {
         tables[sequence] = t
     }
 
-    /// Appends `count` tokens' KVs to every KV head of `layer`. Blocks must have been reserved.
+    /// Appends `count` tokens' KVs to every KV head of `layer`, rounded to `layout.kvType` (to nearest
+    /// even for half floats). Blocks must have been reserved.
     /// - Parameters:
     ///   - keys: `[count, kvHeads, headDim]`, RoPE already applied.
     ///   - values: `[count, kvHeads, headDim]`.
@@ -154,7 +169,7 @@ public final class PagedKVCache: @unchecked Sendable {
         keys newKeys: UnsafePointer<Float>, values newValues: UnsafePointer<Float>, positions newPositions: UnsafePointer<Int32>
     ) {
         guard var t = tables[sequence] else { preconditionFailure("unknown sequence \(sequence)") }
-        let d = layout.headDim, h = layout.kvHeads
+        let d = layout.headDim, h = layout.kvHeads, type = layout.kvType
         for head in 0..<h {
             let hi = headIndex(layer: layer, head: head)
             let start = t.lengths[hi]
@@ -164,8 +179,8 @@ public final class PagedKVCache: @unchecked Sendable {
             for i in 0..<count {
                 let logical = start + i
                 let slot = Int(t.blockTables[hi][logical / layout.blockSize]) * layout.blockSize + logical % layout.blockSize
-                (keys + slot * d).update(from: newKeys + (i * h + head) * d, count: d)
-                (values + slot * d).update(from: newValues + (i * h + head) * d, count: d)
+                KVRows.store(newKeys + (i * h + head) * d, type: type, count: d, into: keyRow(slot))
+                KVRows.store(newValues + (i * h + head) * d, type: type, count: d, into: valueRow(slot))
                 metrics[slot] = 0
                 positions[slot] = newPositions[i]
             }
@@ -175,6 +190,62 @@ public final class PagedKVCache: @unchecked Sendable {
     }
 
     // MARK: - Slot access
+
+    /// Key of physical slot `slot`: `headDim` elements of `layout.kvType`.
+    @inlinable func keyRow(_ slot: Int) -> UnsafeMutableRawPointer {
+        keyStorage + slot * layout.headDim * layout.kvType.bytesPerElement
+    }
+
+    /// Value of physical slot `slot`: `headDim` elements of `layout.kvType`.
+    @inlinable func valueRow(_ slot: Int) -> UnsafeMutableRawPointer {
+        valueStorage + slot * layout.headDim * layout.kvType.bytesPerElement
+    }
+
+    /// Key of physical slot `slot` as floats: `destination[0..<headDim]`.
+    public func loadKey(slot: Int, into destination: UnsafeMutablePointer<Float>) {
+        KVRows.load(keyRow(slot), type: layout.kvType, count: layout.headDim, into: destination)
+    }
+
+    /// Value of physical slot `slot` as floats: `destination[0..<headDim]`.
+    public func loadValue(slot: Int, into destination: UnsafeMutablePointer<Float>) {
+        KVRows.load(valueRow(slot), type: layout.kvType, count: layout.headDim, into: destination)
+    }
+
+    /// Key of physical slot `slot` as floats: `[headDim]`.
+    public func key(slot: Int) -> [Float] {
+        [Float](unsafeUninitializedCapacity: layout.headDim) { buffer, n in
+            loadKey(slot: slot, into: buffer.baseAddress!)
+            n = layout.headDim
+        }
+    }
+
+    /// Value of physical slot `slot` as floats: `[headDim]`.
+    public func value(slot: Int) -> [Float] {
+        [Float](unsafeUninitializedCapacity: layout.headDim) { buffer, n in
+            loadValue(slot: slot, into: buffer.baseAddress!)
+            n = layout.headDim
+        }
+    }
+
+    /// Stores `source[0..<headDim]` as the key of physical slot `slot`, rounded to `layout.kvType`.
+    public func storeKey(slot: Int, from source: UnsafePointer<Float>) {
+        KVRows.store(source, type: layout.kvType, count: layout.headDim, into: keyRow(slot))
+    }
+
+    /// Stores `source[0..<headDim]` as the value of physical slot `slot`, rounded to `layout.kvType`.
+    public func storeValue(slot: Int, from source: UnsafePointer<Float>) {
+        KVRows.store(source, type: layout.kvType, count: layout.headDim, into: valueRow(slot))
+    }
+
+    /// Copies everything physical slot `source` holds (K and V as stored, bit for bit, metric and
+    /// position) into physical slot `destination`.
+    public func copySlot(from source: Int, to destination: Int) {
+        let rowBytes = layout.headDim * layout.kvType.bytesPerElement
+        keyRow(destination).copyMemory(from: keyRow(source), byteCount: rowBytes)
+        valueRow(destination).copyMemory(from: valueRow(source), byteCount: rowBytes)
+        metrics[destination] = metrics[source]
+        positions[destination] = positions[source]
+    }
 
     /// Physical slot of logical index `index` of head (layer, head); multiply by `headDim` for K/V offsets.
     @inlinable
@@ -189,22 +260,17 @@ public final class PagedKVCache: @unchecked Sendable {
         let hi = headIndex(layer: layer, head: head)
         return HeadView(
             blockTable: t.blockTables[hi], length: t.lengths[hi], blockSize: layout.blockSize, headDim: layout.headDim,
-            keys: keys, values: values, metrics: metrics, positions: positions)
+            kvType: layout.kvType, keys: keyStorage, values: valueStorage, metrics: metrics, positions: positions)
     }
 
     // MARK: - Shrinking (used by compression)
 
-    /// Moves the KV in logical slot `source` of a head to logical slot `destination`: K, V, metric and
-    /// position travel together (paper §3, cache moves).
+    /// Moves the KV in logical slot `source` of a head to logical slot `destination`: K, V (as stored,
+    /// bit for bit), metric and position travel together (paper §3, cache moves).
     public func moveSlot(_ sequence: SequenceID, layer: Int, head: Int, from source: Int, to destination: Int) {
         let table = blockTable(sequence, layer: layer, head: head)
-        let bs = layout.blockSize, d = layout.headDim
-        let s = Int(table[source / bs]) * bs + source % bs
-        let t = Int(table[destination / bs]) * bs + destination % bs
-        (keys + t * d).update(from: keys + s * d, count: d)
-        (values + t * d).update(from: values + s * d, count: d)
-        metrics[t] = metrics[s]
-        positions[t] = positions[s]
+        let bs = layout.blockSize
+        copySlot(from: Int(table[source / bs]) * bs + source % bs, to: Int(table[destination / bs]) * bs + destination % bs)
     }
 
     /// Shortens head (layer, head) to `length` KVs and returns its trailing blocks to the pool.
@@ -250,33 +316,57 @@ struct BlockAllocator {
 }
 
 /// One head's blocks, for kernels that walk a head block by block.
+///
+/// Keys and values read as floats whatever the cache stores: `key(i)[j]`, `Array(value(i))`,
+/// ``copyKeys(block:into:)``. Kernels that handle the stored type themselves take
+/// ``keyStorage(block:)`` / ``valueStorage(block:)`` with ``kvType``.
 public struct HeadView: @unchecked Sendable {
     public let blockTable: [Int32]
     /// Number of valid KVs; the last block may be partly filled.
     public let length: Int
     public let blockSize: Int
     public let headDim: Int
-    @usableFromInline let keys: UnsafeMutablePointer<Float>
-    @usableFromInline let values: UnsafeMutablePointer<Float>
+    /// Element type of the stored keys and values.
+    public let kvType: KVStorageType
+    @usableFromInline let keys: UnsafeMutableRawPointer
+    @usableFromInline let values: UnsafeMutableRawPointer
     @usableFromInline let metrics: UnsafeMutablePointer<Float>
     @usableFromInline let positions: UnsafeMutablePointer<Int32>
 
     /// Valid KVs in logical block `i`.
     @inlinable public func count(inBlock i: Int) -> Int { min(blockSize, length - i * blockSize) }
-    /// Keys of logical block `i`: `[blockSize, headDim]`.
-    @inlinable public func keys(block i: Int) -> UnsafeMutablePointer<Float> { keys + Int(blockTable[i]) * blockSize * headDim }
-    /// Values of logical block `i`: `[blockSize, headDim]`.
-    @inlinable public func values(block i: Int) -> UnsafeMutablePointer<Float> { values + Int(blockTable[i]) * blockSize * headDim }
+    /// Bytes of one key or value row.
+    @inlinable var rowBytes: Int { headDim * kvType.bytesPerElement }
+    /// Keys of logical block `i` as stored: `[blockSize, headDim]` elements of `kvType`.
+    @inlinable public func keyStorage(block i: Int) -> UnsafeRawPointer {
+        UnsafeRawPointer(keys + Int(blockTable[i]) * blockSize * rowBytes)
+    }
+    /// Values of logical block `i` as stored: `[blockSize, headDim]` elements of `kvType`.
+    @inlinable public func valueStorage(block i: Int) -> UnsafeRawPointer {
+        UnsafeRawPointer(values + Int(blockTable[i]) * blockSize * rowBytes)
+    }
+    /// The valid keys of logical block `i` as floats: `destination[0..<count(inBlock: i) * headDim]`.
+    public func copyKeys(block i: Int, into destination: UnsafeMutablePointer<Float>) {
+        KVRows.load(keyStorage(block: i), type: kvType, count: count(inBlock: i) * headDim, into: destination)
+    }
+    /// The valid values of logical block `i` as floats: `destination[0..<count(inBlock: i) * headDim]`.
+    public func copyValues(block i: Int, into destination: UnsafeMutablePointer<Float>) {
+        KVRows.load(valueStorage(block: i), type: kvType, count: count(inBlock: i) * headDim, into: destination)
+    }
     /// Metrics of logical block `i`: `[blockSize]`.
     @inlinable public func metrics(block i: Int) -> UnsafeMutablePointer<Float> { metrics + Int(blockTable[i]) * blockSize }
     /// Token positions of logical block `i`: `[blockSize]`.
     @inlinable public func positions(block i: Int) -> UnsafeMutablePointer<Int32> { positions + Int(blockTable[i]) * blockSize }
     /// Physical slot of logical index `index`.
     @inlinable public func slot(_ index: Int) -> Int { Int(blockTable[index / blockSize]) * blockSize + index % blockSize }
-    /// Key of logical index `index`: `[headDim]`.
-    @inlinable public func key(_ index: Int) -> UnsafeMutablePointer<Float> { keys + slot(index) * headDim }
-    /// Value of logical index `index`: `[headDim]`.
-    @inlinable public func value(_ index: Int) -> UnsafeMutablePointer<Float> { values + slot(index) * headDim }
+    /// Key of logical index `index`, read as floats: `[headDim]`.
+    @inlinable public func key(_ index: Int) -> KVVector {
+        KVVector(base: keys + slot(index) * rowBytes, type: kvType, count: headDim)
+    }
+    /// Value of logical index `index`, read as floats: `[headDim]`.
+    @inlinable public func value(_ index: Int) -> KVVector {
+        KVVector(base: values + slot(index) * rowBytes, type: kvType, count: headDim)
+    }
     @inlinable public func metric(_ index: Int) -> UnsafeMutablePointer<Float> { metrics + slot(index) }
     @inlinable public func position(_ index: Int) -> Int32 { positions[slot(index)] }
     public var blockCount: Int { blockTable.count }

@@ -80,7 +80,8 @@ struct Compress: ParsableCommand {
         if let dump { try OutputFile.checkWritable(dump) }  // fail before the work, not after
         if let reportJSON { try OutputFile.checkWritable(reportJSON) }
         try compute.apply()
-        guard var compressor = try compression.resolve(cacheBlockSize: cacheOptions.blockSize, required: true) else { return }
+        guard var compressor = try compression.resolve(cacheBlockSize: cacheOptions.blockSize, kvType: cacheOptions.kvType, required: true)
+        else { return }
         let configuration = compressor.configuration
         let text: String
         if let prompt {
@@ -106,11 +107,13 @@ struct Compress: ParsableCommand {
         if compression.globalLayersOnly { compressor.uncompressedLayers = Set(llama.localLayers) }
 
         let blockSize = compressor.plugins.blockSize.physicalBlockSize(layers: llama.layers, kvHeads: llama.kvHeads, headDim: llama.headDim)
-        let layout = try CacheLayout(layers: llama.layers, kvHeads: llama.kvHeads, headDim: llama.headDim, blockSize: blockSize)
+        let layout = try CacheLayout(
+            layers: llama.layers, kvHeads: llama.kvHeads, headDim: llama.headDim, blockSize: blockSize,
+            kvType: configuration.resolvedKVType)
         // A scorer that reads the document again (kvzip) forks the sequence and prefills it a second time.
         let rereads = compressor.plugins.scorer?.inputs.contains(.reconstructionAttention) ?? false
         let cache = try model.makeCache(
-            blockSize: blockSize,
+            blockSize: blockSize, kvType: layout.kvType,
             capacityBlocks: cacheOptions.capacityBlocks(layout: layout, tokensPerSequence: [tokens.count] + (rereads ? [2 * tokens.count + 32] : [])))
         let sequence = cache.addSequence()
         let dumpsAttention = dump != nil && (dumpAttention ?? "window") == "window"

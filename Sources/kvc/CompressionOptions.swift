@@ -1,6 +1,7 @@
 import ArgumentParser
 import EvictionPolicies
 import KVCompress
+import PagedKVCache
 
 /// The KV-Compress flags shared by `kvc generate` and `kvc compress`: which policy, which budget, and
 /// the metric, window and schedule knobs (paper §3–4). A `--config FILE.yaml|json` gives a whole
@@ -113,8 +114,12 @@ struct CompressionOptions: ParsableArguments {
 
     /// The configuration and its compressor (plug-ins built once, here); nil when compression is off.
     /// Every mistake is a `ValidationError` naming it. Call before loading the model.
-    func resolve(cacheBlockSize: Int, defaultPolicy: String = "kvcompress", required: Bool = false) throws -> Compressor? {
-        guard let c = try configuration(cacheBlockSize: cacheBlockSize, defaultPolicy: defaultPolicy, required: required) else { return nil }
+    func resolve(
+        cacheBlockSize: Int, kvType: KVStorageType? = nil, defaultPolicy: String = "kvcompress", required: Bool = false
+    ) throws -> Compressor? {
+        guard var c = try configuration(cacheBlockSize: cacheBlockSize, defaultPolicy: defaultPolicy, required: required) else { return nil }
+        // `--kv-type` over the file's kv_type, recorded in the configuration so reports and dumps show it.
+        if let kvType { c.kvType = kvType }
         do { return try Compressor(configuration: c, registry: CompressionRegistry.shared) } catch { throw ValidationError("\(error)") }
     }
 

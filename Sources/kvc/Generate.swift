@@ -43,7 +43,7 @@ struct Generate: ParsableCommand {
         let prompts = try promptOptions.prompts()
 
         // Plug-ins built once, before the model loads, so a bad option costs nothing.
-        var compressor = try compression.resolve(cacheBlockSize: cacheOptions.blockSize)
+        var compressor = try compression.resolve(cacheBlockSize: cacheOptions.blockSize, kvType: cacheOptions.kvType)
         let loaded = try LoadedModel.load(path: modelOptions.resolvedPath())
         let model = loaded.model, tokenizer = loaded.tokenizer
         Terminal.note("loaded \(loaded.name) in \(Format.fixed(loaded.loadSeconds, digits: 2)) s: \(model.configuration)")
@@ -111,7 +111,10 @@ struct Generate: ParsableCommand {
         let blockSize =
             compressor?.plugins.blockSize.physicalBlockSize(layers: llama.layers, kvHeads: llama.kvHeads, headDim: llama.headDim)
             ?? cacheOptions.blockSize
-        let layout = try CacheLayout(layers: llama.layers, kvHeads: llama.kvHeads, headDim: llama.headDim, blockSize: blockSize)
+        // `--kv-type`, else the configuration's kv_type, else half floats.
+        let kvType = try compressor?.configuration.kvType ?? cacheOptions.kvType ?? .default
+        let layout = try CacheLayout(
+            layers: llama.layers, kvHeads: llama.kvHeads, headDim: llama.headDim, blockSize: blockSize, kvType: kvType)
         // A scorer that reads the document again (kvzip) forks a sequence and prefills it a second time.
         let rereads = compressor?.plugins.scorer?.inputs.contains(.reconstructionAttention) ?? false
         let reread = rereads ? [2 * (promptTokens.map(\.count).max() ?? 0) + 32] : []

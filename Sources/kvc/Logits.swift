@@ -29,9 +29,15 @@ struct Logits: ParsableCommand {
     @Option(help: "KVs per cache block.")
     var blockSize: Int = 16
 
+    @Option(
+        name: .customLong("kv-type"),
+        help: ArgumentHelp("Element type of cached keys and values: f16 (default, as llama.cpp) or f32.", valueName: "f16|f32"))
+    var kvTypeName: String?
+
     func validate() throws {
         guard chunkSize >= 1 else { throw ValidationError("--chunk-size must be at least 1 (got \(chunkSize))") }
         try CacheOptions.checkBlockSize(blockSize)
+        _ = try CacheOptions.parseKVType(kvTypeName)
     }
 
     func run() throws {
@@ -45,8 +51,9 @@ struct Logits: ParsableCommand {
             throw LlamaError.contextOverflow(tokens: tokens.count, contextLength: configuration.contextLength)
         }
 
+        let kvType = try CacheOptions.parseKVType(kvTypeName) ?? .default
         let cache = try loaded.model.makeCache(
-            blockSize: blockSize,
+            blockSize: blockSize, kvType: kvType,
             capacityBlocks: (tokens.count + blockSize - 1) / blockSize * configuration.layers * configuration.kvHeads)
         let sequence = cache.addSequence()
         var logits: [Float] = []
@@ -65,6 +72,7 @@ struct Logits: ParsableCommand {
         try output.createDataset("tokens", values: tokens, shape: [tokens.count])
         try output.setAttribute("model", loaded.name)
         try output.setAttribute("model_path", loaded.path)
+        try output.setAttribute("kv_type", kvType.rawValue)
         try output.commit()
         Terminal.note(
             "wrote \(out): logits [\(tokens.count), \(configuration.vocabularySize)] in \(Format.fixed(seconds, digits: 2)) s "

@@ -44,11 +44,30 @@ struct CacheOptions: ParsableArguments {
     @Option(name: .customLong("cache-mb"), help: "Pool size in MiB (instead of --cache-blocks).")
     var cacheMegabytes: Double?
 
+    @Option(
+        name: .customLong("kv-type"),
+        help: ArgumentHelp(
+            "Element type of cached keys and values: f16 (default; half the bytes, so --cache-mb holds about twice the KVs) or f32. Overrides a --config file's kv_type.",
+            valueName: "f16|f32"))
+    var kvTypeName: String?
+
     func validate() throws {
         try Self.checkBlockSize(blockSize)
+        _ = try kvType
         if cacheBlocks != nil, cacheMegabytes != nil { throw ValidationError("give --cache-blocks or --cache-mb, not both") }
         if let cacheBlocks, cacheBlocks < 1 { throw ValidationError("--cache-blocks must be at least 1 (got \(cacheBlocks))") }
         if let cacheMegabytes, !(cacheMegabytes > 0) { throw ValidationError("--cache-mb must be positive (got \(cacheMegabytes))") }
+    }
+
+    /// `--kv-type`, when given.
+    var kvType: KVStorageType? {
+        get throws { try Self.parseKVType(kvTypeName) }
+    }
+
+    /// A `--kv-type` value (nil: not given); a bad one is an error naming the flag and the choices.
+    static func parseKVType(_ name: String?) throws -> KVStorageType? {
+        guard let name else { return nil }
+        do { return try KVStorageType(parsing: name, key: "--kv-type") } catch { throw ValidationError(error.description) }
     }
 
     /// `--block-size` must be one the paged cache supports (also checked by `kvc logits`).

@@ -107,3 +107,21 @@ import Testing
         #expect(trials.map(\.compressions) == [1, 4])
     }
 }
+
+/// `kv_type` as a sweep axis: one cell per element type, each run on a cache of its own type.
+@Suite struct KVTypeSweepTests {
+    @Test func gridOverKVType() throws {
+        let s = try RunnerTests.spec("methods: [kvcompress]\ngrid: {kv_type: [f16, f32]}", questions: 1, prompts: 1)
+        #expect(s.axisKeys == ["method", "kv_type"])
+        #expect(s.cells.map(\.configuration.kvType) == [.f16, .f32])
+        let trials = try EvaluationSupport.run(s)
+        let half = try #require(trials.first { $0.key.cell == 0 }), single = try #require(trials.first { $0.key.cell == 1 })
+        // Nothing evicted: the same blocks, each half the K/V bytes in the f16 cache.
+        #expect(half.residentBlocks == single.residentBlocks)
+        #expect(half.residentBytes < single.residentBytes)
+        // A bad value names the key and the choices.
+        #expect { try RunnerTests.spec("methods: [kvcompress]\ngrid: {kv_type: [f16, f8]}") } throws: { error in
+            "\(error)".contains("kv_type must be one of f16, f32")
+        }
+    }
+}

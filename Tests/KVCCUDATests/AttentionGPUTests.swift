@@ -22,7 +22,7 @@ struct AttentionGPUTests {
     func decodeTwice() throws {
         let context = try CUDAContext()
         let kernels = try GPUAttentionKernels(context: context, compiler: NVRTCTestSupport.compiler())
-        let layout = try CacheLayout(layers: 1, kvHeads: 2, headDim: 32, blockSize: 16)
+        let layout = try CacheLayout(layers: 1, kvHeads: 2, headDim: 32, blockSize: 16, kvType: .f32)
         let lengths = [[700, 1], [0, 513]]
         let reference = try RandomPagedCache(layout: layout, lengths: lengths, seed: 5)
         let device = try RandomPagedCache(layout: layout, lengths: lengths, seed: 5)

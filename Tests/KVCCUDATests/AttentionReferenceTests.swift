@@ -24,7 +24,7 @@ struct AttentionReferenceTests {
     }
 
     static func layout(blockSize: Int) throws -> CacheLayout {
-        try CacheLayout(layers: 2, kvHeads: kvHeads, headDim: headDim, blockSize: blockSize)
+        try CacheLayout(layers: 2, kvHeads: kvHeads, headDim: headDim, blockSize: blockSize, kvType: .f32)
     }
 
     /// Head lengths 0...maxLength per (sequence, layer, head); the first head of the first sequence empty.
@@ -197,23 +197,22 @@ struct AttentionReferenceTests {
             try AppendKVReference.run(cache: reference.cache, keys: keys, values: values, positions: positions, slotMapping: slots)
             for (item, slot) in slots.enumerated() {
                 let at = Int(slot), d = layout.headDim, source = item * d
-                #expect(Array(UnsafeBufferPointer(start: reference.cache.keys + at * d, count: d)) == Array(keys[source..<source + d]))
+                #expect(reference.cache.key(slot: at) == Array(keys[source..<source + d]))
                 #expect(
-                    Array(UnsafeBufferPointer(start: reference.cache.values + at * d, count: d))
-                        == Array(UnsafeBufferPointer(start: production.cache.values + at * d, count: d)))
+                    reference.cache.value(slot: at)
+                        == production.cache.value(slot: at))
                 #expect(reference.cache.positions[at] == production.cache.positions[at])
                 #expect(reference.cache.metrics[at] == 0 && production.cache.metrics[at] == 0)
             }
         }
         // Every valid slot (the production tables, appended tokens included) holds the same KV in both pools.
-        let d = layout.headDim
         for sequence in production.sequences {
             for head in 0..<layout.kvHeads {
                 for index in 0..<production.cache.contextLength(sequence, layer: layer, head: head) {
                     let slot = production.cache.slot(sequence, layer: layer, head: head, index: index)
                     #expect(
-                        Array(UnsafeBufferPointer(start: reference.cache.keys + slot * d, count: d))
-                            == Array(UnsafeBufferPointer(start: production.cache.keys + slot * d, count: d)))
+                        reference.cache.key(slot: slot)
+                            == production.cache.key(slot: slot))
                     #expect(reference.cache.metrics[slot] == production.cache.metrics[slot])
                     #expect(reference.cache.positions[slot] == production.cache.positions[slot])
                 }

@@ -7,7 +7,7 @@ import Testing
 /// and the references share ``AttentionShapeCheck``, so these run on any machine.
 @Suite("Attention launchers and references refuse wrong shapes")
 struct AttentionShapeTests {
-    static let layout = try! CacheLayout(layers: 2, kvHeads: 3, headDim: 64, blockSize: 16)
+    static let layout = try! CacheLayout(layers: 2, kvHeads: 3, headDim: 64, blockSize: 16, kvType: .f32)
 
     /// Runs `body`, requires an invalidArgument, and returns its text.
     func refusal(_ body: () throws(CUDAError) -> Void) -> String? {

@@ -98,7 +98,7 @@ import Testing
 
     /// The reference's pairing for one head.
     static func referencePlan(order: [Int32], length: Int, evicted: Int) throws -> HeadPlan {
-        let layout = try CacheLayout(layers: 1, kvHeads: 1, headDim: 1, blockSize: 1)
+        let layout = try CacheLayout(layers: 1, kvHeads: 1, headDim: 1, blockSize: 1, kvType: .f32)
         let shape = try EvictionShape(layout: layout, sequenceLength: length, contextLengths: [length], layerBlockSizes: [1])
         let indices = order + [Int32](repeating: -1, count: shape.maxContext - order.count)
         let ordering = try HeadOrdering(

@@ -102,7 +102,7 @@ import Testing
         for budget in budgets {
             for (length, protected) in [(100, 32), (8192, 32), (10, 64), (4097, 0)] {
                 for bs in [1, 16, 64] {
-                    let layout = try CacheLayout(layers: 30, kvHeads: 3, headDim: 4, blockSize: bs)
+                    let layout = try CacheLayout(layers: 30, kvHeads: 3, headDim: 4, blockSize: bs, kvType: .f32)
                     let shape = try EvictionShape(
                         layout: layout, sequenceLength: length, contextLengths: Array(repeating: length, count: 90), layerBlockSizes: Array(repeating: bs, count: 30))
                     #expect(

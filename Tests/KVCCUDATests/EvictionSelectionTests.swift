@@ -27,7 +27,7 @@ import Testing
         let blockSize = [1, 2, 4][Int.random(in: 0..<3, using: &random)]
         let units = (0..<layers).map { _ in blockSize * Int.random(in: 1...3, using: &random) }
         let lengths = (0..<layers * kvHeads).map { _ in Int.random(in: 0...40, using: &random) }
-        let layout = try CacheLayout(layers: layers, kvHeads: kvHeads, headDim: 1, blockSize: blockSize)
+        let layout = try CacheLayout(layers: layers, kvHeads: kvHeads, headDim: 1, blockSize: blockSize, kvType: .f32)
         let shape = try EvictionShape(layout: layout, sequenceLength: 50, contextLengths: lengths, layerBlockSizes: units)
         let palette: [Float] = [-.infinity, -0.0, 0, 0.5, 1, 1, 2, 3, 3, 3]
         var scores = [Float](repeating: -7, count: shape.heads * shape.maxVirtualBlocks)  // junk past each head's blocks

@@ -44,8 +44,9 @@ struct EvictionScenario: Sendable, CustomStringConvertible {
 
 /// The four pools, tables and lengths of a cache, for exact comparisons (NaN metrics compare by bits).
 struct CacheContents: Equatable {
-    let keys: [UInt32]
-    let values: [UInt32]
+    /// Keys and values as stored, byte for byte.
+    let keys: [UInt8]
+    let values: [UInt8]
     let metrics: [UInt32]
     let positions: [Int32]
     let tables: [[Int32]]
@@ -54,8 +55,9 @@ struct CacheContents: Equatable {
 
     init(_ cache: PagedKVCache, _ sequence: SequenceID) {
         let slots = cache.capacityBlocks * cache.layout.blockSize, d = cache.layout.headDim
-        keys = (0..<slots * d).map { cache.keys[$0].bitPattern }
-        values = (0..<slots * d).map { cache.values[$0].bitPattern }
+        let bytes = slots * d * cache.layout.kvType.bytesPerElement
+        keys = Array(UnsafeRawBufferPointer(start: cache.keyStorage, count: bytes))
+        values = Array(UnsafeRawBufferPointer(start: cache.valueStorage, count: bytes))
         metrics = (0..<slots).map { cache.metrics[$0].bitPattern }
         positions = Array(UnsafeBufferPointer(start: cache.positions, count: slots))
         tables = (0..<cache.layout.headCount).map { cache.blockTable(sequence, layer: $0 / cache.layout.kvHeads, head: $0 % cache.layout.kvHeads) }

@@ -121,7 +121,7 @@ struct HostGPUTests {
 
     @Test("GPUPagedKVCache: upload then download reproduces the host pools and tables")
     func pagedCacheRoundTrip() throws {
-        let layout = try CacheLayout(layers: 2, kvHeads: 3, headDim: 8, blockSize: 4)
+        let layout = try CacheLayout(layers: 2, kvHeads: 3, headDim: 8, blockSize: 4, kvType: .f32)
         let host = try PagedKVCache(layout: layout, capacityBlocks: 64)
         var random = SystemRandomNumberGenerator()
         let sequences = [host.addSequence(), host.addSequence()]
@@ -161,8 +161,8 @@ struct HostGPUTests {
         let copy = try PagedKVCache(layout: layout, capacityBlocks: host.capacityBlocks)
         try device.downloadPools(into: copy)
         let slots = host.capacityBlocks * layout.blockSize
-        #expect(memcmp(copy.keys, host.keys, slots * layout.headDim * 4) == 0)
-        #expect(memcmp(copy.values, host.values, slots * layout.headDim * 4) == 0)
+        #expect(memcmp(copy.keyStorage, host.keyStorage, slots * layout.headDim * 4) == 0)
+        #expect(memcmp(copy.valueStorage, host.valueStorage, slots * layout.headDim * 4) == 0)
         #expect(memcmp(copy.metrics, host.metrics, slots * 4) == 0)
         #expect(memcmp(copy.positions, host.positions, slots * 4) == 0)
 

@@ -56,7 +56,8 @@ struct RealModelCommandTests {
         // 8 KVs per head fit one block of 16; 30 layers × 3 KV heads hold one block each.
         #expect(cache["resident_blocks"] as? Int == 90)
         #expect(cache["block_size"] as? Int == 16)
-        #expect(cache["resident_bytes"] as? Int == 90 * 16 * (2 * 64 * 4 + 8))
+        // f16 KVs by default: 2 bytes per element.
+        #expect(cache["resident_bytes"] as? Int == 90 * 16 * (2 * 64 * 2 + 8))
         #expect(json["stop_reasons"] as? [String] == ["maxTokens"])
     }
 

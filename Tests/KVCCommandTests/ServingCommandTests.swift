@@ -35,7 +35,8 @@ struct ServingCommandTests {
         let outcome = try KVCProcess.run(["generate", "--batch-file", batch, "--max-tokens", "4", "--cache-mb", "3"])
         #expect(outcome.status == 1)
         #expect(outcome.stderr.contains("request 1 needs 1800 blocks (301 prompt + 4 output tokens on 90 KV heads"))
-        #expect(outcome.stderr.contains("the pool holds 378 blocks"))
+        // 3 MiB of f16 blocks (16 × (2 × 64 × 2 + 8) = 4224 bytes each; 378 with f32).
+        #expect(outcome.stderr.contains("the pool holds 744 blocks"))
         let lines = try Self.lines(outcome.stdout)
         #expect(lines.map { $0["index"] as? Int } == [0, 1, 2])
         #expect(lines[1]["error"] is String && lines[1]["text"] as? String == "")
@@ -49,7 +50,7 @@ struct ServingCommandTests {
         try "Once upon a time\n".write(toFile: batch, atomically: true, encoding: .utf8)
         let outcome = try KVCProcess.run(["generate", "--batch-file", batch, "--max-tokens", "4", "--cache-blocks", "89"])
         #expect(outcome.status == 1)
-        #expect(outcome.stderr.contains("pool of 89 blocks (740480 bytes) is too small"))
+        #expect(outcome.stderr.contains("pool of 89 blocks (375936 bytes) is too small"))
         #expect(outcome.stderr.contains("90 KV heads"))
         #expect(outcome.stdout.isEmpty)
     }

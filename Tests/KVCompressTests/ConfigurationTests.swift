@@ -1,6 +1,7 @@
 import EvictionPolicies
 import Foundation
 import KVCompress
+import PagedKVCache
 import Testing
 
 /// Configurations load from YAML and JSON, round-trip, and fail with errors that say what to fix.
@@ -92,6 +93,7 @@ import Testing
         ("budget: {rate: 8}\nmetric: {name: kvcompress, options: {norm: l3}}", "'l3' is not one of l1, l2"),
         ("budget: {rate: 8}\nblock_size: {name: fixed, options: {size: 12}}", "block size 12 is unsupported"),
         ("budget: {rate: 8}\nblock_size: {name: per_layer, options: {sizes: \"16,x\"}}", "expected integers separated by commas"),
+        ("budget: {rate: 8}\nkv_type: bf16", "kv_type must be one of f16, f32 (got 'bf16')"),
     ])
     func invalidConfigurationsSayWhy(yaml: String, expected: String) {
         let why = Self.message {
@@ -121,5 +123,19 @@ import Testing
         let policy = try builtins.makeBlockSizePolicy(PluginSpec("per_layer", options: ["sizes": "64,32,16"]))
         #expect(policy.blockSizes(layers: 5, kvHeads: 1, headDim: 8) == [64, 32, 16, 16, 16])
         #expect(policy.physicalBlockSize(layers: 5, kvHeads: 1, headDim: 8) == 16)
+    }
+}
+
+/// `kv_type`: the cache's element type, optional (nil: f16), round-tripping through YAML and JSON.
+@Suite struct KVTypeConfigurationTests {
+    @Test(arguments: [("kv_type: f32", KVStorageType?.some(.f32)), ("kv_type: f16", .f16), ("", nil)])
+    func kvTypeKey(line: String, expected: KVStorageType?) throws {
+        let c = try CompressionConfiguration.fromYAML("budget: {rate: 8}\n" + line)
+        #expect(c.kvType == expected)
+        #expect(c.resolvedKVType == expected ?? .f16)
+        #expect(try CompressionConfiguration.fromJSON(c.toJSON()) == c)
+        // Absent stays absent, so configurations written before the key encode as they did.
+        #expect(try c.toJSON().contains("kv_type") == (expected != nil))
+        #expect(CompressionConfiguration.keys.contains("kv_type"))
     }
 }

@@ -64,9 +64,10 @@ struct RandomCache {
                     view.metric(i).pointee = metric
                     let key = (0..<headDim).map { _ in Float.random(in: -1...1, using: &rng) }
                     let value = (0..<headDim).map { _ in Float.random(in: -1...1, using: &rng) }
-                    view.key(i).update(from: key, count: headDim)
-                    view.value(i).update(from: value, count: headDim)
-                    map[Int32(position)] = StoredKV(key: key, value: value, metric: metric)
+                    cache.storeKey(slot: view.slot(i), from: key)
+                    cache.storeValue(slot: view.slot(i), from: value)
+                    // As stored (rounded to half floats in an f16 cache): moves must keep these bits.
+                    map[Int32(position)] = StoredKV(key: Array(view.key(i)), value: Array(view.value(i)), metric: metric)
                 }
                 contents.append(map)
             }
@@ -85,8 +86,8 @@ struct RandomCache {
         let view = cache.view(sequence, layer: layer, head: head)
         var map: [Int32: StoredKV] = [:]
         for i in 0..<view.length {
-            let key = Array(UnsafeBufferPointer(start: view.key(i), count: layout.headDim))
-            let value = Array(UnsafeBufferPointer(start: view.value(i), count: layout.headDim))
+            let key = Array(view.key(i))
+            let value = Array(view.value(i))
             map[view.position(i)] = StoredKV(key: key, value: value, metric: view.metric(i).pointee)
         }
         return map

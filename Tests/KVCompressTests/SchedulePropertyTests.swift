@@ -116,7 +116,7 @@ import Testing
                 let query = (0..<r.layout.headDim).map { Float($0 + index) * 0.37 - 0.5 }
                 let view = cache.view(r.sequence, layer: index / r.layout.kvHeads, head: index % r.layout.kvHeads)
                 let fromCache = attention(query: query, kvs: (0..<view.length).map { i in
-                    (Array(UnsafeBufferPointer(start: view.key(i), count: view.headDim)), Array(UnsafeBufferPointer(start: view.value(i), count: view.headDim)))
+                    (Array(view.key(i)), Array(view.value(i)))
                 })
                 let direct = attention(query: query, kvs: kept.sorted().map { (before[$0]!.key, before[$0]!.value) })
                 for (a, b) in zip(fromCache, direct) { #expect(abs(a - b) <= 1e-5) }

@@ -24,11 +24,13 @@ func maxDifference(_ a: [Float], _ b: [Float]) -> Float {
     return zip(a, b).reduce(0) { max($0, abs($1.0 - $1.1)) }
 }
 
-/// Cache with room for `tokens` per head of `sequences` sequences.
-func makeCache(blockSize: Int, tokens: Int, sequences: Int = 1) throws -> PagedKVCache {
+/// Cache with room for `tokens` per head of `sequences` sequences. float32 KVs: these tests hold the
+/// paged machinery to a dense float32 reference at 1e-4 to 1e-5 (f16 storage is tested against f32
+/// in KVStorageTypeTests).
+func makeCache(blockSize: Int, tokens: Int, sequences: Int = 1, kvType: KVStorageType = .f32) throws -> PagedKVCache {
     let c = tinyConfiguration
     let blocks = sequences * c.layers * c.kvHeads * ((tokens + blockSize - 1) / blockSize + 1)
-    return try tinyModel.makeCache(blockSize: blockSize, capacityBlocks: blocks)
+    return try tinyModel.makeCache(blockSize: blockSize, kvType: kvType, capacityBlocks: blocks)
 }
 
 @Suite("Forward pass against a dense reference")

@@ -30,7 +30,7 @@ func append(_ cache: PagedKVCache, _ sequence: SequenceID, start: Int, count: In
 struct PagedKVCacheTests {
     @Test("appended KVs read back through the block tables in logical order", arguments: CacheLayout.supportedBlockSizes)
     func appendAndRead(blockSize: Int) throws {
-        let layout = try CacheLayout(layers: 2, kvHeads: 3, headDim: 5, blockSize: blockSize)
+        let layout = try CacheLayout(layers: 2, kvHeads: 3, headDim: 5, blockSize: blockSize, kvType: .f32)
         let cache = try PagedKVCache(layout: layout, capacityBlocks: 2 * 2 * 3 * (40 / blockSize + 2))
         let a = cache.addSequence(), b = cache.addSequence()
         // Interleave two sequences so their blocks alternate in the pool.
@@ -59,7 +59,7 @@ struct PagedKVCacheTests {
 
     @Test("reserve is all or nothing")
     func reserveAllOrNothing() throws {
-        let layout = try CacheLayout(layers: 2, kvHeads: 2, headDim: 4, blockSize: 4)
+        let layout = try CacheLayout(layers: 2, kvHeads: 2, headDim: 4, blockSize: 4, kvType: .f32)
         let cache = try PagedKVCache(layout: layout, capacityBlocks: 10)
         let s = cache.addSequence()
         #expect(cache.blocksNeeded(s, appending: 8) == 8)
@@ -72,7 +72,7 @@ struct PagedKVCacheTests {
 
     @Test("moving a slot carries key, value, metric and position; truncation frees trailing blocks")
     func moveAndTruncate() throws {
-        let layout = try CacheLayout(layers: 1, kvHeads: 2, headDim: 3, blockSize: 4)
+        let layout = try CacheLayout(layers: 1, kvHeads: 2, headDim: 3, blockSize: 4, kvType: .f32)
         let cache = try PagedKVCache(layout: layout, capacityBlocks: 8)
         let s = cache.addSequence()
         try append(cache, s, start: 0, count: 10)
@@ -97,7 +97,7 @@ struct PagedKVCacheTests {
 
     @Test("removing a sequence returns all its blocks")
     func removeSequence() throws {
-        let layout = try CacheLayout(layers: 3, kvHeads: 2, headDim: 2, blockSize: 2)
+        let layout = try CacheLayout(layers: 3, kvHeads: 2, headDim: 2, blockSize: 2, kvType: .f32)
         let cache = try PagedKVCache(layout: layout, capacityBlocks: 64)
         let a = cache.addSequence(), b = cache.addSequence()
         try append(cache, a, start: 0, count: 5)

@@ -6,7 +6,7 @@ import Testing
 struct SlidingWindowTests {
     @Test("leading blocks no later query can see are freed; the rest read back in order", arguments: [1, 4, 16])
     func freesStaleLeadingBlocks(blockSize: Int) throws {
-        let layout = try CacheLayout(layers: 2, kvHeads: 2, headDim: 3, blockSize: blockSize)
+        let layout = try CacheLayout(layers: 2, kvHeads: 2, headDim: 3, blockSize: blockSize, kvType: .f32)
         let cache = try PagedKVCache(layout: layout, capacityBlocks: 2 * 2 * (100 / blockSize + 2))
         let s = cache.addSequence()
         try append(cache, s, start: 0, count: 100)
@@ -35,7 +35,7 @@ struct SlidingWindowTests {
 
     @Test("a block holding any KV still in the window is kept, whatever its place")
     func keepsBlocksWithVisibleKVs() throws {
-        let layout = try CacheLayout(layers: 1, kvHeads: 1, headDim: 2, blockSize: 4)
+        let layout = try CacheLayout(layers: 1, kvHeads: 1, headDim: 2, blockSize: 4, kvType: .f32)
         let cache = try PagedKVCache(layout: layout, capacityBlocks: 8)
         let s = cache.addSequence()
         try append(cache, s, start: 0, count: 12)

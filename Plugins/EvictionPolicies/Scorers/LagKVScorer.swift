@@ -1,5 +1,6 @@
 import Foundation
 import KVCompress
+import PagedKVCache
 
 /// LagKV (M. Liang et al., "LagKV: Lag-Relative Information of the KV Cache Tells Which Tokens Are
 /// Important", arXiv 2504.04704; kvpress lagkv_press.py): attention-free, from keys and values alone.
@@ -57,7 +58,7 @@ public struct LagKVScorer: KVScorer {
     /// For each slot of `chunk`: the standard deviation over channels of its vector min-max normalised
     /// by `reference`'s per-channel range.
     static func lagDeviation(
-        _ chunk: [Int], reference: [Int], dimension d: Int, vector: (Int) -> UnsafeMutablePointer<Float>
+        _ chunk: [Int], reference: [Int], dimension d: Int, vector: (Int) -> KVVector
     ) -> [Float] {
         var low = [Float](repeating: .infinity, count: d), high = [Float](repeating: -.infinity, count: d)
         for slot in reference {

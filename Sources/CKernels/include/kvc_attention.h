@@ -8,9 +8,15 @@
 // Slots are numbered in logical order: block after block, each block's valid slots in order. Every
 // path (AVX-512, AVX2, portable C) computes the same quantities in float32; they differ only in the
 // order of the additions.
+//
+// The cache stores keys and values as float32 or as IEEE half floats (kvc_kv_type; half by default,
+// as llama.cpp and vLLM: half the bytes per KV, so twice the KVs per pool). Half keys and values are
+// widened to float32 exactly as they are loaded (F16C / AVX-512 vcvtph2ps, or kvc_half_to_float on
+// the portable path), so all arithmetic stays float32 whatever the storage.
 #ifndef KVC_ATTENTION_H
 #define KVC_ATTENTION_H
 
+#include "kvc_half.h"
 #include "kvc_quant.h"
 #include <stdint.h>
 
@@ -18,11 +24,11 @@
 extern "C" {
 #endif
 
-/// One block of a head's cache, in logical order.
+/// One block of a head's cache, in logical order. The element type is the call's kvc_kv_type.
 typedef struct kvc_kv_block {
-    const float *keys;    // [count, head_dim], row stride head_dim
-    const float *values;  // [count, head_dim], row stride head_dim
-    int32_t count;        // valid slots of the block (≥ 0)
+    const void *keys;    // [count, head_dim] elements, row stride head_dim
+    const void *values;  // [count, head_dim] elements, row stride head_dim
+    int32_t count;       // valid slots of the block (≥ 0)
 } kvc_kv_block;
 
 /// scores[j·length + slot] = scale · Σ_i queries[j·head_dim + i] · key(slot)[i]
@@ -30,7 +36,7 @@ typedef struct kvc_kv_block {
 /// queries: [group, head_dim]; scores: [group, length].
 void kvc_attention_scores(
     const float *queries, int32_t group, int32_t head_dim, const kvc_kv_block *blocks, int32_t block_count,
-    int64_t length, float scale, float *scores, kvc_isa isa);
+    kvc_kv_type type, int64_t length, float scale, float *scores, kvc_isa isa);
 
 /// In place, each of the `group` rows of scores [group, length] becomes its softmax:
 /// p[slot] = e^(s[slot] − max) / Σ e^(s − max). The vector paths evaluate e^x by a polynomial
@@ -41,12 +47,12 @@ void kvc_attention_softmax(float *scores, int32_t group, int64_t length, kvc_isa
 /// probabilities: [group, length] (length = Σ counts); output: [group, head_dim].
 void kvc_attention_values(
     const float *probabilities, int32_t group, int32_t head_dim, const kvc_kv_block *blocks, int32_t block_count,
-    int64_t length, float *output, kvc_isa isa);
+    kvc_kv_type type, int64_t length, float *output, kvc_isa isa);
 
 /// Starts loading the keys and values of the first slots of a head into L2, for a caller that knows
 /// which head it computes next: the kernels above prefetch ahead of themselves, but not before they
 /// start, and a head's blocks are rarely in cache at decode.
-void kvc_attention_prefetch(const kvc_kv_block *blocks, int32_t block_count, int32_t head_dim);
+void kvc_attention_prefetch(const kvc_kv_block *blocks, int32_t block_count, int32_t head_dim, kvc_kv_type type);
 
 #ifdef __cplusplus
 }

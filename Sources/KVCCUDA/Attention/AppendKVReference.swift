@@ -20,10 +20,8 @@ public enum AppendKVReference {
                 throw .invalidArgument("append KV: slot \(slot) of token \(item / layout.kvHeads) is outside the pool's \(slots) slots")
             }
             let at = Int(slot)
-            for x in 0..<d {
-                cache.keys[at * d + x] = keys[item * d + x]
-                cache.values[at * d + x] = values[item * d + x]
-            }
+            keys.withUnsafeBufferPointer { cache.storeKey(slot: at, from: $0.baseAddress! + item * d) }
+            values.withUnsafeBufferPointer { cache.storeValue(slot: at, from: $0.baseAddress! + item * d) }
             cache.metrics[at] = 0
             cache.positions[at] = positions[item / layout.kvHeads]
         }

@@ -17,7 +17,7 @@ public enum AttentionKernelBenchmark {
     /// lanes per key; `…_none_lanes<n>_…` for the other lane counts.
     public static func run(context: CUDAContext, compiler: NVRTCCompiler) throws -> [String: Double] {
         let kernels = try GPUAttentionKernels(context: context, compiler: compiler)
-        let layout = try CacheLayout(layers: 1, kvHeads: 3, headDim: 64, blockSize: 16)
+        let layout = try CacheLayout(layers: 1, kvHeads: 3, headDim: 64, blockSize: 16, kvType: .f32)
         let groupSize = 3
         var report: [String: Double] = [:]
         for tokens in [2048, 8192] {

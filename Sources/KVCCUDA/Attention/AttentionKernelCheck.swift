@@ -22,7 +22,7 @@ public enum AttentionKernelCheck {
         var results: [KernelCheckResult] = []
         var seed: UInt64 = 1
         for blockSize in [1, 16, 64] {
-            let layout = try CacheLayout(layers: layers, kvHeads: kvHeads, headDim: headDim, blockSize: blockSize)
+            let layout = try CacheLayout(layers: layers, kvHeads: kvHeads, headDim: headDim, blockSize: blockSize, kvType: .f32)
             for batch in [1, 8] {
                 seed += 1
                 results += try checkAppend(kernels, layout: layout, batch: batch, seed: seed)
@@ -42,12 +42,12 @@ public enum AttentionKernelCheck {
         }
         // A head width that is not a multiple of 4 (scalar loads) with an odd group, and every lane
         // split of decode pass 1.
-        let odd = try CacheLayout(layers: 1, kvHeads: 2, headDim: 38, blockSize: 16)
+        let odd = try CacheLayout(layers: 1, kvHeads: 2, headDim: 38, blockSize: 16, kvType: .f32)
         for lanes in [1, 2, 4, 8, 16, 32] {
             seed += 1
             kernels.decodeLanesPerKey = lanes
             results += try checkDecode(kernels, layout: odd, batch: 3, mode: .l2, metricBuffer: 0, groupSize: 5, seed: seed)
-            let wide = try CacheLayout(layers: 1, kvHeads: 1, headDim: 128, blockSize: 64)
+            let wide = try CacheLayout(layers: 1, kvHeads: 1, headDim: 128, blockSize: 64, kvType: .f32)
             results += try checkDecode(kernels, layout: wide, batch: 2, mode: .l1, metricBuffer: 0, groupSize: 16, seed: seed)
         }
         kernels.decodeLanesPerKey = GPUAttentionKernels.defaultDecodeLanesPerKey
@@ -117,8 +117,8 @@ public enum AttentionKernelCheck {
         func gather(_ cache: PagedKVCache) -> (kv: [Float], slots: [Float]) {
             var kv: [Float] = [], scalars: [Float] = []
             for slot in slots.map({ Int($0) }) {
-                kv += UnsafeBufferPointer(start: cache.keys + slot * layout.headDim, count: layout.headDim)
-                kv += UnsafeBufferPointer(start: cache.values + slot * layout.headDim, count: layout.headDim)
+                kv += cache.key(slot: slot)
+                kv += cache.value(slot: slot)
                 scalars += [cache.metrics[slot], Float(cache.positions[slot])]
             }
             return (kv, scalars)

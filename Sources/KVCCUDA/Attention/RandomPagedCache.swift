@@ -44,7 +44,7 @@ struct RandomPagedCache {
                     try cache.truncate(sequence, layer: layer, head: head, to: lengths[s][index])
                     let view = cache.view(sequence, layer: layer, head: head)
                     for i in 0..<view.length { view.metric(i).pointee = 1e-3 * (random.signedUnit() + 1) / 2 }
-                    if shuffledHeads.contains(index) { Self.shuffle(view, headDim: layout.headDim, random: &random) }
+                    if shuffledHeads.contains(index) { Self.shuffle(view, in: cache, random: &random) }
                 }
             }
         }
@@ -53,16 +53,16 @@ struct RandomPagedCache {
     }
 
     /// Permutes the KVs of a head over its logical slots (key, value, metric, position together).
-    private static func shuffle(_ view: HeadView, headDim d: Int, random: inout SplitMix64) {
+    private static func shuffle(_ view: HeadView, in cache: PagedKVCache, random: inout SplitMix64) {
         let n = view.length
-        let keys = (0..<n).map { Array(UnsafeBufferPointer(start: view.key($0), count: d)) }
-        let values = (0..<n).map { Array(UnsafeBufferPointer(start: view.value($0), count: d)) }
+        let keys = (0..<n).map { Array(view.key($0)) }
+        let values = (0..<n).map { Array(view.value($0)) }
         let metrics = (0..<n).map { view.metric($0).pointee }
         let positions = (0..<n).map { view.position($0) }
         let permutation = (0..<n).shuffled(using: &random)
         for (to, from) in permutation.enumerated() {
-            view.key(to).update(from: keys[from], count: d)
-            view.value(to).update(from: values[from], count: d)
+            cache.storeKey(slot: view.slot(to), from: keys[from])
+            cache.storeValue(slot: view.slot(to), from: values[from])
             view.metric(to).pointee = metrics[from]
             view.positions(block: to / view.blockSize)[to % view.blockSize] = positions[from]
         }

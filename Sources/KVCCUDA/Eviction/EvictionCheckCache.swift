@@ -48,12 +48,13 @@ public struct EvictionCheckCase: Sendable, CustomStringConvertible {
     /// moved to the wrong slot shows. The pool has `spareBlocks` blocks beyond what the sequence needs.
     public func makeCache(spareBlocks: Int = 1) throws -> (cache: PagedKVCache, sequence: SequenceID) {
         var random = SplitMix64(seed: seed)
-        let layout = try CacheLayout(layers: layers, kvHeads: kvHeads, headDim: headDim, blockSize: blockSize)
+        // float32: the CUDA kernels' KV type (GPUPagedKVCache refuses half floats).
+        let layout = try CacheLayout(layers: layers, kvHeads: kvHeads, headDim: headDim, blockSize: blockSize, kvType: .f32)
         let n = sequenceLength
         let cache = try PagedKVCache(layout: layout, capacityBlocks: layout.blocks(forTokens: n) * layout.headCount + spareBlocks)
         let slots = cache.capacityBlocks * blockSize
-        cache.keys.initialize(repeating: 0, count: slots * headDim)
-        cache.values.initialize(repeating: 0, count: slots * headDim)
+        cache.keyStorage.initializeMemory(as: Float.self, repeating: 0, count: slots * headDim)
+        cache.valueStorage.initializeMemory(as: Float.self, repeating: 0, count: slots * headDim)
         cache.metrics.initialize(repeating: 0, count: slots)
         cache.positions.initialize(repeating: 0, count: slots)
         let sequence = cache.addSequence()
@@ -80,12 +81,9 @@ public struct EvictionCheckCase: Sendable, CustomStringConvertible {
                     var metric = tiedMetrics ? Float(Int.random(in: 0...3, using: &random)) : Float.random(in: 0..<1, using: &random)
                     if withNaN && Int.random(in: 0..<10, using: &random) == 0 { metric = .nan }
                     view.metric(i).pointee = metric
-                    let key = view.key(i), value = view.value(i)
                     let base = Float(position) + Float(layer * kvHeads + head) / 256
-                    for d in 0..<headDim {
-                        key[d] = base + Float(d) / 4096
-                        value[d] = -base - Float(d) / 4096
-                    }
+                    cache.storeKey(slot: view.slot(i), from: (0..<headDim).map { base + Float($0) / 4096 })
+                    cache.storeValue(slot: view.slot(i), from: (0..<headDim).map { -base - Float($0) / 4096 })
                 }
             }
         }

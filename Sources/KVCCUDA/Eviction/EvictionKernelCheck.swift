@@ -194,10 +194,11 @@ public enum EvictionKernelCheck {
             relative = max(relative, difference / max(abs(y), 1e-30))
         }
         guard a.layout == b.layout, a.capacityBlocks == b.capacityBlocks else { return (false, .infinity, .infinity) }
-        let slots = a.capacityBlocks * a.layout.blockSize, d = a.layout.headDim
-        for i in 0..<slots * d {
-            compare(Double(a.keys[i]), Double(b.keys[i]))
-            compare(Double(a.values[i]), Double(b.values[i]))
+        let slots = a.capacityBlocks * a.layout.blockSize
+        for slot in 0..<slots {
+            for (x, y) in zip(a.key(slot: slot) + a.value(slot: slot), b.key(slot: slot) + b.value(slot: slot)) {
+                compare(Double(x), Double(y))
+            }
         }
         for i in 0..<slots {
             compare(Double(a.metrics[i]), Double(b.metrics[i]))

@@ -9,7 +9,7 @@ extension EvictionReference {
         guard plan.heads == layout.headCount else {
             throw .shapeMismatch("a move plan for \(plan.heads) heads applied to a cache of \(layout.headCount)")
         }
-        let bs = layout.blockSize, d = layout.headDim
+        let bs = layout.blockSize
         for h in 0..<plan.heads {
             let table = cache.blockTable(sequence, layer: h / layout.kvHeads, head: h % layout.kvHeads)
             let length = cache.contextLength(sequence, layer: h / layout.kvHeads, head: h % layout.kvHeads)
@@ -17,14 +17,7 @@ extension EvictionReference {
                 guard source >= 0, source < length, destination >= 0, destination < length else {
                     throw .inconsistentPlan("head \(h) moves slot \(source) to \(destination), outside 0..<\(length)")
                 }
-                let from = Int(table[source / bs]) * bs + source % bs
-                let to = Int(table[destination / bs]) * bs + destination % bs
-                for i in 0..<d {
-                    cache.keys[to * d + i] = cache.keys[from * d + i]
-                    cache.values[to * d + i] = cache.values[from * d + i]
-                }
-                cache.metrics[to] = cache.metrics[from]
-                cache.positions[to] = cache.positions[from]
+                cache.copySlot(from: Int(table[source / bs]) * bs + source % bs, to: Int(table[destination / bs]) * bs + destination % bs)
             }
         }
     }

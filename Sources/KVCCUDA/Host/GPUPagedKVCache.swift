@@ -5,7 +5,8 @@ import PagedKVCache
 /// for a logical index: `blockTable[i / blockSize] * blockSize + i % blockSize`.
 ///
 /// Device tensors:
-/// - `keys`, `values`: `[capacityBlocks, blockSize, headDim]` float32
+/// - `keys`, `values`: `[capacityBlocks, blockSize, headDim]` float32 (the CUDA kernels read and write
+///   float32 KVs: a host cache of half floats is refused, see ``init(context:layout:capacityBlocks:)``)
 /// - `metrics`: `[capacityBlocks, blockSize]` float32; `positions`: `[capacityBlocks, blockSize]` int32
 /// - `blockTables`: `[layers, sequenceCount, kvHeads, maxBlocks]` int32, rows padded with 0 after a
 ///   head's last block (never read: a head's `contextLengths` entry bounds its logical indices)
@@ -29,8 +30,12 @@ public final class GPUPagedKVCache: @unchecked Sendable {
 
     /// Allocates the four pools for `capacityBlocks` blocks of `layout` (contents undefined until
     /// `upload`) and empty tables.
+    ///
+    /// The device kernels compute on float32 keys and values, so `layout.kvType` must be `.f32`: a
+    /// half-float layout throws, naming the setting that builds a float32 host cache.
     public init(context: CUDAContext, layout: CacheLayout, capacityBlocks: Int) throws(CUDAError) {
         guard capacityBlocks > 0 else { throw .invalidArgument("a GPU cache needs at least one block (got \(capacityBlocks))") }
+        try Self.checkKVType(layout)
         self.context = context
         self.layout = layout
         self.capacityBlocks = capacityBlocks
@@ -46,8 +51,8 @@ public final class GPUPagedKVCache: @unchecked Sendable {
     /// Copies pools (all four) and the tables of `sequences` (in that order) from `cache`.
     public func upload(from cache: PagedKVCache, sequences: [SequenceID]) throws(CUDAError) {
         try checkCompatible(cache)
-        try keys.upload(from: cache.keys, count: keys.count)
-        try values.upload(from: cache.values, count: values.count)
+        try keys.upload(from: cache.keyStorage.assumingMemoryBound(to: Float.self), count: keys.count)
+        try values.upload(from: cache.valueStorage.assumingMemoryBound(to: Float.self), count: values.count)
         try metrics.upload(from: cache.metrics, count: metrics.count)
         try positions.upload(from: cache.positions, count: positions.count)
         try uploadTables(from: cache, sequences: sequences)
@@ -92,8 +97,8 @@ public final class GPUPagedKVCache: @unchecked Sendable {
     /// host's: the device never changes them, the host truncates after a compression.
     public func downloadPools(into cache: PagedKVCache) throws(CUDAError) {
         try checkCompatible(cache)
-        try keys.download(into: cache.keys, count: keys.count)
-        try values.download(into: cache.values, count: values.count)
+        try keys.download(into: cache.keyStorage.assumingMemoryBound(to: Float.self), count: keys.count)
+        try values.download(into: cache.valueStorage.assumingMemoryBound(to: Float.self), count: values.count)
         try metrics.download(into: cache.metrics, count: metrics.count)
         try positions.download(into: cache.positions, count: positions.count)
     }
@@ -111,6 +116,14 @@ public final class GPUPagedKVCache: @unchecked Sendable {
     /// Device address of layer `layer`'s context lengths: `[sequenceCount, kvHeads]` int32.
     public func contextLengthsAddress(layer: Int) -> UInt64 {
         contextLengths.address + UInt64(row(layer: layer, sequence: 0, head: 0) * MemoryLayout<Int32>.stride)
+    }
+
+    /// The CUDA kernels store float32 KVs; a half-float host cache cannot be copied to them as is.
+    static func checkKVType(_ layout: CacheLayout) throws(CUDAError) {
+        guard layout.kvType == .f32 else {
+            throw .invalidArgument(
+                "the CUDA kernels store float32 KVs but the host cache stores \(layout.kvType); build it with --kv-type f32 (kv_type: f32)")
+        }
     }
 
     private func checkCompatible(_ cache: PagedKVCache) throws(CUDAError) {

@@ -15,6 +15,7 @@ import Yams
 /// sinks: 0
 /// schedule: {after_prefill: true, interval: 0, under_memory_pressure: true}
 /// scorer: {name: kvzip}      # optional: scores from a KVScorer instead of the metric; policy = allocation
+/// kv_type: f16                # optional: the cache's key/value element type, f16 (default) or f32
 /// ```
 /// Omitted keys take the defaults below; unknown keys are errors (a typo must not silently do nothing).
 public struct CompressionConfiguration: Sendable, Hashable, Codable {
@@ -30,11 +31,16 @@ public struct CompressionConfiguration: Sendable, Hashable, Codable {
     public var schedule: CompressionSchedule = .init()
     /// A scorer (`KVScorer`) whose scores the policy allocates instead of the metric's; nil: the metric.
     public var scorer: PluginSpec?
+    /// The element type of the cache's keys and values (`kv_type`); nil: the default, half floats
+    /// (``KVStorageType/default``). Not a compression setting, but part of what a run computes, so it
+    /// lives here: a sweep can vary it like any other key, and a run records it with the rest. Left
+    /// nil unless given, so configurations written before it existed encode (and hash) as they did.
+    public var kvType: KVStorageType?
 
     public init(
         metric: PluginSpec = "kvcompress", window: PluginSpec = "last", policy: PluginSpec = "kvcompress",
         blockSize: PluginSpec = "fixed", budget: CompressionBudget, protectedWindow: Int = 32, sinks: Int = 0,
-        schedule: CompressionSchedule = .init(), scorer: PluginSpec? = nil
+        schedule: CompressionSchedule = .init(), scorer: PluginSpec? = nil, kvType: KVStorageType? = nil
     ) {
         self.metric = metric
         self.window = window
@@ -45,12 +51,17 @@ public struct CompressionConfiguration: Sendable, Hashable, Codable {
         self.sinks = sinks
         self.schedule = schedule
         self.scorer = scorer
+        self.kvType = kvType
     }
+
+    /// The cache element type this configuration runs with: `kv_type`, else half floats.
+    public var resolvedKVType: KVStorageType { kvType ?? .default }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case metric, window, policy, budget, sinks, schedule, scorer
         case blockSize = "block_size"
         case protectedWindow = "protected_window"
+        case kvType = "kv_type"
     }
 
     /// The file's top-level keys (`metric`, `window`, `block_size`, ...): what a sweep's key paths start with.
@@ -71,6 +82,11 @@ public struct CompressionConfiguration: Sendable, Hashable, Codable {
         sinks = try c.decodeIfPresent(Int.self, forKey: .sinks) ?? sinks
         schedule = try c.decodeIfPresent(CompressionSchedule.self, forKey: .schedule) ?? schedule
         scorer = try c.decodeIfPresent(PluginSpec.self, forKey: .scorer)
+        if let text = try c.decodeIfPresent(String.self, forKey: .kvType) {
+            do { kvType = try KVStorageType(parsing: text, key: "kv_type") } catch {
+                throw CompressionError.invalidConfiguration("kv_type must be one of \(KVStorageType.allowedValues) (got '\(text)')")
+            }
+        }
     }
 
     // MARK: - Loading and saving

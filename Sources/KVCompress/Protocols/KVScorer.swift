@@ -14,7 +14,8 @@ import PagedKVCache
 /// ```swift
 /// struct ValueNormScorer: KVScorer {
 ///     func score(_ layer: LayerScoringInput) throws -> [[Float]] {
-///         layer.heads.map { head in (0..<head.length).map { i in norm(head.value(i), layer.headDim) } }
+///         // head.value(i): the cached value as floats ([headDim]), whatever the cache stores.
+///         layer.heads.map { head in (0..<head.length).map { i in head.value(i).reduce(0) { $0 + $1 * $1 }.squareRoot() } }
 ///     }
 /// }
 /// registry.register(scorer: "value-norm", summary: "keep large values") { _ in ValueNormScorer() }

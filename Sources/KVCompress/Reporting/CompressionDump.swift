@@ -34,6 +34,7 @@ public enum CompressionDump {
             try file.setAttribute("kv_heads", h)
             try file.setAttribute("prompt_len", n)
             try file.setAttribute("block_size", report.blockSize)
+            try file.setAttribute("kv_type", configuration.resolvedKVType.rawValue)
             try file.setAttribute("protected_window", configuration.protectedWindow)
             try file.setAttribute("sinks", configuration.sinks)
             switch configuration.budget {

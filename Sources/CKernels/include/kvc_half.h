@@ -1,0 +1,38 @@
+// Element types of the paged KV cache and bulk conversions between float32 and IEEE half floats.
+//
+// Float to half rounds to nearest, ties to even (as llama.cpp's fp32 → fp16 and F16C's vcvtps2ph with
+// _MM_FROUND_TO_NEAREST_INT): relative error at most 2^-11 for normal halves (|x| ≥ 2^-14), absolute
+// error at most 2^-25 below, ±inf from 65520 up (the first value that rounds past 65504), NaN stays
+// NaN. Half to float is exact. Every path (F16C, portable C) gives the same bits, except for the
+// payload of a NaN (the portable path writes the canonical quiet NaN), so the instruction set never
+// changes what the cache holds.
+#ifndef KVC_HALF_H
+#define KVC_HALF_H
+
+#include "kvc_quant.h"
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Element type of cached keys and values.
+typedef enum kvc_kv_type {
+    KVC_KV_F32 = 0,  // float32, 4 bytes
+    KVC_KV_F16 = 1,  // IEEE binary16, 2 bytes
+} kvc_kv_type;
+
+/// Bytes of one element of `type`.
+static inline int32_t kvc_kv_type_size(kvc_kv_type type) { return type == KVC_KV_F16 ? 2 : 4; }
+
+/// dst[i] = half(src[i]) for i < count, rounded to nearest even. src: [count]; dst: [count].
+void kvc_floats_to_halves(const float *src, uint16_t *dst, int64_t count, kvc_isa isa);
+
+/// dst[i] = float(src[i]) for i < count (exact). src: [count]; dst: [count].
+void kvc_halves_to_floats(const uint16_t *src, float *dst, int64_t count, kvc_isa isa);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
