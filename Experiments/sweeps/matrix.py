@@ -4,7 +4,12 @@ Experiments/RESULTS.md: one table per (task, length, question placement and any 
 per method, a column per rate, each cell k/n correct (and the mean task score when it differs from
 k/n, as on the multi-value tasks). `kvc sweep report` gives the full per-cell statistics.
 
-Usage: python3 Experiments/sweeps/matrix.py RESULTS.h5 [--score]
+With --costs: what each method's compression costs instead, a row per method over every compressed
+trial (rate > 1): milliseconds per compression, per 1k cached tokens, and as a share of the document's
+observed prefill (the prefill that served the trial's cell). Seconds are wall time on the machine that
+ran the sweep (shared machines inflate them; compare methods within one file).
+
+Usage: python3 Experiments/sweeps/matrix.py RESULTS.h5 [--score | --costs]
 """
 import argparse
 import json
@@ -16,6 +21,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("results")
     parser.add_argument("--score", action="store_true", help="show the mean task score instead of k/n")
+    parser.add_argument("--costs", action="store_true", help="compression cost per method instead of accuracy")
     args = parser.parse_args()
     import h5py
 
@@ -33,7 +39,15 @@ def main():
         t = f["trials"]
         task, length, cell = t["task"][:], t["length_index"][:], t["cell"][:]
         correct, score = t["correct"][:], t["score"][:]
+        compress_seconds, prefill_seconds = t["compress_seconds"][:], t["prefill_seconds"][:]
+        compressions, document_tokens = t["compressions"][:], t["document_tokens"][:]
+        prompt = t["prompt"][:]
         complete = int(f.attrs.get("complete", 0)) == 1
+
+    if args.costs:
+        documents = [(int(task[i]), int(length[i]), int(prompt[i])) for i in range(len(cell))]
+        print_costs(methods, cell_axes, cell, documents, compress_seconds, prefill_seconds, compressions, document_tokens)
+        return
 
     # Group: (task, length, placement, other axes) -> method -> rate -> [correct, score, n]
     tables = OrderedDict()
@@ -69,6 +83,35 @@ def main():
                 cells.append(f"{s / n:.2f}" if args.score else f"{k}/{n}")
             print(f"| {method} | " + " | ".join(cells) + " |")
         print()
+
+
+def print_costs(methods, cell_axes, cell, documents, compress_seconds, prefill_seconds, compressions, document_tokens):
+    """Per method, over its compressed trials: ms per compression, ms per 1k document tokens, and the
+    compression's time over the observed prefill of the document. A document's prefill is recorded
+    on the trials it served (several cells share one); its largest value per document is taken."""
+    prefill_of_document = defaultdict(float)
+    rows = OrderedDict()
+    for i in range(len(cell)):
+        c = int(cell[i])
+        if float(cell_axes[c].get("rate", "1")) <= 1 or int(compressions[i]) == 0:
+            continue
+        count = int(compressions[i])
+        per = float(compress_seconds[i]) / count
+        e = rows.setdefault(methods[c], [0.0, 0.0, 0, []])
+        e[0] += per
+        e[1] += per / max(1, int(document_tokens[i])) * 1000
+        e[2] += 1
+        e[3].append(i)
+    for i in range(len(cell)):
+        prefill_of_document[documents[i]] = max(prefill_of_document[documents[i]], float(prefill_seconds[i]))
+    print("| method | trials | ms per compression | ms per 1k tokens | × the document's prefill |")
+    print("|:--|--:|--:|--:|--:|")
+    for method, (seconds, per_k, n, trials) in rows.items():
+        ratios = [float(compress_seconds[i]) / max(1, int(compressions[i])) / prefill_of_document[documents[i]]
+                  for i in trials if prefill_of_document[documents[i]] > 0]
+        ratio = f"{sum(ratios) / len(ratios):.3f}" if ratios else ""
+        print(f"| {method} | {n} | {1000 * seconds / n:.1f} | {1000 * per_k / n:.1f} | {ratio} |")
+    print()
 
 
 if __name__ == "__main__":
