@@ -8,8 +8,10 @@
 #   Experiments/sweeps/results.sh [NAME ...]   # default: every sweep RESULTS.md shows, in this order
 #   THREADS=2 KVC=.build/release/kvc PYTHON=.venv/bin/python ...   # (defaults)
 #
-# Also written: results/NAME-matrix.md (method × rate, Experiments/sweeps/matrix.py; needs h5py, as
-# in .venv from scripts/setup-bench.sh) and, for sweeps with kvcompress among several methods,
+# Also written: results/NAME-matrix.md (method × rate) and results/NAME-costs.md (each method's
+# compression cost), by Experiments/sweeps/matrix.py; results/NAME-evidence.md (the share of the
+# needle's KVs kept, for tasks with a needle), by Experiments/sweeps/retention.py (both need h5py, as
+# in .venv from scripts/setup-bench.sh); and, for sweeps with kvcompress among several methods,
 # results/NAME-vs-kvcompress.md (the report paired against kvcompress's same cell).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -35,11 +37,15 @@ for name in "${NAMES[@]}"; do
   echo "   $(( $(date +%s) - start )) s" >&2
   "$KVC" sweep report "$out" >"results/$name.md"
   echo "   report: results/$name.md" >&2
-  if grep -qE "^methods: \[kvcompress, " "$spec"; then
+  if grep -qE "^methods: \[kvcompress, |^  - \{name: kvcompress, " "$spec"; then
     "$KVC" sweep report "$out" --baseline kvcompress >"results/$name-vs-kvcompress.md"
   fi
   if "$PYTHON" -c "import h5py" 2>/dev/null; then
     "$PYTHON" Experiments/sweeps/matrix.py "$out" >"results/$name-matrix.md"
+    "$PYTHON" Experiments/sweeps/matrix.py "$out" --costs >"results/$name-costs.md"
+    # Tasks without a needle (word counts) have no evidence to count: no file then.
+    "$PYTHON" Experiments/sweeps/retention.py "$out" evidence >"results/$name-evidence.md" 2>/dev/null ||
+      rm -f "results/$name-evidence.md"
   else
     echo "   (no h5py for $PYTHON: results/$name-matrix.md not written)" >&2
   fi
