@@ -144,9 +144,20 @@ public struct SweepReport {
         return specification.cells.first { $0.method == baseline && $0.axes == cell.axes }?.index
     }
 
-    /// The first cell that compresses nothing, with the same placement and answer length.
+    /// The cell that compresses nothing, with the same placement and answer length, that shares the
+    /// most other axis values with `cell` (a float16 cell is compared with the float16 full cache of a
+    /// `kv_type` axis, not the float32 one); the first such cell on a tie.
     func fullCacheCell(for cell: SweepCell) -> Int? {
-        specification.cells.first { !$0.compresses && $0.question == cell.question && $0.maxNewTokens == cell.maxNewTokens }?.index
+        func shared(_ other: SweepCell) -> Int {
+            cell.axes.count { entry in entry.key != "rate" && other.value(of: entry.key) == entry.value }
+        }
+        var best: SweepCell?
+        for candidate in specification.cells where !candidate.compresses && candidate.question == cell.question
+            && candidate.maxNewTokens == cell.maxNewTokens
+        {
+            if best == nil || shared(candidate) > shared(best!) { best = candidate }
+        }
+        return best?.index
     }
 
     // MARK: - Formats

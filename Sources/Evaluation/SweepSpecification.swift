@@ -81,6 +81,24 @@ public struct SweepSpecification: Sendable {
         return try SweepSpecification(source: source, plugins: plugins, tasks: taskRegistry)
     }
 
+    /// The specification a results file records, with its cells in the order the sweep ran them.
+    ///
+    /// A trial names its cell by index, and cells are the cartesian product of the grid's keys in the
+    /// order they are written; the canonical JSON sorts map keys (so that `--resume` and merges ignore
+    /// layout), which reorders the cells of a grid whose keys are not in alphabetical order
+    /// (`rate` then `kv_type`). So the cells are expanded again from the file's own specification text,
+    /// and that text must be the specification its canonical JSON records.
+    public init(recordedIn results: SweepResults, path: String, plugins: PluginRegistry, tasks taskRegistry: TaskRegistry) throws(EvaluationError) {
+        let source: SpecValue
+        do { source = try SpecValue.parse(yaml: results.specificationText) } catch {
+            throw .unreadableResults(path: path, why: "its spec_yaml does not parse: \(error)")
+        }
+        guard source.json(canonical: true) == results.header.specification else {
+            throw .unreadableResults(path: path, why: "its spec_yaml is not the specification its specification_json records (the file was altered)")
+        }
+        try self.init(source: source, plugins: plugins, tasks: taskRegistry)
+    }
+
     public init(source: SpecValue, plugins: PluginRegistry, tasks taskRegistry: TaskRegistry) throws(EvaluationError) {
         func invalid(_ why: String) -> EvaluationError { .invalidSpecification(why) }
         guard let entries = source.entries else { throw invalid("the top level must be a map of keys (configuration, methods, tasks, lengths, ...)") }

@@ -27,13 +27,10 @@ struct Sweep: ParsableCommand {
     static var plugins: PluginRegistry { CompressionRegistry.shared }
     static let tasks = TaskRegistry.withBuiltins()
 
-    /// The specification stored in a results file, parsed again (reports and merges need its cells).
+    /// The specification stored in a results file, parsed again with its cells in run order (reports
+    /// and merges need its cells).
     static func specification(of results: SweepResults, path: String) throws -> SweepSpecification {
-        let source: SpecValue
-        do { source = try SpecValue.parse(json: results.header.specification) } catch {
-            throw EvaluationError.unreadableResults(path: path, why: "its specification_json does not parse: \(error)")
-        }
-        return try SweepSpecification(source: source, plugins: plugins, tasks: tasks)
+        try SweepSpecification(recordedIn: results, path: path, plugins: plugins, tasks: tasks)
     }
 }
 

@@ -28,6 +28,21 @@ import Testing
         #expect(throws: EvaluationError.self) { _ = try SweepReport(results: Self.results, specification: Self.specification, baseline: "nosuch") }
     }
 
+    /// With a second axis (here the KV storage type) each cell is tested against the full cache of
+    /// its own value of that axis.
+    @Test func aCellIsComparedWithTheFullCacheOfItsOwnOtherAxes() throws {
+        let specification = try EvaluationSupport.specification(
+            "task: {name: key_value, options: {questions: 1}}\nlengths: [200]\nprompts: 2\nmethods: [kvcompress]\n"
+                + "grid: {rate: [1, 8], kv_type: [f32, f16]}")
+        let results = SweepResults(
+            header: EvaluationSupport.header(specification), specificationText: "", trials: try EvaluationSupport.run(specification),
+            complete: true)
+        let rows = try SweepReport(results: results, specification: specification).summaries()
+        let tested = rows.filter { $0.pValue != nil }
+        #expect(tested.map(\.label) == ["method=kvcompress, rate=8, kv_type=f32", "method=kvcompress, rate=8, kv_type=f16"])
+        #expect(tested.map(\.baseline) == ["method=kvcompress, rate=1, kv_type=f32", "method=kvcompress, rate=1, kv_type=f16"])
+    }
+
     @Test func csvHasOneRowPerTrialAndTimingsOnlyOnRequest() throws {
         let plain = try SweepReport(results: Self.results, specification: Self.specification).render(.csv)
         let lines = plain.split(separator: "\n")

@@ -38,6 +38,30 @@ import Testing
         #expect(Set(s.cells.map(\.label)).count == s.cells.count)
     }
 
+    /// Trials name cells by index; a report or a merge re-expands the cells from the results file, so
+    /// they must come back in run order even when the grid's keys are not alphabetical (found: a
+    /// `rate` × `kv_type` sweep reported every cell under another cell's label).
+    @Test func aRecordedSpecificationKeepsTheCellOrderItRanIn() throws {
+        let yaml = Self.base + "\nmethods: [kvcompress]\ngrid: {rate: [1, 8], protected_window: [16, 32]}"
+        let ran = try EvaluationSupport.specification(yaml)
+        let results = SweepResults(header: EvaluationSupport.header(ran), specificationText: yaml, trials: [], complete: false)
+        let recorded = try SweepSpecification(
+            recordedIn: results, path: "r.h5", plugins: EvaluationSupport.plugins, tasks: EvaluationSupport.tasks)
+        #expect(recorded.cells.map(\.label) == ran.cells.map(\.label))
+        #expect(ran.cells.map(\.label).first == "method=kvcompress, rate=1, protected_window=16")
+        #expect(ran.cells.map(\.label)[1] == "method=kvcompress, rate=1, protected_window=32")
+        // The canonical JSON alone sorts the grid's keys, and so the cells.
+        let fromJSON = try SweepSpecification(
+            source: SpecValue.parse(json: ran.canonicalJSON), plugins: EvaluationSupport.plugins, tasks: EvaluationSupport.tasks)
+        #expect(fromJSON.cells.map(\.label) != ran.cells.map(\.label))
+        // A text that is not the recorded specification is refused, naming the file.
+        let altered = SweepResults(
+            header: EvaluationSupport.header(ran), specificationText: yaml.replacingOccurrences(of: "32]", with: "64]"), trials: [], complete: false)
+        #expect {
+            _ = try SweepSpecification(recordedIn: altered, path: "r.h5", plugins: EvaluationSupport.plugins, tasks: EvaluationSupport.tasks)
+        } throws: { "\($0)".contains("r.h5") && "\($0)".contains("spec_yaml") }
+    }
+
     @Test func budgetKindQuestionAndAnswerLengthAreAxes() throws {
         let s = try EvaluationSupport.specification(
             Self.base + """
