@@ -63,16 +63,18 @@ def evidence(data):
         c = cells[int(t["cell"][i])]
         kept = t["evidence_kvs_kept"][i]
         share = float(kept.sum()) / (tokens * kept.size)
-        key = (data["tasks"][t["task"][i]], data["lengths"][t["length_index"][i]], c["question"])
+        others = ", ".join(f"{k}={v}" for k, v in c.items() if k not in ("method", "rate", "question"))
+        key = (data["tasks"][t["task"][i]], data["lengths"][t["length_index"][i]], c["question"], others)
         e = tables.setdefault(key, defaultdict(OrderedDict)).setdefault(rate_of(c), OrderedDict())
         e.setdefault(c["method"], [0.0, 0])
         e[c["method"]][0] += share
         e[c["method"]][1] += 1
     if not tables:
         sys.exit("error: no trial records evidence tokens (tasks without a needle)")
-    for (task, length, placement), rows in tables.items():
+    for (task, length, placement, others), rows in tables.items():
         methods = list(OrderedDict.fromkeys(m for r in rows.values() for m in r))
-        print(f"#### {task}, {length} tokens, question {placement}: evidence KVs kept over all layers × KV heads\n")
+        title = f"{task}, {length} tokens, question {placement}" + (f", {others}" if others else "")
+        print(f"#### {title}: evidence KVs kept over all layers × KV heads\n")
         print("| rate | " + " | ".join(methods) + " |")
         print("|---:|" + "--:|" * len(methods))
         for rate in sorted(rows):
