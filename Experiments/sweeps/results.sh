@@ -10,8 +10,9 @@
 #
 # Also written: results/NAME-matrix.md (method × rate) and results/NAME-costs.md (each method's
 # compression cost), by Experiments/sweeps/matrix.py; results/NAME-evidence.md (the share of the
-# needle's KVs kept, for tasks with a needle), by Experiments/sweeps/retention.py (both need h5py, as
-# in .venv from scripts/setup-bench.sh); and, for sweeps with kvcompress among several methods,
+# needle's KVs kept, for tasks with a needle), by Experiments/sweeps/retention.py; results/NAME-f16-vs-f32.md
+# for sweeps over kv_type, by Experiments/sweeps/compare_axis.py (all need h5py, as in .venv from
+# scripts/setup-bench.sh); and, for sweeps with kvcompress among several methods,
 # results/NAME-vs-kvcompress.md (the report paired against kvcompress's same cell).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -46,6 +47,10 @@ for name in "${NAMES[@]}"; do
     # Tasks without a needle (word counts) have no evidence to count: no file then.
     "$PYTHON" Experiments/sweeps/retention.py "$out" evidence >"results/$name-evidence.md" 2>/dev/null ||
       rm -f "results/$name-evidence.md"
+    # Sweeps over the KV storage type: every cell's float16 answers paired with its float32 ones.
+    if grep -qE "^  kv_type: \[f32, f16\]" "$spec"; then
+      "$PYTHON" Experiments/sweeps/compare_axis.py "$out" --axis kv_type --baseline f32 --other f16 >"results/$name-f16-vs-f32.md"
+    fi
   else
     echo "   (no h5py for $PYTHON: results/$name-matrix.md not written)" >&2
   fi
