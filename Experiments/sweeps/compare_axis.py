@@ -64,28 +64,31 @@ def main():
         if v not in seen_values:
             sys.exit(f"error: axis {args.axis} has no value {v!r}; its values: {', '.join(sorted(seen_values))}")
     index = {c: i for i, c in enumerate(cells)}
+    # cell -> (task, length) -> (prompt, question) -> correct
     answers = {}
     for i in range(len(cell_of)):
-        answers.setdefault(int(cell_of[i]), {})[keys[i]] = bool(correct[i])
+        task, length, prompt, question = keys[i]
+        answers.setdefault(int(cell_of[i]), {}).setdefault((int(task), int(length)), {})[(prompt, question)] = bool(correct[i])
 
     rows = []
-    for i, c in enumerate(cells):
-        if c[a] != args.baseline:
-            continue
-        partner = index.get(c[:a] + (args.other,) + c[a + 1:])
-        if partner is None or i not in answers or partner not in answers:
-            continue
-        mine, theirs = answers[i], answers[partner]
-        shared = [k for k in mine if k in theirs]
-        b = sum(1 for k in shared if mine[k] and not theirs[k])
-        cc = sum(1 for k in shared if theirs[k] and not mine[k])
-        by_document = OrderedDict()
-        for k in shared:
-            by_document.setdefault((k[0], k[1]), 0)
-        label = ", ".join(f"{axes[j]}={c[j]}" for j in range(width) if j != a)
-        groups = ", ".join(f"{tasks[t_]} {lengths[l_]}" for t_, l_ in by_document)
-        rows.append((groups, label, sum(mine[k] for k in shared), sum(theirs[k] for k in shared), len(shared), b, cc,
-                     mcnemar_exact(b, cc)))
+    groups = sorted({g for by_group in answers.values() for g in by_group})
+    for task, length in groups:
+        for i, c in enumerate(cells):
+            if c[a] != args.baseline:
+                continue
+            partner = index.get(c[:a] + (args.other,) + c[a + 1:])
+            if partner is None:
+                continue
+            mine = answers.get(i, {}).get((task, length), {})
+            theirs = answers.get(partner, {}).get((task, length), {})
+            shared = [k for k in mine if k in theirs]
+            if not shared:
+                continue
+            b = sum(1 for k in shared if mine[k] and not theirs[k])
+            cc = sum(1 for k in shared if theirs[k] and not mine[k])
+            label = ", ".join(f"{axes[j]}={c[j]}" for j in range(width) if j != a)
+            rows.append((f"{tasks[task]} {lengths[length]}", label, sum(mine[k] for k in shared),
+                         sum(theirs[k] for k in shared), len(shared), b, cc, mcnemar_exact(b, cc)))
     if not rows:
         sys.exit("error: no pair of cells differs only in that axis")
     adjusted = holm([r[-1] for r in rows])

@@ -10,7 +10,7 @@ prompts where the two disagree: a different score, and separately how many gener
 
 Usage:
   python3 Experiments/sweeps/llamacpp_full_cache.py PROMPTS.jsonl [SWEEP.h5] \
-      [--model models/SmolLM2-135M-Instruct.Q4_1.gguf] [--max-tokens N] [--threads 2]
+      [--model models/SmolLM2-135M-Instruct.Q4_1.gguf] [--max-tokens N] [--threads 2] [--kv-type f16|f32]
 """
 import argparse
 import json
@@ -27,17 +27,21 @@ def score(text, answers, rule):
     return (1.0 if any(hits) else 0.0) if rule == "part" else sum(hits) / len(answers)
 
 
-def full_cache_trials(path):
-    """{(task_index, length, prompt, question): (generated, score)} of the sweep's full-cache cell."""
+def full_cache_trials(path, kv_type):
+    """{(task_index, length, prompt, question): (generated, score)} of the sweep's full-cache cell with
+    keys and values stored as `kv_type`."""
     import h5py
     with h5py.File(path, "r") as f:
         if f.attrs.get("format") != "kvc-sweep/2":
             sys.exit(f"error: {path} is not a kvc-sweep/2 results file (format {f.attrs.get('format')!r})")
         configurations = [json.loads(c) for c in f["cells/configuration"].asstr()[:]]
         placements = list(f["cells/question"].asstr()[:])
-        full = [i for i, c in enumerate(configurations) if c["budget"] in ({"rate": 1}, {"rate": 1.0})]
+        # cells/kv_type is recorded since float16 storage exists; a file without it had float32 only.
+        kv_types = list(f["cells/kv_type"].asstr()[:]) if "kv_type" in f["cells"] else ["f32"] * len(configurations)
+        full = [i for i, c in enumerate(configurations) if c["budget"] in ({"rate": 1}, {"rate": 1.0})
+                and kv_types[i] == kv_type]
         if not full:
-            sys.exit(f"error: {path} has no full-cache cell (budget rate 1) to compare with")
+            sys.exit(f"error: {path} has no full-cache cell (budget rate 1, kv_type {kv_type}) to compare with")
         aware = [i for i in full if placements[i] == "aware"]
         cell = (aware or full)[0]
         lengths = [int(x) for x in f["lengths"][:]]
@@ -47,7 +51,7 @@ def full_cache_trials(path):
             k = r["key"]
             if k["cell"] == cell:
                 trials[(k["task"], lengths[k["length"]], k["prompt"], k["question"])] = (r["generated"], r["score"])
-        return trials, placements[cell]
+        return trials, f"{placements[cell]}, {kv_type} KV"
 
 
 def main():
@@ -57,6 +61,8 @@ def main():
     parser.add_argument("--model", default="models/SmolLM2-135M-Instruct.Q4_1.gguf")
     parser.add_argument("--max-tokens", type=int, help="answer length (default: each task's, from the prompts file)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--kv-type", choices=["f16", "f32"], default="f16",
+                        help="KV storage of the sweep's full-cache cell to compare with (llama.cpp's own cache is f16)")
     args = parser.parse_args()
 
     from llama_cpp import Llama  # imported late so --help works without it
@@ -68,7 +74,7 @@ def main():
     longest = max(r["tokens"] + tokens_of(r) for r in records)
     llm = Llama(model_path=args.model, n_ctx=longest + 16, n_threads=args.threads, n_batch=512, verbose=False, seed=0)
 
-    kvc, placement = full_cache_trials(args.sweep) if args.sweep else ({}, None)
+    kvc, placement = full_cache_trials(args.sweep, args.kv_type) if args.sweep else ({}, None)
     totals = defaultdict(lambda: {"n": 0, "llama": 0.0, "kvc": 0.0, "compared": 0, "same_text": 0, "same_score": 0})
     disagreements = []
     started = time.time()

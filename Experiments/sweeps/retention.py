@@ -11,7 +11,7 @@ Experiments/RESULTS.md that are about KVs kept rather than answers.
 Usage:
   python3 Experiments/sweeps/retention.py RESULTS.h5 evidence
   python3 Experiments/sweeps/retention.py RESULTS.h5 layers --rate 8 [--prompt 0] [--task passkey] [--length 1200]
-      [--methods kvcompress,uniform]
+      [--methods kvcompress,uniform] [--where kv_type=f16]
 """
 import argparse
 import sys
@@ -86,7 +86,7 @@ def evidence(data):
         print()
 
 
-def layers(data, rate, prompt, task, length, methods):
+def layers(data, rate, prompt, task, length, methods, where):
     t, cells = data["trials"], data["cells"]
     task_index = data["tasks"].index(task) if task else 0
     length_index = data["lengths"].index(length) if length else 0
@@ -99,6 +99,8 @@ def layers(data, rate, prompt, task, length, methods):
             continue
         if c["method"] in columns or (methods and c["method"] not in methods):
             continue
+        if any(c.get(k) != v for k, v in where.items()):
+            continue
         tokens = int(t["prompt_tokens"][i])
         columns[c["method"]] = 100.0 * t["kept_kvs"][i] / tokens
     if not columns:
@@ -106,8 +108,9 @@ def layers(data, rate, prompt, task, length, methods):
                  f"({data['tasks'][task_index]}, {data['lengths'][length_index]} tokens)")
     first = next(iter(columns.values()))
     layer_count, heads = first.shape
+    filters = "".join(f", {k}={v}" for k, v in where.items())
     print(f"#### {data['tasks'][task_index]}, {data['lengths'][length_index]} tokens, prompt {prompt} "
-          f"({tokens} tokens), rate {rate_name(rate)}: percent of the prompt's KVs each (layer, KV head) keeps\n")
+          f"({tokens} tokens), rate {rate_name(rate)}{filters}: percent of the prompt's KVs each (layer, KV head) keeps\n")
     header = [f"{m} h{h}" for m in columns for h in range(heads)]
     print("| layer | " + " | ".join(header) + " |")
     print("|---:|" + "--:|" * len(header))
@@ -128,13 +131,16 @@ def main():
     parser.add_argument("--task", default=None, help="task name (default: the file's first)")
     parser.add_argument("--length", type=int, default=None, help="target length (default: the file's first)")
     parser.add_argument("--methods", default=None, help="comma-separated methods of the layers table (default: all)")
+    parser.add_argument("--where", action="append", default=[], metavar="AXIS=VALUE",
+                        help="only cells with this value of another axis (e.g. kv_type=f16); repeatable")
     args = parser.parse_args()
     data = load(args.results)
     if args.table == "evidence":
         evidence(data)
     else:
         methods = args.methods.split(",") if args.methods else None
-        layers(data, args.rate, args.prompt, args.task, args.length, methods)
+        where = dict(w.split("=", 1) for w in args.where)
+        layers(data, args.rate, args.prompt, args.task, args.length, methods, where)
 
 
 if __name__ == "__main__":
