@@ -12,19 +12,36 @@ public struct SweepReport {
 
     public let results: SweepResults
     public let specification: SweepSpecification
-    /// A method name: each cell is compared with that method's cell of the same other axis values.
-    /// nil: with the full cache (the cell of the same placement and answer length at rate 1).
+    /// What each cell is compared with. A method name (`snapkv`): that method's cell of the same other
+    /// axis values. `AXIS=VALUE` (`kv_type=f32`, `question=aware`): the cell that differs only in
+    /// having that value of that axis, so any axis can be the treatment. nil: the full cache (the cell
+    /// of the same placement and answer length at rate 1 sharing the most other axis values).
     public let baseline: String?
     public let timings: Bool
+    /// `baseline` as an axis value, when it has the `AXIS=VALUE` form.
+    let baselineAxisValue: (key: String, value: String)?
 
     public init(results: SweepResults, specification: SweepSpecification, baseline: String? = nil, timings: Bool = false) throws(EvaluationError) {
-        if let baseline, !specification.cells.contains(where: { $0.method == baseline }) {
+        var axisValue: (key: String, value: String)?
+        if let baseline, let equals = baseline.firstIndex(of: "=") {
+            let key = String(baseline[..<equals]), value = String(baseline[baseline.index(after: equals)...])
+            let keys = specification.axisKeys.filter { $0 != "method" }
+            guard keys.contains(key) else {
+                throw .invalidSpecification("--baseline \(baseline): \(key) is not an axis of this sweep; its axes: \(keys.joined(separator: ", "))")
+            }
+            let values = Array(Set(specification.cells.compactMap { $0.value(of: key)?.description })).sorted()
+            guard values.contains(value) else {
+                throw .invalidSpecification("--baseline \(baseline): axis \(key) has no value \(value); its values: \(values.joined(separator: ", "))")
+            }
+            axisValue = (key, value)
+        } else if let baseline, !specification.cells.contains(where: { $0.method == baseline }) {
             throw .invalidSpecification(
-                "--baseline \(baseline) is not a method of this sweep; its methods: \(Array(Set(specification.cells.map(\.method))).sorted().joined(separator: ", "))")
+                "--baseline \(baseline) is not a method of this sweep (nor AXIS=VALUE); its methods: \(Array(Set(specification.cells.map(\.method))).sorted().joined(separator: ", "))")
         }
         self.results = results
         self.specification = specification
         self.baseline = baseline
+        self.baselineAxisValue = axisValue
         self.timings = timings
     }
 
@@ -140,6 +157,13 @@ public struct SweepReport {
     /// The cell of `baseline` with the same other axis values, or the full-cache cell; nil for the baseline itself.
     func baselineCell(for cell: SweepCell) -> Int? {
         guard let baseline else { return cell.compresses ? fullCacheCell(for: cell) : nil }
+        if let (key, value) = baselineAxisValue {
+            guard cell.value(of: key)?.description != value else { return nil }
+            return specification.cells.first { other in
+                other.method == cell.method && other.value(of: key)?.description == value
+                    && other.axes.filter { $0.key != key } == cell.axes.filter { $0.key != key }
+            }?.index
+        }
         guard cell.method != baseline else { return nil }
         return specification.cells.first { $0.method == baseline && $0.axes == cell.axes }?.index
     }
@@ -165,7 +189,9 @@ public struct SweepReport {
     func markdown() throws -> String {
         let rows = try summaries()
         var lines: [String] = []
-        let comparedWith = baseline.map { "the same cell of \($0)" } ?? "the full cache (rate 1, same placement)"
+        let comparedWith =
+            baselineAxisValue.map { "the same cell with \($0.key)=\($0.value)" } ?? baseline.map { "the same cell of \($0)" }
+            ?? "the full cache (rate 1, same placement)"
         let sections = Dictionary(grouping: rows) { "\($0.task)|\($0.targetTokens)" }
         var seen: Set<String> = []
         for row in rows where seen.insert("\(row.task)|\(row.targetTokens)").inserted {

@@ -299,7 +299,7 @@ struct SweepMerge: ParsableCommand {
     }
 }
 
-/// `kvc sweep report FILE [--format markdown|csv|json] [--baseline METHOD] [--timings]`.
+/// `kvc sweep report FILE [--format markdown|csv|json] [--baseline METHOD | --baseline AXIS=VALUE] [--timings]`.
 struct SweepReportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "report", abstract: "Accuracy per cell with Wilson intervals, fraction of full cache, McNemar tests (Holm) against a baseline.")
@@ -310,7 +310,10 @@ struct SweepReportCommand: ParsableCommand {
     @Option(help: "markdown (default), csv (one row per trial) or json (one object per cell).")
     var format: String = "markdown"
 
-    @Option(help: ArgumentHelp("Compare each cell with this method's cell of the same other axis values (default: the full cache).", valueName: "METHOD"))
+    @Option(
+        help: ArgumentHelp(
+            "Compare each cell with this method's cell of the same other axis values, or (AXIS=VALUE, e.g. kv_type=f32) with the cell that has that value of that axis (default: the full cache).",
+            valueName: "METHOD|AXIS=VALUE"))
     var baseline: String?
 
     @Flag(help: "Add timing columns (prefill, compression, question prefill, decoding seconds).")

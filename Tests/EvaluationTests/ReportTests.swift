@@ -43,6 +43,28 @@ import Testing
         #expect(tested.map(\.baseline) == ["method=kvcompress, rate=1, kv_type=f32", "method=kvcompress, rate=1, kv_type=f16"])
     }
 
+    /// `--baseline AXIS=VALUE`: each cell against the cell that differs only in that axis.
+    @Test func anyAxisValueCanBeTheBaseline() throws {
+        let specification = try EvaluationSupport.specification(
+            "task: {name: key_value, options: {questions: 1}}\nlengths: [200]\nprompts: 2\nmethods: [kvcompress, random]\n"
+                + "grid: {rate: [1, 8], kv_type: [f32, f16]}")
+        let results = SweepResults(
+            header: EvaluationSupport.header(specification), specificationText: "", trials: try EvaluationSupport.run(specification),
+            complete: true)
+        let rows = try SweepReport(results: results, specification: specification, baseline: "kv_type=f32").summaries()
+        let tested = rows.filter { $0.pValue != nil }
+        #expect(tested.count == 4 && tested.allSatisfy { $0.label.hasSuffix("kv_type=f16") })
+        #expect(tested.map(\.baseline) == tested.map { $0.label.replacingOccurrences(of: "kv_type=f16", with: "kv_type=f32") })
+        let markdown = try SweepReport(results: results, specification: specification, baseline: "kv_type=f32").render(.markdown)
+        #expect(markdown.contains("against the same cell with kv_type=f32"))
+        #expect { _ = try SweepReport(results: results, specification: specification, baseline: "kv_kind=f32") } throws: {
+            "\($0)".contains("kv_kind is not an axis") && "\($0)".contains("rate, kv_type")
+        }
+        #expect { _ = try SweepReport(results: results, specification: specification, baseline: "kv_type=bf16") } throws: {
+            "\($0)".contains("has no value bf16") && "\($0)".contains("f16, f32")
+        }
+    }
+
     @Test func csvHasOneRowPerTrialAndTimingsOnlyOnRequest() throws {
         let plain = try SweepReport(results: Self.results, specification: Self.specification).render(.csv)
         let lines = plain.split(separator: "\n")
