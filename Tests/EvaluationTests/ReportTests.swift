@@ -28,15 +28,19 @@ import Testing
         #expect(throws: EvaluationError.self) { _ = try SweepReport(results: Self.results, specification: Self.specification, baseline: "nosuch") }
     }
 
+    /// A sweep of `methods` over rates 1 and 8 × both KV storage types, run on the tiny model.
+    static func rateByKVType(methods: String) throws -> (SweepSpecification, SweepResults) {
+        let specification = try EvaluationSupport.specification(
+            "task: {name: key_value, options: {questions: 1}}\nlengths: [200]\nprompts: 2\nmethods: \(methods)\n"
+                + "grid: {rate: [1, 8], kv_type: [f32, f16]}")
+        let trials = try EvaluationSupport.run(specification)
+        return (specification, SweepResults(header: EvaluationSupport.header(specification), specificationText: "", trials: trials, complete: true))
+    }
+
     /// With a second axis (here the KV storage type) each cell is tested against the full cache of
     /// its own value of that axis.
     @Test func aCellIsComparedWithTheFullCacheOfItsOwnOtherAxes() throws {
-        let specification = try EvaluationSupport.specification(
-            "task: {name: key_value, options: {questions: 1}}\nlengths: [200]\nprompts: 2\nmethods: [kvcompress]\n"
-                + "grid: {rate: [1, 8], kv_type: [f32, f16]}")
-        let results = SweepResults(
-            header: EvaluationSupport.header(specification), specificationText: "", trials: try EvaluationSupport.run(specification),
-            complete: true)
+        let (specification, results) = try Self.rateByKVType(methods: "[kvcompress]")
         let rows = try SweepReport(results: results, specification: specification).summaries()
         let tested = rows.filter { $0.pValue != nil }
         #expect(tested.map(\.label) == ["method=kvcompress, rate=8, kv_type=f32", "method=kvcompress, rate=8, kv_type=f16"])
@@ -45,12 +49,7 @@ import Testing
 
     /// `--baseline AXIS=VALUE`: each cell against the cell that differs only in that axis.
     @Test func anyAxisValueCanBeTheBaseline() throws {
-        let specification = try EvaluationSupport.specification(
-            "task: {name: key_value, options: {questions: 1}}\nlengths: [200]\nprompts: 2\nmethods: [kvcompress, random]\n"
-                + "grid: {rate: [1, 8], kv_type: [f32, f16]}")
-        let results = SweepResults(
-            header: EvaluationSupport.header(specification), specificationText: "", trials: try EvaluationSupport.run(specification),
-            complete: true)
+        let (specification, results) = try Self.rateByKVType(methods: "[kvcompress, random]")
         let rows = try SweepReport(results: results, specification: specification, baseline: "kv_type=f32").summaries()
         let tested = rows.filter { $0.pValue != nil }
         #expect(tested.count == 4 && tested.allSatisfy { $0.label.hasSuffix("kv_type=f16") })
