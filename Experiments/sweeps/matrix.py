@@ -42,11 +42,14 @@ def main():
         compress_seconds, prefill_seconds = t["compress_seconds"][:], t["prefill_seconds"][:]
         compressions, document_tokens = t["compressions"][:], t["document_tokens"][:]
         prompt = t["prompt"][:]
+        # Recorded since 2026-12-05; older files lack it.
+        extra_tokens = t["scoring_extra_tokens"][:] if "scoring_extra_tokens" in t else None
         complete = int(f.attrs.get("complete", 0)) == 1
 
     if args.costs:
         documents = [(int(task[i]), int(length[i]), int(prompt[i])) for i in range(len(cell))]
-        print_costs(methods, cell_axes, cell, documents, compress_seconds, prefill_seconds, compressions, document_tokens)
+        print_costs(methods, cell_axes, cell, documents, compress_seconds, prefill_seconds, compressions, document_tokens,
+                    extra_tokens)
         return
 
     # Group: (task, length, placement, other axes) -> method -> rate -> [correct, score, n]
@@ -85,9 +88,11 @@ def main():
         print()
 
 
-def print_costs(methods, cell_axes, cell, documents, compress_seconds, prefill_seconds, compressions, document_tokens):
-    """Per method, over its compressed trials: ms per compression, ms per 1k document tokens, and the
-    compression's time over the observed prefill of the document. A document's prefill is recorded
+def print_costs(methods, cell_axes, cell, documents, compress_seconds, prefill_seconds, compressions, document_tokens,
+                extra_tokens):
+    """Per method, over its compressed trials: ms per compression, ms per 1k document tokens, the
+    compression's time over the observed prefill of the document, and (when the file records it) the
+    tokens its scorer prefilled beyond the document per compression. A document's prefill is recorded
     on the trials it served (several cells share one); its largest value per document is taken."""
     prefill_of_document = defaultdict(float)
     rows = OrderedDict()
@@ -104,13 +109,19 @@ def print_costs(methods, cell_axes, cell, documents, compress_seconds, prefill_s
         e[3].append(i)
     for i in range(len(cell)):
         prefill_of_document[documents[i]] = max(prefill_of_document[documents[i]], float(prefill_seconds[i]))
-    print("| method | trials | ms per compression | ms per 1k tokens | × the document's prefill |")
-    print("|:--|--:|--:|--:|--:|")
+    extra_header = " extra tokens prefilled per compression |" if extra_tokens is not None else ""
+    print("| method | trials | ms per compression | ms per 1k tokens | × the document's prefill |" + extra_header)
+    print("|:--|--:|--:|--:|--:|" + ("--:|" if extra_tokens is not None else ""))
     for method, (seconds, per_k, n, trials) in rows.items():
         ratios = [float(compress_seconds[i]) / max(1, int(compressions[i])) / prefill_of_document[documents[i]]
                   for i in trials if prefill_of_document[documents[i]] > 0]
         ratio = f"{sum(ratios) / len(ratios):.3f}" if ratios else ""
-        print(f"| {method} | {n} | {1000 * seconds / n:.1f} | {1000 * per_k / n:.1f} | {ratio} |")
+        extra = ""
+        if extra_tokens is not None:
+            total = sum(int(extra_tokens[i]) for i in trials)
+            count = sum(int(compressions[i]) for i in trials)
+            extra = f" {total / max(1, count):.0f} |"
+        print(f"| {method} | {n} | {1000 * seconds / n:.1f} | {1000 * per_k / n:.1f} | {ratio} |" + extra)
     print()
 
 

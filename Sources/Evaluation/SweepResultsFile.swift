@@ -50,7 +50,8 @@ public struct SweepResults: Sendable {
 ///   generated            [N] strings (NUL shown as U+FFFD; `record` has the exact text)
 ///   kept_kvs             [N, layers, kv_heads] int32: KVs each head kept after compression
 ///   evidence_tokens      [N] int32; evidence_kvs_kept [N, layers, kv_heads] int32 (0 without evidence)
-///   budget_held          [N] uint8; compressions [N] int32
+///   budget_held          [N] uint8; compressions [N] int32; scoring_extra_tokens [N] int32 (tokens a
+///                        scorer prefilled beyond the sequence, e.g. KVzip's reconstruction; 0 in older files)
 ///   prefill_seconds, compress_seconds, question_prefill_seconds, decode_seconds   [N] float64
 /// ```
 public enum SweepResultsFile {
@@ -122,6 +123,7 @@ public enum SweepResultsFile {
             shape: [n, h.layers, h.kvHeads])
         try column("budget_held", trials.map { UInt8($0.budgetHeld ? 1 : 0) })
         try column("compressions", trials.map { Int32($0.compressions) })
+        try column("scoring_extra_tokens", trials.map { Int32($0.scoringExtraTokens ?? 0) })
         try column("prefill_seconds", trials.map(\.timings.prefill))
         try column("compress_seconds", trials.map(\.timings.compress))
         try column("question_prefill_seconds", trials.map(\.timings.questionPrefill))

@@ -154,6 +154,7 @@ public final class SweepRunner {
                                     compression: compression, timings: timings))
                             timings = TrialTimings()
                             compression.count = 0
+                            compression.scoringExtraTokens = 0
                         }
                     }
                 }
@@ -247,6 +248,8 @@ public final class SweepRunner {
         var budgetHeld: Bool
         var keptKVs: [Int]
         var residentBlocks: Int
+        /// Tokens the scorer prefilled beyond the sequence to score it (KVzip's reconstruction pass).
+        var scoringExtraTokens = 0
     }
 
     func key(_ unit: SweepUnit, _ question: Int, _ cell: SweepCell) -> TrialKey {
@@ -276,6 +279,7 @@ public final class SweepRunner {
             timings.compress += seconds
             compression.count = 1
             compression.budgetHeld = report.budgetHeld
+            compression.scoringExtraTokens = report.scoringExtraTokens
         }
         compression.keptKVs = context.cache.contextLengths(sequence)
         compression.residentBlocks = context.cache.residentBlocks(sequence)
@@ -312,6 +316,7 @@ public final class SweepRunner {
                     intervalSeconds += seconds
                     compression.count += 1
                     compression.budgetHeld = compression.budgetHeld && report.budgetHeld
+                    compression.scoringExtraTokens += report.scoringExtraTokens
                     steps = 0
                 }
             }
@@ -327,7 +332,7 @@ public final class SweepRunner {
             generated: text, generatedTokens: generated, score: context.task.score(text, for: instance.questions[question]),
             keptKVs: compression.keptKVs, residentBlocks: compression.residentBlocks, residentBytes: compression.residentBlocks * cache.layout.bytesPerBlock,
             evidenceTokens: evidence.reduce(0) { $0 + $1.count }, evidenceKVsKept: evidenceKept, budgetHeld: compression.budgetHeld,
-            compressions: compression.count, timings: timings)
+            compressions: compression.count, scoringExtraTokens: compression.scoringExtraTokens, timings: timings)
     }
 
     /// KVs of token positions in `ranges` still held by each (layer, KV head) of `sequence`: `[layers * kvHeads]`.

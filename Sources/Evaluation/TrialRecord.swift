@@ -90,6 +90,9 @@ public struct TrialRecord: Sendable, Hashable, Codable {
     public let budgetHeld: Bool
     /// Compressions run for this trial (0 at rate 1; agnostic trials after the first share one).
     public let compressions: Int
+    /// Tokens those compressions' scorers prefilled beyond the sequence (KVzip reads the document
+    /// again): the work a method adds besides its seconds. nil in files written before it was recorded.
+    public let scoringExtraTokens: Int?
     public let timings: TrialTimings
 
     public var correct: Bool { score == 1 }
@@ -100,13 +103,14 @@ public struct TrialRecord: Sendable, Hashable, Codable {
             key: key, task: task, targetTokens: targetTokens, seed: seed, questionCount: questionCount, documentTokens: documentTokens,
             promptTokens: promptTokens, answers: answers, generated: generated, generatedTokens: generatedTokens, score: score,
             keptKVs: keptKVs, residentBlocks: residentBlocks, residentBytes: residentBytes, evidenceTokens: evidenceTokens,
-            evidenceKVsKept: evidenceKVsKept, budgetHeld: budgetHeld, compressions: 0, timings: TrialTimings())
+            evidenceKVsKept: evidenceKVsKept, budgetHeld: budgetHeld, compressions: 0, scoringExtraTokens: nil, timings: TrialTimings())
     }
 
     public init(
         key: TrialKey, task: String, targetTokens: Int, seed: UInt64, questionCount: Int, documentTokens: Int, promptTokens: Int,
         answers: [String], generated: String, generatedTokens: [Int32], score: Double, keptKVs: [Int], residentBlocks: Int,
-        residentBytes: Int, evidenceTokens: Int, evidenceKVsKept: [Int], budgetHeld: Bool, compressions: Int, timings: TrialTimings
+        residentBytes: Int, evidenceTokens: Int, evidenceKVsKept: [Int], budgetHeld: Bool, compressions: Int,
+        scoringExtraTokens: Int? = nil, timings: TrialTimings
     ) {
         self.key = key
         self.task = task
@@ -126,6 +130,7 @@ public struct TrialRecord: Sendable, Hashable, Codable {
         self.evidenceKVsKept = evidenceKVsKept
         self.budgetHeld = budgetHeld
         self.compressions = compressions
+        self.scoringExtraTokens = scoringExtraTokens
         self.timings = timings
     }
 }

@@ -92,6 +92,16 @@ import Testing
         let s = try Self.spec("methods: [\(method)]\ngrid: {rate: [4], question: [aware, agnostic]}", questions: 2, prompts: 1)
         let trials = try EvaluationSupport.run(s)
         #expect(trials.count == 4 && trials.allSatisfy { $0.compressions <= 1 && $0.keptKVs.reduce(0, +) < $0.promptTokens * 4 / 2 })
+        // Extra tokens prefilled to score are charged to the trial that paid for the compression:
+        // KVzip reads the document again (at least its tokens), the others prefill nothing more.
+        for trial in trials {
+            let extra = try #require(trial.scoringExtraTokens)
+            if method == "kvzip", trial.compressions == 1 {
+                #expect(extra >= trial.documentTokens, "\(trial.key): \(extra) extra tokens")
+            } else {
+                #expect(extra == 0, "\(method) \(trial.key): \(extra) extra tokens")
+            }
+        }
     }
 
     @Test func cellsThatShareAPrefillComputeItOnce() throws {
