@@ -42,7 +42,7 @@ static inline int kvc_next_key_rows(
 
 /// Element i of a cached row of `type` as a float (exact): the portable kernels' load.
 static inline float kvc_kv_element(const void *row, size_t i, kvc_kv_type type) {
-    return type == KVC_KV_F16 ? kvc_half_to_float(((const uint16_t *)row)[i]) : ((const float *)row)[i];
+    return type == KVC_KV_F16 ? kvc_half_to_float_inline(((const uint16_t *)row)[i]) : ((const float *)row)[i];
 }
 
 /// Slots the vector kernels prefetch ahead of those they compute on (4 blocks of 16).

@@ -21,7 +21,7 @@ static KVC_F16C void floats_to_halves_f16c(const float *src, uint16_t *dst, int6
 static KVC_F16C void halves_to_floats_f16c(const uint16_t *src, float *dst, int64_t count) {
     int64_t i = 0;
     for (; i + 8 <= count; i += 8) _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + i))));
-    for (; i < count; i++) dst[i] = kvc_half_to_float(src[i]);
+    for (; i < count; i++) dst[i] = kvc_half_to_float_inline(src[i]);
 }
 #endif
 
@@ -44,5 +44,5 @@ void kvc_halves_to_floats(const uint16_t *src, float *dst, int64_t count, kvc_is
     }
 #endif
     (void)isa;
-    for (int64_t i = 0; i < count; i++) dst[i] = kvc_half_to_float(src[i]);
+    for (int64_t i = 0; i < count; i++) dst[i] = kvc_half_to_float_inline(src[i]);
 }
