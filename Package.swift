@@ -123,7 +123,7 @@ let package = Package(
         // Depends on KVCCUDA alone, so scripts/cuda-device-check.sh can link it statically for a GPU machine.
         .executableTarget(
             name: "KVCCUDATool",
-            dependencies: ["KVCCUDA", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["KVCCUDA", "PagedKVCache", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Experiments/CUDAKernels", exclude: ["README.md"],
             swiftSettings: strict),
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KVCCUDA
+import PagedKVCache
 
 extension KVCCUDATool {
     /// Every kernel on the GPU against its CPU reference, on random caches; exits 1 if any case fails.
@@ -33,25 +34,29 @@ extension KVCCUDATool {
             if only != .attention {
                 if let maxEvictionLength {
                     let kernels = try EvictionKernels(context: context, compiler: compiler)
-                    for checkCase in EvictionKernelCheck.cases where checkCase.sequenceLength <= maxEvictionLength {
-                        results += try EvictionKernelCheck.check(checkCase, kernels: kernels)
+                    for kvType in KVStorageType.allCases {
+                        for checkCase in EvictionKernelCheck.cases where checkCase.sequenceLength <= maxEvictionLength {
+                            results += try EvictionKernelCheck.check(checkCase.with(kvType: kvType), kernels: kernels)
+                        }
                     }
                 } else {
                     results += try EvictionKernelCheck.run(context: context, compiler: compiler)
                 }
             }
             print("")
-            print("| kernel | case | max abs error | max rel error | passed |")
-            print("|---|---|---:|---:|---|")
+            print("| kernel | KV type | case | max abs error | max rel error | passed |")
+            print("|---|---|---|---:|---:|---|")
             for r in results {
-                print("| \(r.kernel) | \(r.case) | \(String(format: "%.3g", r.maxAbsoluteError)) | \(String(format: "%.3g", r.maxRelativeError)) | \(r.passed ? "yes" : "NO") |")
+                print("| \(r.kernel) | \(r.kvType?.rawValue ?? "–") | \(r.case) | \(String(format: "%.3g", r.maxAbsoluteError)) | \(String(format: "%.3g", r.maxRelativeError)) | \(r.passed ? "yes" : "NO") |")
             }
             let failed = results.filter { !$0.passed }
             print("\n\(results.count - failed.count) of \(results.count) cases pass")
             if let json {
+                // kvType: "f16" / "f32", or null for a check without KV pools (the sort refusal).
                 let records = results.map {
                     ["kernel": $0.kernel, "case": $0.case, "maxAbsoluteError": $0.maxAbsoluteError,
-                     "maxRelativeError": $0.maxRelativeError, "passed": $0.passed] as [String: Any]
+                     "maxRelativeError": $0.maxRelativeError, "passed": $0.passed,
+                     "kvType": $0.kvType.map { $0.rawValue as Any } ?? NSNull()] as [String: Any]
                 }
                 try writeJSON(["device": context.deviceName, "architecture": context.architecture.name, "results": records], to: json)
             }

@@ -35,4 +35,32 @@ struct AttentionCompilationTests {
             #expect(!lines.contains { $0.hasPrefix("#include") }, "\(file) must not include headers (NVRTC has none)")
         }
     }
+
+    /// The files compile alone (no includes), so each carries the half-float helpers; the copies must
+    /// not drift apart (one rounding on the append, another on a read would go unnoticed on the CPU).
+    @Test("attention.cu and metric.cu carry the same KV element helpers")
+    func elementHelpersAreIdentical() throws {
+        func helpers(_ file: String) throws -> Substring {
+            let source = try KernelSources.source(named: file)
+            let start = try #require(source.range(of: "// MARK: - KV element types"), "\(file): no helper block")
+            let end = try #require(source.range(of: "// END KV element types"), "\(file): no end of the helper block")
+            return source[start.lowerBound..<end.upperBound]
+        }
+        let attention = try helpers(GPUAttentionKernels.attentionFile)
+        #expect(attention == (try helpers(GPUAttentionKernels.metricFile)))
+        // Round to nearest even on the store, as kvc_floats_to_halves; exact widening on the load.
+        #expect(attention.contains("cvt.rn.f16.f32") && attention.contains("cvt.f32.f16"))
+    }
+
+    @Test("every kernel that touches keys or values has an entry point per KV type")
+    func typedEntryPoints() {
+        let names = GPUAttentionKernels.kernelNames.values.flatMap { $0 }
+        for base in [
+            GPUAttentionKernels.appendKVName, GPUAttentionKernels.decodeAttentionName, GPUAttentionKernels.windowStatsName,
+            GPUAttentionKernels.windowMetricName,
+        ] {
+            #expect(names.contains("\(base)_f32") && names.contains("\(base)_f16"), "\(base)")
+            #expect(!names.contains(base), "\(base) has no untyped entry point any more")
+        }
+    }
 }

@@ -12,7 +12,11 @@ import Testing
 /// inputs that code receives: decode attention (LlamaInference's `Attention.decode`, its observed
 /// probabilities and MetricCollector's decode metric), the prefill window metric (`Attention.prefill`
 /// observed by MetricCollector with AttentionMetric and LastQueriesWindow), and the append
-/// (`PagedKVCache.append`).
+/// (`PagedKVCache.append`), each on float32 and on half-float caches. Both sides read a half-float cache
+/// through its typed accessors, i.e. compute in float32 on the same rounded halves, so only float32
+/// summation order differs and the float32 tolerance (relative 1e-4) holds for both types; the CPU
+/// f16 kernel tests bound that summation error by 1e-5 of the magnitude on top of the half rounding
+/// (DecodeAttentionKernelTests), which here is common to both sides.
 @Suite("Attention kernel references against the production CPU code")
 struct AttentionReferenceTests {
     static let kvHeads = 3, groupSize = 3, headDim = 64
@@ -23,8 +27,8 @@ struct AttentionReferenceTests {
             kvHeads: kvHeads, headDim: headDim, contextLength: 4096, vocabularySize: 16, tiedEmbeddings: true)
     }
 
-    static func layout(blockSize: Int) throws -> CacheLayout {
-        try CacheLayout(layers: 2, kvHeads: kvHeads, headDim: headDim, blockSize: blockSize, kvType: .f32)
+    static func layout(blockSize: Int, kvType: KVStorageType) throws -> CacheLayout {
+        try CacheLayout(layers: 2, kvHeads: kvHeads, headDim: headDim, blockSize: blockSize, kvType: kvType)
     }
 
     /// Head lengths 0...maxLength per (sequence, layer, head); the first head of the first sequence empty.
@@ -63,18 +67,21 @@ struct AttentionReferenceTests {
     }
 
     struct DecodeCase: CustomTestStringConvertible, Sendable {
-        let blockSize: Int, norm: AttentionMetric.Norm, buffer: Int
-        var testDescription: String { "block \(blockSize), \(norm), buffer \(buffer)" }
+        let blockSize: Int, norm: AttentionMetric.Norm, buffer: Int, kvType: KVStorageType
+        var testDescription: String { "\(kvType), block \(blockSize), \(norm), buffer \(buffer)" }
     }
 
-    static let decodeCases = [1, 16, 64].flatMap { blockSize in
-        [DecodeCase(blockSize: blockSize, norm: .l1, buffer: 0), DecodeCase(blockSize: blockSize, norm: .l2, buffer: 0),
-         DecodeCase(blockSize: blockSize, norm: .l2, buffer: 5)]
+    static let decodeCases = KVStorageType.allCases.flatMap { kvType in
+        [1, 16, 64].flatMap { blockSize in
+            [DecodeCase(blockSize: blockSize, norm: .l1, buffer: 0, kvType: kvType),
+             DecodeCase(blockSize: blockSize, norm: .l2, buffer: 0, kvType: kvType),
+             DecodeCase(blockSize: blockSize, norm: .l2, buffer: 5, kvType: kvType)]
+        }
     }
 
     @Test("decode attention reference equals Attention.decode: output, probabilities, metrics", arguments: decodeCases)
     func decode(_ test: DecodeCase) throws {
-        let layout = try Self.layout(blockSize: test.blockSize), batch = 4, layer = 1
+        let layout = try Self.layout(blockSize: test.blockSize, kvType: test.kvType), batch = 4, layer = 1
         let lengths = Self.lengths(batch: batch, layout: layout, maxLength: 300, seed: UInt64(test.blockSize + test.buffer))
         let production = try RandomPagedCache(layout: layout, lengths: lengths, seed: 11)
         let reference = try RandomPagedCache(layout: layout, lengths: lengths, seed: 11)
@@ -120,24 +127,31 @@ struct AttentionReferenceTests {
 
     struct WindowCase: CustomTestStringConvertible, Sendable {
         let blockSize: Int, norm: AttentionMetric.Norm, window: Int, chunk: Int, buffer: Int, pool: Int?, shuffled: Bool
+        var kvType: KVStorageType = .f32
         var testDescription: String {
-            "block \(blockSize), \(norm), window \(window), chunk \(chunk), buffer \(buffer), pool \(pool ?? 0)"
+            "\(kvType), block \(blockSize), \(norm), window \(window), chunk \(chunk), buffer \(buffer), pool \(pool ?? 0)"
                 + (shuffled ? ", past out of position order" : "")
         }
     }
 
-    static let windowCases: [WindowCase] = [1, 16, 64].flatMap { blockSize in
-        [
-            WindowCase(blockSize: blockSize, norm: .l2, window: 8, chunk: 40, buffer: 0, pool: 7, shuffled: false),
-            WindowCase(blockSize: blockSize, norm: .l1, window: 32, chunk: 70, buffer: 0, pool: 7, shuffled: true),
-            WindowCase(blockSize: blockSize, norm: .l2, window: 32, chunk: 20, buffer: 3, pool: nil, shuffled: false),
-            WindowCase(blockSize: blockSize, norm: .l1, window: 8, chunk: 8, buffer: 2, pool: 5, shuffled: true),
-        ]
+    static let windowCases: [WindowCase] = KVStorageType.allCases.flatMap { kvType in
+        [1, 16, 64].flatMap { blockSize in
+            [
+                WindowCase(blockSize: blockSize, norm: .l2, window: 8, chunk: 40, buffer: 0, pool: 7, shuffled: false),
+                WindowCase(blockSize: blockSize, norm: .l1, window: 32, chunk: 70, buffer: 0, pool: 7, shuffled: true),
+                WindowCase(blockSize: blockSize, norm: .l2, window: 32, chunk: 20, buffer: 3, pool: nil, shuffled: false),
+                WindowCase(blockSize: blockSize, norm: .l1, window: 8, chunk: 8, buffer: 2, pool: 5, shuffled: true),
+            ].map { test in
+                var typed = test
+                typed.kvType = kvType
+                return typed
+            }
+        }
     }
 
     @Test("window metric reference equals MetricCollector on Attention.prefill", arguments: windowCases)
     func window(_ test: WindowCase) throws {
-        let layout = try Self.layout(blockSize: test.blockSize), layer = 0, batch = 2
+        let layout = try Self.layout(blockSize: test.blockSize, kvType: test.kvType), layer = 0, batch = 2
         let lengths = Self.lengths(batch: batch, layout: layout, maxLength: 150, seed: UInt64(test.window + test.chunk))
         let shuffledHeads: Set<Int> = test.shuffled ? [0, 1] : []
         let spare = layout.headCount * layout.blocks(forTokens: test.chunk + layout.blockSize)
@@ -180,15 +194,18 @@ struct AttentionReferenceTests {
         #expect(metrics.maxRelativeError <= 1e-4, "metrics: max relative \(metrics.maxRelativeError)")
     }
 
-    @Test("append reference writes what PagedKVCache.append writes", arguments: [1, 16, 64])
-    func append(blockSize: Int) throws {
-        let layout = try Self.layout(blockSize: blockSize), layer = 1, count = 5
+    @Test("append reference writes what PagedKVCache.append writes", arguments: KVStorageType.allCases, [1, 16, 64])
+    func append(kvType: KVStorageType, blockSize: Int) throws {
+        let layout = try Self.layout(blockSize: blockSize, kvType: kvType), layer = 1, count = 5
         let lengths = Self.lengths(batch: 2, layout: layout, maxLength: 90, seed: 31)
         let spare = 2 * layout.headCount * layout.blocks(forTokens: count + blockSize)
         let production = try RandomPagedCache(layout: layout, lengths: lengths, spareBlocks: spare, seed: 32)
         let reference = try RandomPagedCache(layout: layout, lengths: lengths, spareBlocks: spare, seed: 32)
         let width = count * layout.kvHeads * layout.headDim
         let keys = Self.randomFloats(width, seed: 33), values = Self.randomFloats(width, seed: 34)
+        // What the cache holds of a key: the float itself, or the half nearest it (ties to even).
+        let stored = kvType == .f32 ? keys : keys.map { HalfFloat.float(fromBits: HalfFloat.bits(from: $0)) }
+        if kvType == .f16 { #expect(stored != keys, "the keys are not all halves already") }
         for (s, sequence) in production.sequences.enumerated() {
             let positions = (0..<count).map { Int32(1000 * s + $0) }
             for pair in [production, reference] { try pair.cache.reserve(pair.sequences[s], tokens: count) }
@@ -197,7 +214,7 @@ struct AttentionReferenceTests {
             try AppendKVReference.run(cache: reference.cache, keys: keys, values: values, positions: positions, slotMapping: slots)
             for (item, slot) in slots.enumerated() {
                 let at = Int(slot), d = layout.headDim, source = item * d
-                #expect(reference.cache.key(slot: at) == Array(keys[source..<source + d]))
+                #expect(reference.cache.key(slot: at) == Array(stored[source..<source + d]))
                 #expect(
                     reference.cache.value(slot: at)
                         == production.cache.value(slot: at))

@@ -2,8 +2,8 @@ import KVCCUDA
 import PagedKVCache
 import Testing
 
-/// The eviction kernels on a GPU equal their CPU references exactly (runs only where a CUDA device
-/// is present; NVRTC must load too).
+/// The eviction kernels on a GPU equal their CPU references exactly, for float32 and half-float pools
+/// (the scenarios come in both types; runs only where a CUDA device is present; NVRTC must load too).
 @Suite(.enabled(if: CUDAContext.isAvailable())) struct EvictionGPUTests {
     static let kernels: Result<EvictionKernels, any Error> = Result {
         try EvictionKernels(context: CUDAContext(), compiler: NVRTCTestSupport.compiler())
@@ -14,7 +14,7 @@ import Testing
         let checkCase = EvictionCheckCase(
             name: "test", seed: scenario.seed, layers: scenario.layers, kvHeads: scenario.kvHeads, headDim: scenario.headDim,
             blockSize: scenario.blockSize, sequenceLength: scenario.sequenceLength, tiedMetrics: scenario.tiedMetrics,
-            withNaN: scenario.withNaN, settings: scenario.settings)
+            withNaN: scenario.withNaN, settings: scenario.settings, kvType: scenario.kvType)
         for result in try EvictionKernelCheck.check(checkCase, kernels: Self.kernels.get()) {
             #expect(result.passed, "\(result)")
         }

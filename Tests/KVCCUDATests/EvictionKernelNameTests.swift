@@ -13,8 +13,12 @@ import Testing
 
     @Test func launcherNamesAreTheFileEntryPoints() throws {
         let source = try KernelSources.source(named: EvictionKernels.fileName)
-        for name in EvictionKernels.functionNames {
+        for name in [EvictionKernels.sortFunctionName, EvictionKernels.planFunctionName] {
             #expect(source.contains("extern \"C\" __global__ void \(name)("), "\(name) is an entry point of eviction.cu")
         }
+        // The move kernel: one macro-generated entry point per KV type.
+        #expect(source.contains("extern \"C\" __global__ void \(EvictionKernels.executeFunctionName)_##SUFFIX("))
+        #expect(source.contains("KVC_EXECUTE_MOVES(f32, float)") && source.contains("KVC_EXECUTE_MOVES(f16, unsigned short)"))
+        #expect(EvictionKernels.functionNames.contains("kvc_execute_moves_f16") && EvictionKernels.functionNames.contains("kvc_execute_moves_f32"))
     }
 }

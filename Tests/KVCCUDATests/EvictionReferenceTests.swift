@@ -2,6 +2,7 @@ import EvictionPolicies
 import KVCCUDA
 import KVCompress
 import PagedKVCache
+import SeededRandom
 import Testing
 
 /// The CPU references of the eviction kernels and the host-side selection agree with the production
@@ -27,7 +28,13 @@ import Testing
         all.append(EvictionScenario(seed: 94, layers: 30, kvHeads: 3, blockSize: 4, sequenceLength: 90, protectedWindow: 8, budget: .rate(4)))
         all.append(EvictionScenario(seed: 95, layers: 30, kvHeads: 3, blockSize: 1, sequenceLength: 50, protectedWindow: 4, withNaN: true, budget: .rate(3)))
         all.append(EvictionScenario(seed: 93, layers: 1, kvHeads: 1, blockSize: 16, sequenceLength: 20, protectedWindow: 20, budget: .rate(8)))
-        return all
+        // Every scenario once more with half-float keys and values: the moves copy elements of either
+        // type (CacheContents compares the pools byte for byte).
+        return all + all.map { scenario in
+            var half = scenario
+            half.kvType = .f16
+            return half
+        }
     }()
 
     /// The CPU compressor configured like `scenario`.
@@ -72,7 +79,7 @@ import Testing
             let (cache, sequence) = try scenario.makeCache()
             if try EvictionReference.compress(sequence, cache: cache, settings: scenario.settings).kvsEvicted > 0 { evicting += 1 }
         }
-        #expect(evicting >= Self.scenarios.count - 6, "only the rate-1 and fully protected scenarios may keep everything")
+        #expect(evicting >= Self.scenarios.count - 12, "only the rate-1 and fully protected scenarios may keep everything")
     }
 
     @Test(arguments: scenarios)
@@ -114,5 +121,45 @@ import Testing
         }
         #expect(CompressionBudget.maxCacheTokens(8).impossibility(protectedWindow: 32, sinks: 0) != nil)
         #expect(CompressionBudget.rate(0.5).impossibility(protectedWindow: 0, sinks: 0) != nil)
+    }
+
+    /// A move copies the half-float elements as bits: NaNs keep their payloads and signs, −0 stays −0,
+    /// subnormals stay exact (pools filled with arbitrary bit patterns, not only with rounded floats).
+    @Test func halfFloatMovesCopyEveryBitPattern() throws {
+        let scenario = EvictionScenario(
+            seed: 7, layers: 2, kvHeads: 2, blockSize: 4, sequenceLength: 60, protectedWindow: 4, budget: .rate(2), kvType: .f16)
+        let (cache, sequence) = try scenario.makeCache()
+        let d = cache.layout.headDim, bs = cache.layout.blockSize, elements = cache.capacityBlocks * bs * d
+        let keys = cache.keyStorage.assumingMemoryBound(to: UInt16.self)
+        let values = cache.valueStorage.assumingMemoryBound(to: UInt16.self)
+        // Quiet and signalling NaNs with payloads, −0, the smallest and largest subnormals, −inf.
+        let specials: [UInt16] = [0x7E01, 0x7C01, 0xFD55, 0x8000, 0x0001, 0x83FF, 0xFC00]
+        var random = SplitMix64(seed: 3)
+        for e in 0..<elements {
+            keys[e] = e % 3 == 0 ? specials[e / 3 % specials.count] : UInt16(truncatingIfNeeded: random.next())
+            values[e] = UInt16(truncatingIfNeeded: random.next())
+        }
+        func row(_ pool: UnsafeMutablePointer<UInt16>, _ slot: Int) -> [UInt16] { Array(UnsafeBufferPointer(start: pool + slot * d, count: d)) }
+        func slot(_ h: Int, _ index: Int) -> Int {
+            let table = cache.blockTable(sequence, layer: h / cache.layout.kvHeads, head: h % cache.layout.kvHeads)
+            return Int(table[index / bs]) * bs + index % bs
+        }
+        let shape = try EvictionShape(cache: cache, sequence: sequence, settings: scenario.settings)
+        let before = (0..<shape.heads).map { h in
+            (0..<shape.contextLengths[h]).map { i in (key: row(keys, slot(h, i)), value: row(values, slot(h, i))) }
+        }
+        let ordering = EvictionReference.sortHeadMetrics(cache: cache, sequence: sequence, settings: scenario.settings, shape: shape)
+        let selection = VirtualBlockSelection(
+            ordering: ordering, limit: shape.limit(scenario.settings.budget, protectedWindow: scenario.protectedWindow),
+            evenLayerEvict: false)
+        let plan = try EvictionReference.planMoves(ordering: ordering, evictedKVs: selection.evictedKVs)
+        try EvictionReference.executeMoves(plan, cache: cache, sequence: sequence)
+        #expect(plan.totalMoves > 10)
+        for h in 0..<plan.heads {
+            for (source, destination) in plan.moves(head: h) {
+                #expect(row(keys, slot(h, destination)) == before[h][source].key, "head \(h): key \(source) → \(destination)")
+                #expect(row(values, slot(h, destination)) == before[h][source].value, "head \(h): value \(source) → \(destination)")
+            }
+        }
     }
 }

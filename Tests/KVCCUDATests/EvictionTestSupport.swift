@@ -21,9 +21,11 @@ struct EvictionScenario: Sendable, CustomStringConvertible {
     var evenLayerEvict = false
     /// Eviction unit per layer; nil: the block size.
     var evictionBlockSizes: [Int]?
+    /// Storage of the cache's keys and values.
+    var kvType: KVStorageType = .f32
 
     var description: String {
-        "seed \(seed), \(layers)×\(kvHeads) heads, bs \(blockSize), len \(sequenceLength), protected \(protectedWindow), sinks \(sinks), \(budget), \(aggregate)\(evenLayerEvict ? ", even layers" : "")\(evictionBlockSizes.map { ", units \($0)" } ?? "")\(tiedMetrics ? ", ties" : "")\(withNaN ? ", NaN" : "")"
+        "\(kvType), seed \(seed), \(layers)×\(kvHeads) heads, bs \(blockSize), len \(sequenceLength), protected \(protectedWindow), sinks \(sinks), \(budget), \(aggregate)\(evenLayerEvict ? ", even layers" : "")\(evictionBlockSizes.map { ", units \($0)" } ?? "")\(tiedMetrics ? ", ties" : "")\(withNaN ? ", NaN" : "")"
     }
 
     var settings: EvictionSettings {
@@ -37,7 +39,7 @@ struct EvictionScenario: Sendable, CustomStringConvertible {
     func makeCache(spareBlocks: Int = 2) throws -> (cache: PagedKVCache, sequence: SequenceID) {
         try EvictionCheckCase(
             name: "scenario", seed: seed, layers: layers, kvHeads: kvHeads, headDim: headDim, blockSize: blockSize,
-            sequenceLength: sequenceLength, tiedMetrics: tiedMetrics, withNaN: withNaN, settings: settings
+            sequenceLength: sequenceLength, tiedMetrics: tiedMetrics, withNaN: withNaN, settings: settings, kvType: kvType
         ).makeCache(spareBlocks: spareBlocks)
     }
 }

@@ -119,9 +119,9 @@ struct HostGPUTests {
         #expect(throws: CUDAError.self) { try context.load(module) }
     }
 
-    @Test("GPUPagedKVCache: upload then download reproduces the host pools and tables")
-    func pagedCacheRoundTrip() throws {
-        let layout = try CacheLayout(layers: 2, kvHeads: 3, headDim: 8, blockSize: 4, kvType: .f32)
+    @Test("GPUPagedKVCache: upload then download reproduces the host pools and tables", arguments: KVStorageType.allCases)
+    func pagedCacheRoundTrip(kvType: KVStorageType) throws {
+        let layout = try CacheLayout(layers: 2, kvHeads: 3, headDim: 8, blockSize: 4, kvType: kvType)
         let host = try PagedKVCache(layout: layout, capacityBlocks: 64)
         var random = SystemRandomNumberGenerator()
         let sequences = [host.addSequence(), host.addSequence()]
@@ -140,6 +140,8 @@ struct HostGPUTests {
         for slot in 0..<(host.capacityBlocks * layout.blockSize) { host.metrics[slot] = Float(slot) * 0.25 }
 
         let device = try GPUPagedKVCache(context: context, layout: layout, capacityBlocks: host.capacityBlocks)
+        // Pools of the layout's element size: half the bytes for half floats.
+        #expect(device.keys.byteCount == host.capacityBlocks * layout.blockSize * layout.headDim * kvType.bytesPerElement)
         let order = [sequences[1], sequences[0]]
         try device.upload(from: host, sequences: order)
         #expect(device.sequenceCount == 2)
@@ -161,13 +163,17 @@ struct HostGPUTests {
         let copy = try PagedKVCache(layout: layout, capacityBlocks: host.capacityBlocks)
         try device.downloadPools(into: copy)
         let slots = host.capacityBlocks * layout.blockSize
-        #expect(memcmp(copy.keyStorage, host.keyStorage, slots * layout.headDim * 4) == 0)
-        #expect(memcmp(copy.valueStorage, host.valueStorage, slots * layout.headDim * 4) == 0)
+        let kvBytes = slots * layout.headDim * kvType.bytesPerElement
+        #expect(memcmp(copy.keyStorage, host.keyStorage, kvBytes) == 0)
+        #expect(memcmp(copy.valueStorage, host.valueStorage, kvBytes) == 0)
         #expect(memcmp(copy.metrics, host.metrics, slots * 4) == 0)
         #expect(memcmp(copy.positions, host.positions, slots * 4) == 0)
 
         let mismatched = try PagedKVCache(layout: layout, capacityBlocks: 32)
         #expect(throws: CUDAError.self) { try device.downloadPools(into: mismatched) }
+        // Same shape, the other KV type: the bytes would be misread, so it is refused.
+        let otherType = try PagedKVCache(layout: layout.with(kvType: kvType == .f16 ? .f32 : .f16), capacityBlocks: host.capacityBlocks)
+        #expect(throws: CUDAError.self) { try device.downloadPools(into: otherType) }
         #expect(throws: CUDAError.self) { try device.uploadTables(from: host, sequences: [SequenceID(99)]) }
     }
 }

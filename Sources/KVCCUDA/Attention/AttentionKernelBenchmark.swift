@@ -4,7 +4,8 @@ import PagedKVCache
 /// attention shape (9 query heads, 3 KV heads, head dim 64, block size 16), 32 sequences of 2048 and
 /// of 8192 tokens, every head full. Reports GPU milliseconds per step (CUDA events, mean of
 /// `iterations` after warm-up) and the effective bandwidth of the K and V bytes the step must read;
-/// and the prefill window metric (w = 32, L2) of one of those sequences.
+/// and the prefill window metric (w = 32, L2) of one of those sequences. Both KV storage types: the
+/// float32 figures keep their keys, the half-float ones are prefixed `f16_` (half the K and V bytes).
 ///
 /// Measured on one H200 (driver 580, NVRTC 13.0, sm_90), 2026-11-29: 32 × 2048 tokens 0.091 ms
 /// (1.10 TB/s of K+V), with the L2 metric 0.104 ms; 32 × 8192 tokens 0.273 ms (1.48 TB/s), with the
@@ -14,10 +15,22 @@ public enum AttentionKernelBenchmark {
     static let sequences = 32, iterations = 20, warmUp = 3
 
     /// Keys: `decode_<seqs>x<tokens>_<metric>_ms` and `…_GBps`, metric `none` or `l2`, with the default
-    /// lanes per key; `…_none_lanes<n>_…` for the other lane counts.
+    /// lanes per key; `…_none_lanes<n>_…` for the other lane counts; `window_…`; each prefixed `f16_`
+    /// for half-float pools.
     public static func run(context: CUDAContext, compiler: NVRTCCompiler) throws -> [String: Double] {
         let kernels = try GPUAttentionKernels(context: context, compiler: compiler)
-        let layout = try CacheLayout(layers: 1, kvHeads: 3, headDim: 64, blockSize: 16, kvType: .f32)
+        var report: [String: Double] = [:]
+        for kvType in [KVStorageType.f32, .f16] {
+            let prefix = kvType == .f32 ? "" : "\(kvType)_"
+            for (key, value) in try run(kernels, kvType: kvType) { report[prefix + key] = value }
+        }
+        return report
+    }
+
+    /// The figures for pools of `kvType`, unprefixed.
+    static func run(_ kernels: GPUAttentionKernels, kvType: KVStorageType) throws -> [String: Double] {
+        let context = kernels.context
+        let layout = try CacheLayout(layers: 1, kvHeads: 3, headDim: 64, blockSize: 16, kvType: kvType)
         let groupSize = 3
         var report: [String: Double] = [:]
         for tokens in [2048, 8192] {
@@ -29,7 +42,7 @@ public enum AttentionKernelBenchmark {
             let queryBuffer = try AttentionKernelCheck.upload(queries, context)
             let positionBuffer = try AttentionKernelCheck.upload([Int32](repeating: Int32(tokens), count: sequences), context)
             let output = try context.allocate(Float.self, count: queries.count)
-            let bytes = Double(sequences * layout.kvHeads * tokens * layout.headDim * 2 * 4)
+            let bytes = Double(sequences * layout.kvHeads * tokens * layout.headDim * 2 * kvType.bytesPerElement)
             // The default decode configuration without and with the L2 metric, then pass 1's lanes per
             // key varied (metric off) to show the choice of the default.
             let chosen = kernels.decodeLanesPerKey

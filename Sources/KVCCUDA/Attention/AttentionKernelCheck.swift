@@ -3,8 +3,11 @@ import SeededRandom
 
 /// The attention and metric kernels run on a GPU against their CPU references over random caches
 /// (block sizes 1, 16, 64; head lengths 0...2000, each head its own; batches of 1 and 8; L1 and L2;
-/// windows of 8 and 32; heads in and out of position order). Called by the check binary on a GPU
-/// machine and by the GPU tests. Tolerance: relative 1e-4 (``FloatComparison``).
+/// windows of 8 and 32; heads in and out of position order), every case once per KV storage type
+/// (float32 and half-float pools). Called by the check binary on a GPU machine and by the GPU tests.
+/// Tolerance: relative 1e-4 (``FloatComparison``) for both types: the references read the cache
+/// through its typed accessors, so they compute on the very (rounded) halves the kernels widen; the
+/// append is exact (the device rounds to nearest even as the host does).
 public enum AttentionKernelCheck {
     public static let relativeTolerance = 1e-4
     /// Attention outputs may nearly cancel: elements under 1% of the largest are judged against it.
@@ -14,15 +17,25 @@ public enum AttentionKernelCheck {
 
     static let layers = 2, kvHeads = 3, groupSize = 3, headDim = 64, maxLength = 2000
 
-    /// - Parameter compileOptions: extra NVRTC options for the kernels (e.g. `-lineinfo` under compute-sanitizer).
+    /// - Parameters:
+    ///   - compileOptions: extra NVRTC options for the kernels (e.g. `-lineinfo` under compute-sanitizer).
+    ///   - kvTypes: the KV storage types to check, each with every case (the same seeds).
     public static func run(
-        context: CUDAContext, compiler: NVRTCCompiler, compileOptions: [String] = []
+        context: CUDAContext, compiler: NVRTCCompiler, compileOptions: [String] = [],
+        kvTypes: [KVStorageType] = KVStorageType.allCases
     ) throws -> [KernelCheckResult] {
         let kernels = try GPUAttentionKernels(context: context, compiler: compiler, compileOptions: compileOptions)
         var results: [KernelCheckResult] = []
+        for kvType in kvTypes { results += try run(kernels, kvType: kvType) }
+        return results
+    }
+
+    /// Every case on caches of `kvType`.
+    static func run(_ kernels: GPUAttentionKernels, kvType: KVStorageType) throws -> [KernelCheckResult] {
+        var results: [KernelCheckResult] = []
         var seed: UInt64 = 1
         for blockSize in [1, 16, 64] {
-            let layout = try CacheLayout(layers: layers, kvHeads: kvHeads, headDim: headDim, blockSize: blockSize, kvType: .f32)
+            let layout = try CacheLayout(layers: layers, kvHeads: kvHeads, headDim: headDim, blockSize: blockSize, kvType: kvType)
             for batch in [1, 8] {
                 seed += 1
                 results += try checkAppend(kernels, layout: layout, batch: batch, seed: seed)
@@ -42,12 +55,12 @@ public enum AttentionKernelCheck {
         }
         // A head width that is not a multiple of 4 (scalar loads) with an odd group, and every lane
         // split of decode pass 1.
-        let odd = try CacheLayout(layers: 1, kvHeads: 2, headDim: 38, blockSize: 16, kvType: .f32)
+        let odd = try CacheLayout(layers: 1, kvHeads: 2, headDim: 38, blockSize: 16, kvType: kvType)
         for lanes in [1, 2, 4, 8, 16, 32] {
             seed += 1
             kernels.decodeLanesPerKey = lanes
             results += try checkDecode(kernels, layout: odd, batch: 3, mode: .l2, metricBuffer: 0, groupSize: 5, seed: seed)
-            let wide = try CacheLayout(layers: 1, kvHeads: 1, headDim: 128, blockSize: 64, kvType: .f32)
+            let wide = try CacheLayout(layers: 1, kvHeads: 1, headDim: 128, blockSize: 64, kvType: kvType)
             results += try checkDecode(kernels, layout: wide, batch: 2, mode: .l1, metricBuffer: 0, groupSize: 16, seed: seed)
         }
         kernels.decodeLanesPerKey = GPUAttentionKernels.defaultDecodeLanesPerKey
@@ -125,11 +138,12 @@ public enum AttentionKernelCheck {
         }
         let expected = gather(reference.cache), got = gather(device.cache)
         let name = "block \(layout.blockSize), batch \(batch)"
+        let kernel = KVKernelName.typed(GPUAttentionKernels.appendKVName, layout.kvType)
         return [
             FloatComparison(got.kv, expected.kv, floorFraction: 0).result(
-                kernel: "kvc_append_kv", case: name + ", keys and values", relativeTolerance: 0),
+                kernel: kernel, case: name + ", keys and values", relativeTolerance: 0, kvType: layout.kvType),
             FloatComparison(got.slots, expected.slots, floorFraction: 0).result(
-                kernel: "kvc_append_kv", case: name + ", metrics and positions", relativeTolerance: 0),
+                kernel: kernel, case: name + ", metrics and positions", relativeTolerance: 0, kvType: layout.kvType),
         ]
     }
 
@@ -158,11 +172,12 @@ public enum AttentionKernelCheck {
             "block \(layout.blockSize), batch \(batch), \(mode), metric buffer \(metricBuffer)"
             + (layout.headDim == headDim && groupSize == Self.groupSize
                 ? "" : ", head dim \(layout.headDim), group \(groupSize), \(kernels.decodeLanesPerKey) lanes per key")
+        let kernel = KVKernelName.typed(GPUAttentionKernels.decodeAttentionName, layout.kvType)
         return [
             FloatComparison(got, expected.output, floorFraction: outputFloor).result(
-                kernel: "kvc_decode_attention", case: name + ", output", relativeTolerance: relativeTolerance),
+                kernel: kernel, case: name + ", output", relativeTolerance: relativeTolerance, kvType: layout.kvType),
             FloatComparison(device.metrics(layer: layer), reference.metrics(layer: layer), floorFraction: metricFloor).result(
-                kernel: "kvc_decode_attention", case: name + ", metrics", relativeTolerance: relativeTolerance),
+                kernel: kernel, case: name + ", metrics", relativeTolerance: relativeTolerance, kvType: layout.kvType),
         ]
     }
 
@@ -197,7 +212,8 @@ public enum AttentionKernelCheck {
             + (layout.headDim == headDim && groupSize == Self.groupSize ? "" : ", head dim \(layout.headDim), group \(groupSize)")
         return [
             FloatComparison(device.metrics(layer: layer), reference.metrics(layer: layer), floorFraction: metricFloor).result(
-                kernel: "kvc_window_metric", case: name, relativeTolerance: relativeTolerance)
+                kernel: KVKernelName.typed(GPUAttentionKernels.windowMetricName, layout.kvType), case: name,
+                relativeTolerance: relativeTolerance, kvType: layout.kvType)
         ]
     }
 

@@ -9,10 +9,19 @@ import PagedKVCache
 public final class GPUAttentionKernels {
     public static let attentionFile = "attention.cu"
     public static let metricFile = "metric.cu"
-    /// Every kernel the launchers use, by source file (the NVRTC tests look each one up in the cubin).
+    /// Base names of the kernels that read or write keys and values: each exists once per KV type
+    /// (``KVKernelName/typed(_:_:)``, e.g. `kvc_decode_attention_f16`).
+    public static let appendKVName = "kvc_append_kv"
+    public static let decodeAttentionName = "kvc_decode_attention"
+    public static let windowStatsName = "kvc_window_softmax_stats"
+    public static let windowMetricName = "kvc_window_metric"
+    /// Every kernel the launchers use, by source file, both KV types' entry points of the typed ones
+    /// (the NVRTC tests look each one up in the cubin).
     public static let kernelNames: [String: [String]] = [
-        attentionFile: ["kvc_append_kv", "kvc_decode_attention", "kvc_decode_attention_reduce", "kvc_decode_metric"],
-        metricFile: ["kvc_window_softmax_stats", "kvc_window_metric", "kvc_position_order", "kvc_max_pool_metric"],
+        attentionFile: KVKernelName.allTyped(appendKVName) + KVKernelName.allTyped(decodeAttentionName)
+            + ["kvc_decode_attention_reduce", "kvc_decode_metric"],
+        metricFile: KVKernelName.allTyped(windowStatsName) + KVKernelName.allTyped(windowMetricName)
+            + ["kvc_position_order", "kvc_max_pool_metric"],
     ]
 
     /// Logical slots per decode partition (pass 1 of decode attention: one CUDA block each).
@@ -30,8 +39,19 @@ public final class GPUAttentionKernels {
     public static let defaultDecodeLanesPerKey = 1
 
     public let context: CUDAContext
-    private let appendKV, decodePartitions, decodeReduce, decodeMetric: CUDAFunction
-    private let windowStats, windowScores, positionOrder, maxPool: CUDAFunction
+    /// The entry points that load or store keys and values, for one KV type.
+    private struct StorageKernels {
+        let appendKV, decodePartitions, windowStats, windowScores: CUDAFunction
+
+        init(attention: CUDAModule, metric: CUDAModule, type: KVStorageType) throws(CUDAError) {
+            appendKV = try attention.function(KVKernelName.typed(GPUAttentionKernels.appendKVName, type))
+            decodePartitions = try attention.function(KVKernelName.typed(GPUAttentionKernels.decodeAttentionName, type))
+            windowStats = try metric.function(KVKernelName.typed(GPUAttentionKernels.windowStatsName, type))
+            windowScores = try metric.function(KVKernelName.typed(GPUAttentionKernels.windowMetricName, type))
+        }
+    }
+    private let f32Kernels, f16Kernels: StorageKernels
+    private let decodeReduce, decodeMetric, positionOrder, maxPool: CUDAFunction
     private var scratch = Scratch()
 
     /// Compiles (or takes from the context's cache) both kernel files for the context's device.
@@ -48,20 +68,27 @@ public final class GPUAttentionKernels {
         }
         let attention = try module(Self.attentionFile)
         let metric = try module(Self.metricFile)
-        appendKV = try attention.function("kvc_append_kv")
-        decodePartitions = try attention.function("kvc_decode_attention")
+        f32Kernels = try StorageKernels(attention: attention, metric: metric, type: .f32)
+        f16Kernels = try StorageKernels(attention: attention, metric: metric, type: .f16)
         decodeReduce = try attention.function("kvc_decode_attention_reduce")
         decodeMetric = try attention.function("kvc_decode_metric")
-        windowStats = try metric.function("kvc_window_softmax_stats")
-        windowScores = try metric.function("kvc_window_metric")
         positionOrder = try metric.function("kvc_position_order")
         maxPool = try metric.function("kvc_max_pool_metric")
     }
 
+    /// The entry points for pools of `type` (a cache's `layout.kvType`).
+    private func kernels(for type: KVStorageType) -> StorageKernels {
+        switch type {
+        case .f32: f32Kernels
+        case .f16: f16Kernels
+        }
+    }
+
     // MARK: - Reshape and cache
 
-    /// Writes `count` new tokens' KVs into the cache's pools (`kvc_append_kv`): key, value, position and
-    /// metric 0 per (token, KV head) at the slot the slot mapping names (negative: skipped).
+    /// Writes `count` new tokens' KVs into the cache's pools (`kvc_append_kv_<kvType>`): key and value
+    /// (rounded to the cache's KV type, to nearest even as the host's append), position and metric 0 per
+    /// (token, KV head) at the slot the slot mapping names (negative: skipped).
     /// - Parameters:
     ///   - keys: `[count, kvHeads, headDim]` after RoPE.   - values: `[count, kvHeads, headDim]`.
     ///   - positions: `[count]`.   - slotMapping: `[count, kvHeads]` (see ``SlotMapping``; slots must lie
@@ -75,7 +102,7 @@ public final class GPUAttentionKernels {
             layout: layout, count: count, keys: keys.count, values: values.count, positions: positions.count,
             slotMapping: slotMapping.count)
         guard count > 0 else { return }
-        try appendKV.launch(
+        try kernels(for: layout.kvType).appendKV.launch(
             grid: (count * layout.kvHeads, 1, 1), block: (min(128, Self.roundedToWarp(layout.headDim)), 1, 1),
             arguments: [
                 keys.argument, values.argument, positions.argument, slotMapping.argument, cache.keys.argument,
@@ -106,6 +133,7 @@ public final class GPUAttentionKernels {
         guard (1...32).contains(decodeLanesPerKey), decodeLanesPerKey & (decodeLanesPerKey - 1) == 0 else {
             throw .invalidArgument("decode attention: lanes per key \(decodeLanesPerKey) must be a power of two in 1...32")
         }
+        let decodePartitions = kernels(for: layout.kvType).decodePartitions
         let plan = DecodeLaunchPlan(layout: layout, sequences: sequences, maxBlocks: cache.maxBlocks, groupSize: groupSize)
         let scores = try scratch.buffer(\.decodeScores, plan.scoreCount, context)
         let partialMax = try scratch.buffer(\.decodeMax, plan.partialCount, context)
@@ -177,10 +205,11 @@ public final class GPUAttentionKernels {
             .int32(Int32(window)), .int32(Int32(layout.kvHeads)), .int32(Int32(groupSize)), .int32(Int32(layout.headDim)),
             .int32(Int32(layout.blockSize)), .int32(Int32(cache.maxBlocks)),
         ]
-        try windowStats.launch(
+        let typed = kernels(for: layout.kvType)
+        try typed.windowStats.launch(
             grid: (window, qHeads, 1), block: (Self.windowThreads, 1, 1), sharedMemoryBytes: (layout.headDim + 3) / 4 * 4 * 4,
             arguments: inputs + [stats.argument] + shape + [.float(scale)])
-        try windowScores.launch(
+        try typed.windowScores.launch(
             grid: ((maxContext + Self.windowThreads - 1) / Self.windowThreads, layout.kvHeads, 1),
             block: (Self.windowThreads, 1, 1),
             arguments: inputs + [stats.argument, raw.argument] + shape

@@ -1,3 +1,5 @@
+import PagedKVCache
+
 /// One kernel case checked on a GPU against its CPU reference: the largest absolute and relative
 /// differences over the compared elements, and whether they stay within the check's tolerance.
 public struct KernelCheckResult: Sendable, CustomStringConvertible {
@@ -8,17 +10,23 @@ public struct KernelCheckResult: Sendable, CustomStringConvertible {
     public let maxAbsoluteError: Double
     public let maxRelativeError: Double
     public let passed: Bool
+    /// The KV storage type of the checked cache (nil for a check that holds no pools of KVs).
+    public let kvType: KVStorageType?
 
-    public init(kernel: String, case: String, maxAbsoluteError: Double, maxRelativeError: Double, passed: Bool) {
+    public init(
+        kernel: String, case: String, maxAbsoluteError: Double, maxRelativeError: Double, passed: Bool,
+        kvType: KVStorageType? = nil
+    ) {
         self.kernel = kernel
         self.case = `case`
+        self.kvType = kvType
         self.maxAbsoluteError = maxAbsoluteError
         self.maxRelativeError = maxRelativeError
         self.passed = passed
     }
 
     public var description: String {
-        "\(passed ? "PASS" : "FAIL") \(kernel) [\(self.case)]: max |Δ| \(maxAbsoluteError), max relative \(maxRelativeError)"
+        "\(passed ? "PASS" : "FAIL") \(kernel) [\(kvType.map { "\($0) KVs, " } ?? "")\(self.case)]: max |Δ| \(maxAbsoluteError), max relative \(maxRelativeError)"
     }
 }
 
@@ -52,9 +60,11 @@ public struct FloatComparison: Sendable {
         count = got.count
     }
 
-    public func result(kernel: String, case: String, relativeTolerance: Double) -> KernelCheckResult {
+    public func result(
+        kernel: String, case: String, relativeTolerance: Double, kvType: KVStorageType? = nil
+    ) -> KernelCheckResult {
         KernelCheckResult(
             kernel: kernel, case: `case`, maxAbsoluteError: maxAbsoluteError, maxRelativeError: maxRelativeError,
-            passed: maxRelativeError <= relativeTolerance)  // false for NaN
+            passed: maxRelativeError <= relativeTolerance, kvType: kvType)  // passed is false for NaN
     }
 }

@@ -19,10 +19,13 @@ public struct EvictionCheckCase: Sendable, CustomStringConvertible {
     /// Every head keeps every position (the shape of a first compression right after prefill).
     public var fullHeads: Bool
     public var settings: EvictionSettings
+    /// The element type of the cache's keys and values (the moves copy them as stored).
+    public var kvType: KVStorageType
 
     public init(
         name: String, seed: UInt64, layers: Int, kvHeads: Int, headDim: Int, blockSize: Int, sequenceLength: Int,
-        tiedMetrics: Bool = false, withNaN: Bool = false, fullHeads: Bool = false, settings: EvictionSettings
+        tiedMetrics: Bool = false, withNaN: Bool = false, fullHeads: Bool = false, settings: EvictionSettings,
+        kvType: KVStorageType = .default
     ) {
         self.name = name
         self.seed = seed
@@ -35,26 +38,42 @@ public struct EvictionCheckCase: Sendable, CustomStringConvertible {
         self.withNaN = withNaN
         self.fullHeads = fullHeads
         self.settings = settings
+        self.kvType = kvType
+    }
+
+    /// The same case with keys and values stored as `kvType`.
+    public func with(kvType: KVStorageType) -> EvictionCheckCase {
+        var copy = self
+        copy.kvType = kvType
+        return copy
     }
 
     public var description: String {
-        "\(name): \(layers)×\(kvHeads) heads, d \(headDim), bs \(blockSize), len \(sequenceLength), \(settings.budget), protected \(settings.protectedWindow), sinks \(settings.sinks)"
+        "\(name): \(kvType) KVs, \(layers)×\(kvHeads) heads, d \(headDim), bs \(blockSize), len \(sequenceLength), \(settings.budget), protected \(settings.protectedWindow), sinks \(settings.sinks)"
             + (tiedMetrics ? ", ties" : "") + (withNaN ? ", NaN" : "") + (settings.aggregate == .average ? ", avg" : "")
             + (settings.evenLayerEvict ? ", even layers" : "")
     }
 
     /// Builds the host cache; the same case always builds the same cache, pools included (zeroed
     /// first, so whole pools compare exactly). Keys and values encode the token position, so a KV
-    /// moved to the wrong slot shows. The pool has `spareBlocks` blocks beyond what the sequence needs.
+    /// moved to the wrong slot shows (with half floats, positions above 2048 round to even neighbours, so
+    /// there the position pool, moved with them, is what shows a misplaced KV). The pool has
+    /// `spareBlocks` blocks beyond what the sequence needs.
     public func makeCache(spareBlocks: Int = 1) throws -> (cache: PagedKVCache, sequence: SequenceID) {
         var random = SplitMix64(seed: seed)
-        // float32: the CUDA kernels' KV type (GPUPagedKVCache refuses half floats).
-        let layout = try CacheLayout(layers: layers, kvHeads: kvHeads, headDim: headDim, blockSize: blockSize, kvType: .f32)
+        let layout = try CacheLayout(layers: layers, kvHeads: kvHeads, headDim: headDim, blockSize: blockSize, kvType: kvType)
         let n = sequenceLength
         let cache = try PagedKVCache(layout: layout, capacityBlocks: layout.blocks(forTokens: n) * layout.headCount + spareBlocks)
         let slots = cache.capacityBlocks * blockSize
-        cache.keyStorage.initializeMemory(as: Float.self, repeating: 0, count: slots * headDim)
-        cache.valueStorage.initializeMemory(as: Float.self, repeating: 0, count: slots * headDim)
+        // Zeroed as the type the cache bound its pools to (0 is +0 in both).
+        switch kvType {
+        case .f32:
+            cache.keyStorage.initializeMemory(as: Float.self, repeating: 0, count: slots * headDim)
+            cache.valueStorage.initializeMemory(as: Float.self, repeating: 0, count: slots * headDim)
+        case .f16:
+            cache.keyStorage.initializeMemory(as: UInt16.self, repeating: 0, count: slots * headDim)
+            cache.valueStorage.initializeMemory(as: UInt16.self, repeating: 0, count: slots * headDim)
+        }
         cache.metrics.initialize(repeating: 0, count: slots)
         cache.positions.initialize(repeating: 0, count: slots)
         let sequence = cache.addSequence()

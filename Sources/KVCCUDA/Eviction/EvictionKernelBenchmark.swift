@@ -5,7 +5,8 @@ import PagedKVCache
 /// at compression rates 2, 8 and 32: each kernel between CUDA events, the download of the
 /// virtual-block scores and the host selection on the wall clock, and the whole
 /// ``GPUCompressor/compress(_:cache:gpuCache:)`` (transfers included), first with a new compressor
-/// (its scratch allocated) and again with the same compressor on a fresh copy (scratch reused).
+/// (its scratch allocated) and again with the same compressor on a fresh copy (scratch reused). Both
+/// KV storage types: float32 figures keep their keys, half-float ones are prefixed `f16_`.
 public enum EvictionKernelBenchmark {
     public static let rates: [Double] = [2, 8, 32]
 
@@ -16,11 +17,22 @@ public enum EvictionKernelBenchmark {
     public static func run(context: CUDAContext, compiler: NVRTCCompiler) throws -> [String: Double] {
         let kernels = try EvictionKernels(context: context, compiler: compiler)
         var results: [String: Double] = [:]
+        for kvType in [KVStorageType.f32, .f16] {
+            let prefix = kvType == .f32 ? "" : "\(kvType)_"
+            for (key, value) in try run(kernels, kvType: kvType) { results[prefix + key] = value }
+        }
+        return results
+    }
+
+    /// The figures for pools of `kvType`, unprefixed.
+    static func run(_ kernels: EvictionKernels, kvType: KVStorageType) throws -> [String: Double] {
+        let context = kernels.context
+        var results: [String: Double] = [:]
         for rate in rates {
             let key = "rate\(Int(rate))"
             let checkCase = EvictionCheckCase(
                 name: "benchmark", seed: 42, layers: 30, kvHeads: 3, headDim: 64, blockSize: 16, sequenceLength: 8192,
-                fullHeads: true, settings: EvictionSettings(budget: .rate(rate), protectedWindow: 32))
+                fullHeads: true, settings: EvictionSettings(budget: .rate(rate), protectedWindow: 32), kvType: kvType)
             let settings = checkCase.settings
             let (host, sequence) = try checkCase.makeCache()
             let gpuCache = try GPUPagedKVCache(context: context, layout: host.layout, capacityBlocks: host.capacityBlocks)

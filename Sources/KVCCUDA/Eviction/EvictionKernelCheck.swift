@@ -36,14 +36,19 @@ public enum EvictionKernelCheck {
         ]
     }
 
-    /// Runs every case of ``cases`` plus the refusal of a head longer than the sort takes.
-    public static func run(context: CUDAContext, compiler: NVRTCCompiler) throws -> [KernelCheckResult] {
+    /// Runs every case of ``cases`` and the reused compressor once per KV type of `kvTypes` (the moves
+    /// copy elements of the pools' type), plus the refusal of a head longer than the sort takes.
+    public static func run(
+        context: CUDAContext, compiler: NVRTCCompiler, kvTypes: [KVStorageType] = KVStorageType.allCases
+    ) throws -> [KernelCheckResult] {
         let kernels = try EvictionKernels(context: context, compiler: compiler)
         var results: [KernelCheckResult] = []
-        for checkCase in cases where checkCase.sequenceLength <= kernels.sortLimit {
-            results += try check(checkCase, kernels: kernels)
+        for kvType in kvTypes {
+            for checkCase in cases where checkCase.sequenceLength <= kernels.sortLimit {
+                results += try check(checkCase.with(kvType: kvType), kernels: kernels)
+            }
+            results.append(try checkReusedCompressor(kernels: kernels, kvType: kvType))
         }
-        results.append(try checkReusedCompressor(kernels: kernels))
         results.append(try checkRefusesHeadsTooLong(kernels: kernels))
         return results
     }
@@ -63,10 +68,10 @@ public enum EvictionKernelCheck {
         }
     }()
 
-    static func checkReusedCompressor(kernels: EvictionKernels) throws -> KernelCheckResult {
+    static func checkReusedCompressor(kernels: EvictionKernels, kvType: KVStorageType) throws -> KernelCheckResult {
         let compressor = GPUCompressor(kernels: kernels, settings: reuseCases[0].settings)
         var differing: [String] = []
-        for checkCase in reuseCases {
+        for checkCase in reuseCases.map({ $0.with(kvType: kvType) }) {
             let (gpuHost, sequence) = try checkCase.makeCache()
             let gpuCache = try GPUPagedKVCache(context: kernels.context, layout: gpuHost.layout, capacityBlocks: gpuHost.capacityBlocks)
             try gpuCache.upload(from: gpuHost, sequences: [sequence])
@@ -79,8 +84,9 @@ public enum EvictionKernelCheck {
             }
         }
         let label = "one compressor, \(reuseCases.count) shapes in turn (scratch grown and reused)"
-        guard differing.isEmpty else { return failure(kernel: EvictionKernels.executeFunctionName, case: "\(label): \(differing)") }
-        return KernelCheckResult(kernel: EvictionKernels.executeFunctionName, case: label, maxAbsoluteError: 0, maxRelativeError: 0, passed: true)
+        let kernel = KVKernelName.typed(EvictionKernels.executeFunctionName, kvType)
+        guard differing.isEmpty else { return failure(kernel: kernel, case: "\(label): \(differing)", kvType: kvType) }
+        return KernelCheckResult(kernel: kernel, case: label, maxAbsoluteError: 0, maxRelativeError: 0, passed: true, kvType: kvType)
     }
 
     /// One case: the sort, the move plan and the whole compression (moves + truncation) on the GPU,
@@ -88,7 +94,7 @@ public enum EvictionKernelCheck {
     public static func check(_ checkCase: EvictionCheckCase, kernels: EvictionKernels) throws -> [KernelCheckResult] {
         let context = kernels.context
         let settings = checkCase.settings
-        let label = checkCase.description
+        let label = checkCase.description, kvType = checkCase.kvType
         let (gpuHost, sequence) = try checkCase.makeCache()
         let gpuCache = try GPUPagedKVCache(context: context, layout: gpuHost.layout, capacityBlocks: gpuHost.capacityBlocks)
         try gpuCache.upload(from: gpuHost, sequences: [sequence])
@@ -102,10 +108,12 @@ public enum EvictionKernelCheck {
         var results = [
             exactResult(
                 kernel: EvictionKernels.sortFunctionName, case: "\(label), ascending indices",
-                got: gpuOrdering.ascendingIndices.map(Double.init), expected: referenceOrdering.ascendingIndices.map(Double.init)),
+                got: gpuOrdering.ascendingIndices.map(Double.init), expected: referenceOrdering.ascendingIndices.map(Double.init),
+                kvType: kvType),
             exactResult(
                 kernel: EvictionKernels.sortFunctionName, case: "\(label), virtual-block scores",
-                got: gpuOrdering.virtualBlockScores.map(Double.init), expected: referenceOrdering.virtualBlockScores.map(Double.init)),
+                got: gpuOrdering.virtualBlockScores.map(Double.init), expected: referenceOrdering.virtualBlockScores.map(Double.init),
+                kvType: kvType),
         ]
 
         // 2. The move plan for the reference's selection.
@@ -119,9 +127,9 @@ public enum EvictionKernelCheck {
                 exactResult(
                     kernel: EvictionKernels.planFunctionName, case: "\(label), \(referencePlan.totalMoves) moves",
                     got: (gpuPlan.counts + gpuPlan.moves).map(Double.init),
-                    expected: (referencePlan.counts + referencePlan.moves).map(Double.init)))
+                    expected: (referencePlan.counts + referencePlan.moves).map(Double.init), kvType: kvType))
         } catch let error as EvictionError {
-            results.append(failure(kernel: EvictionKernels.planFunctionName, case: "\(label): \(error)"))
+            results.append(failure(kernel: EvictionKernels.planFunctionName, case: "\(label): \(error)", kvType: kvType))
         }
 
         // 3. The whole compression: GPUCompressor (kernels + host truncation) against the references.
@@ -133,9 +141,10 @@ public enum EvictionKernelCheck {
         let pools = comparePools(gpuHost, sequence, referenceHost, referenceSequence)
         results.append(
             KernelCheckResult(
-                kernel: EvictionKernels.executeFunctionName,
+                kernel: KVKernelName.typed(EvictionKernels.executeFunctionName, kvType),
                 case: "\(label), \(referenceOutcome) — pools, tables, lengths\(same ? "" : "; GPU outcome differs: \(outcome)")",
-                maxAbsoluteError: pools.maxAbsoluteError, maxRelativeError: pools.maxRelativeError, passed: same && pools.equal))
+                maxAbsoluteError: pools.maxAbsoluteError, maxRelativeError: pools.maxRelativeError, passed: same && pools.equal,
+                kvType: kvType))
         return results
     }
 
@@ -162,9 +171,11 @@ public enum EvictionKernelCheck {
 
     /// Equality of two arrays; the errors are the largest absolute and relative differences (+inf
     /// when one side is infinite and the other not).
-    static func exactResult(kernel: String, case label: String, got: [Double], expected: [Double]) -> KernelCheckResult {
+    static func exactResult(
+        kernel: String, case label: String, got: [Double], expected: [Double], kvType: KVStorageType? = nil
+    ) -> KernelCheckResult {
         guard got.count == expected.count else {
-            return failure(kernel: kernel, case: "\(label): \(got.count) values, expected \(expected.count)")
+            return failure(kernel: kernel, case: "\(label): \(got.count) values, expected \(expected.count)", kvType: kvType)
         }
         var absolute = 0.0, relative = 0.0, equal = true
         for (a, b) in zip(got, expected) where a != b && !(a.isNaN && b.isNaN) {
@@ -173,14 +184,18 @@ public enum EvictionKernelCheck {
             absolute = max(absolute, difference)
             relative = max(relative, difference / max(abs(b), 1e-30))
         }
-        return KernelCheckResult(kernel: kernel, case: label, maxAbsoluteError: absolute, maxRelativeError: relative, passed: equal)
+        return KernelCheckResult(
+            kernel: kernel, case: label, maxAbsoluteError: absolute, maxRelativeError: relative, passed: equal, kvType: kvType)
     }
 
-    static func failure(kernel: String, case label: String) -> KernelCheckResult {
-        KernelCheckResult(kernel: kernel, case: label, maxAbsoluteError: .infinity, maxRelativeError: .infinity, passed: false)
+    static func failure(kernel: String, case label: String, kvType: KVStorageType? = nil) -> KernelCheckResult {
+        KernelCheckResult(
+            kernel: kernel, case: label, maxAbsoluteError: .infinity, maxRelativeError: .infinity, passed: false, kvType: kvType)
     }
 
-    /// Compares the whole pools (keys, values, metrics, positions; NaN equals NaN), then the
+    /// Compares the whole pools (keys and values as floats through the typed accessors — for halves,
+    /// equal values are equal bits except ±0 and NaN payloads, which the byte comparisons of the tests
+    /// cover; metrics, positions; NaN equals NaN), then the
     /// sequence's tables, lengths and the free block count of two caches of the same layout.
     static func comparePools(
         _ a: PagedKVCache, _ sequenceA: SequenceID, _ b: PagedKVCache, _ sequenceB: SequenceID

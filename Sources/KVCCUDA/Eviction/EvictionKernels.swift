@@ -9,9 +9,11 @@ public final class EvictionKernels: @unchecked Sendable {
     public static let fileName = "eviction.cu"
     public static let sortFunctionName = "kvc_sort_head_metrics"
     public static let planFunctionName = "kvc_plan_moves"
+    /// Base name of the move kernel, which exists once per KV type (it copies elements of the pools'
+    /// type): ``KVKernelName/typed(_:_:)`` gives `kvc_execute_moves_f32` / `_f16`.
     public static let executeFunctionName = "kvc_execute_moves"
-    /// Every kernel these launchers use.
-    public static let functionNames = [sortFunctionName, planFunctionName, executeFunctionName]
+    /// Every kernel these launchers use (the move kernel of each KV type).
+    public static let functionNames = [sortFunctionName, planFunctionName] + KVKernelName.allTyped(executeFunctionName)
 
     /// Threads of a sort block: enough to keep the bitonic passes wide, at most the CUDA limit.
     static let maxSortThreads = 1024
@@ -26,7 +28,8 @@ public final class EvictionKernels: @unchecked Sendable {
     public let context: CUDAContext
     let sort: CUDAFunction
     let plan: CUDAFunction
-    let execute: CUDAFunction
+    /// The move kernels for float32 and half-float pools.
+    let executeF32, executeF16: CUDAFunction
 
     /// Compiles eviction.cu for the context's device (cached by the context) and looks up its kernels.
     public init(context: CUDAContext, compiler: NVRTCCompiler) throws(CUDAError) {
@@ -34,7 +37,8 @@ public final class EvictionKernels: @unchecked Sendable {
         let module = try context.loadKernels(Self.fileName, compiler: compiler)
         sort = try module.function(Self.sortFunctionName)
         plan = try module.function(Self.planFunctionName)
-        execute = try module.function(Self.executeFunctionName)
+        executeF32 = try module.function(KVKernelName.typed(Self.executeFunctionName, .f32))
+        executeF16 = try module.function(KVKernelName.typed(Self.executeFunctionName, .f16))
     }
 
     /// The longest head the per-head sort takes on this device.
@@ -236,12 +240,18 @@ public final class EvictionKernels: @unchecked Sendable {
             ])
     }
 
-    /// `kvc_execute_moves`: every planned move of every head at once, K, V, metric and position.
+    /// `kvc_execute_moves_<kvType>`: every planned move of every head at once, K, V (their bits, in the
+    /// cache's KV type), metric and position.
     /// The device tables must still be those the plan was made with (truncate afterwards).
     public func executeMoves(_ sequence: SequenceID, cache: GPUPagedKVCache, workspace: Workspace) throws {
         let shape = workspace.shape
         let index = try deviceIndex(of: sequence, in: cache, shape: shape)
         let warps = Self.executeWarpsPerBlock
+        let execute =
+            switch cache.kvType {
+            case .f32: executeF32
+            case .f16: executeF16
+            }
         try execute.launch(
             grid: ((shape.maxMoves + warps - 1) / warps, shape.heads, 1), block: (32 * warps, 1, 1),
             arguments: [

@@ -71,6 +71,27 @@ public final class DeviceBuffer<Element: BitwiseCopyable>: @unchecked Sendable {
         try context.call("cuMemcpyDtoH_v2(\(count * stride) bytes)") { kvc_cuda_memcpy_dtoh($0, destination, source, count * stride) }
     }
 
+    /// Copies `byteCount` bytes from host memory of any type to the start of the buffer (for pools
+    /// whose element type only the layout knows, e.g. keys of either KV type).
+    public func upload(bytes source: UnsafeRawPointer, byteCount: Int) throws(CUDAError) {
+        guard byteCount >= 0, byteCount <= self.byteCount else {
+            throw .invalidArgument("upload of \(byteCount) bytes into a device buffer of \(self.byteCount)")
+        }
+        guard byteCount > 0 else { return }
+        let destination = pointer
+        try context.call("cuMemcpyHtoD_v2(\(byteCount) bytes)") { kvc_cuda_memcpy_htod($0, destination, source, byteCount) }
+    }
+
+    /// Copies the first `byteCount` bytes of the buffer into host memory of any type.
+    public func download(bytesInto destination: UnsafeMutableRawPointer, byteCount: Int) throws(CUDAError) {
+        guard byteCount >= 0, byteCount <= self.byteCount else {
+            throw .invalidArgument("download of \(byteCount) bytes from a device buffer of \(self.byteCount)")
+        }
+        guard byteCount > 0 else { return }
+        let source = pointer
+        try context.call("cuMemcpyDtoH_v2(\(byteCount) bytes)") { kvc_cuda_memcpy_dtoh($0, destination, source, byteCount) }
+    }
+
     /// Sets every byte of the buffer to 0.
     public func zero() throws(CUDAError) {
         guard byteCount > 0 else { return }

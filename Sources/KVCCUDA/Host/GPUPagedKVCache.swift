@@ -5,8 +5,10 @@ import PagedKVCache
 /// for a logical index: `blockTable[i / blockSize] * blockSize + i % blockSize`.
 ///
 /// Device tensors:
-/// - `keys`, `values`: `[capacityBlocks, blockSize, headDim]` float32 (the CUDA kernels read and write
-///   float32 KVs: a host cache of half floats is refused, see ``init(context:layout:capacityBlocks:)``)
+/// - `keys`, `values`: `[capacityBlocks, blockSize, headDim]` elements of `layout.kvType` (IEEE half
+///   bits or float32), held as bytes: copied to and from the host pools as they are, never converted;
+///   the kernels of that type (``KVKernelName``) widen them to float32 to compute and round to the
+///   type when they store
 /// - `metrics`: `[capacityBlocks, blockSize]` float32; `positions`: `[capacityBlocks, blockSize]` int32
 /// - `blockTables`: `[layers, sequenceCount, kvHeads, maxBlocks]` int32, rows padded with 0 after a
 ///   head's last block (never read: a head's `contextLengths` entry bounds its logical indices)
@@ -16,8 +18,10 @@ public final class GPUPagedKVCache: @unchecked Sendable {
     public let context: CUDAContext
     public let layout: CacheLayout
     public let capacityBlocks: Int
-    public let keys: DeviceBuffer<Float>
-    public let values: DeviceBuffer<Float>
+    /// Keys as stored: `[capacityBlocks, blockSize, headDim]` elements of ``kvType``, in bytes.
+    public let keys: DeviceBuffer<UInt8>
+    /// Values, laid out as ``keys``.
+    public let values: DeviceBuffer<UInt8>
     public let metrics: DeviceBuffer<Float>
     public let positions: DeviceBuffer<Int32>
     public private(set) var blockTables: DeviceBuffer<Int32>
@@ -28,20 +32,20 @@ public final class GPUPagedKVCache: @unchecked Sendable {
     /// Width of a block-table row: the most blocks any uploaded head holds (at least 1).
     public private(set) var maxBlocks = 1
 
+    /// The element type of ``keys`` and ``values``: the layout's, so the host pools copy over as bytes.
+    public var kvType: KVStorageType { layout.kvType }
+
     /// Allocates the four pools for `capacityBlocks` blocks of `layout` (contents undefined until
-    /// `upload`) and empty tables.
-    ///
-    /// The device kernels compute on float32 keys and values, so `layout.kvType` must be `.f32`: a
-    /// half-float layout throws, naming the setting that builds a float32 host cache.
+    /// `upload`) and empty tables. Keys and values take `layout.kvType.bytesPerElement` bytes each.
     public init(context: CUDAContext, layout: CacheLayout, capacityBlocks: Int) throws(CUDAError) {
         guard capacityBlocks > 0 else { throw .invalidArgument("a GPU cache needs at least one block (got \(capacityBlocks))") }
-        try Self.checkKVType(layout)
         self.context = context
         self.layout = layout
         self.capacityBlocks = capacityBlocks
         let slots = capacityBlocks * layout.blockSize
-        keys = try context.allocate(Float.self, count: slots * layout.headDim)
-        values = try context.allocate(Float.self, count: slots * layout.headDim)
+        let kvBytes = slots * layout.headDim * layout.kvType.bytesPerElement
+        keys = try context.allocate(UInt8.self, count: kvBytes)
+        values = try context.allocate(UInt8.self, count: kvBytes)
         metrics = try context.allocate(Float.self, count: slots)
         positions = try context.allocate(Int32.self, count: slots)
         blockTables = try context.allocate(Int32.self, count: 0)
@@ -51,8 +55,9 @@ public final class GPUPagedKVCache: @unchecked Sendable {
     /// Copies pools (all four) and the tables of `sequences` (in that order) from `cache`.
     public func upload(from cache: PagedKVCache, sequences: [SequenceID]) throws(CUDAError) {
         try checkCompatible(cache)
-        try keys.upload(from: cache.keyStorage.assumingMemoryBound(to: Float.self), count: keys.count)
-        try values.upload(from: cache.valueStorage.assumingMemoryBound(to: Float.self), count: values.count)
+        // Same layout, so same KV type: the bytes as the host stores them.
+        try keys.upload(bytes: cache.keyStorage, byteCount: keys.byteCount)
+        try values.upload(bytes: cache.valueStorage, byteCount: values.byteCount)
         try metrics.upload(from: cache.metrics, count: metrics.count)
         try positions.upload(from: cache.positions, count: positions.count)
         try uploadTables(from: cache, sequences: sequences)
@@ -97,8 +102,8 @@ public final class GPUPagedKVCache: @unchecked Sendable {
     /// host's: the device never changes them, the host truncates after a compression.
     public func downloadPools(into cache: PagedKVCache) throws(CUDAError) {
         try checkCompatible(cache)
-        try keys.download(into: cache.keyStorage.assumingMemoryBound(to: Float.self), count: keys.count)
-        try values.download(into: cache.valueStorage.assumingMemoryBound(to: Float.self), count: values.count)
+        try keys.download(bytesInto: cache.keyStorage, byteCount: keys.byteCount)
+        try values.download(bytesInto: cache.valueStorage, byteCount: values.byteCount)
         try metrics.download(into: cache.metrics, count: metrics.count)
         try positions.download(into: cache.positions, count: positions.count)
     }
@@ -116,14 +121,6 @@ public final class GPUPagedKVCache: @unchecked Sendable {
     /// Device address of layer `layer`'s context lengths: `[sequenceCount, kvHeads]` int32.
     public func contextLengthsAddress(layer: Int) -> UInt64 {
         contextLengths.address + UInt64(row(layer: layer, sequence: 0, head: 0) * MemoryLayout<Int32>.stride)
-    }
-
-    /// The CUDA kernels store float32 KVs; a half-float host cache cannot be copied to them as is.
-    static func checkKVType(_ layout: CacheLayout) throws(CUDAError) {
-        guard layout.kvType == .f32 else {
-            throw .invalidArgument(
-                "the CUDA kernels store float32 KVs but the host cache stores \(layout.kvType); build it with --kv-type f32 (kv_type: f32)")
-        }
     }
 
     private func checkCompatible(_ cache: PagedKVCache) throws(CUDAError) {

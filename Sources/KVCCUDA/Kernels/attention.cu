@@ -1,12 +1,14 @@
 // Paged attention kernels of the KV-Compress layout (paper §3; reference kernels: reshape-and-cache
 // and paged attention v2 with per-(sequence, KV head) block tables). Compiled at run time by NVRTC:
-// no include directives, plain C++ with extern "C" entry points, float32 throughout.
+// no include directives, plain C++ with extern "C" entry points, float32 math throughout.
 //
 // Pools (one buffer each, the layout of Sources/PagedKVCache):
-//   keys, values: [capacityBlocks, blockSize, headDim]    metrics: [capacityBlocks, blockSize]
+//   keys, values: [capacityBlocks, blockSize, headDim] elements of the KV type    metrics: [capacityBlocks, blockSize]
 //   positions:    [capacityBlocks, blockSize] int32
 // Physical slot of logical index i of a head: blockTable[i / blockSize] * blockSize + i % blockSize.
 // Launch shapes and scratch sizes are chosen by the Swift launchers (Attention/GPUAttentionKernels.swift).
+// The kernels that touch keys or values exist once per KV type, generated from one template body:
+// kvc_append_kv_f32 / _f16 and kvc_decode_attention_f32 / _f16 (float pools / pools of half bits).
 
 // Largest GQA group (query heads per KV head) the register accumulators hold; the launcher refuses
 // larger groups.
@@ -25,20 +27,66 @@ static __device__ __forceinline__ float kvc_warp_max(float value) {
     return value;
 }
 
+// MARK: - KV element types (identical in attention.cu and metric.cu; a test compares the two copies)
+
+// Keys and values are stored as float32 or as IEEE half floats (the host cache's KVStorageType); every
+// kernel computes in float32, only loads and stores differ. NVRTC runs without headers (no
+// cuda_fp16.h), so a half is its bits in an unsigned short and the conversions are single PTX
+// instructions: cvt.f32.f16 widens exactly; cvt.rn.f16.f32 rounds to the nearest half, ties to even
+// (overflow to ±inf, NaN stays NaN), the rounding of the host's kvc_floats_to_halves, so a KV appended
+// on the device has the bits the CPU append would give it.
+typedef unsigned short kvc_half;
+
+// widen: the float an element holds (exact); narrow: the element nearest a float. Members of a class
+// rather than free functions, so a file that only reads keys compiles without an unused-function
+// warning for the narrowing.
+template <typename T> struct kvc_element;
+template <> struct kvc_element<float> {
+    static __device__ __forceinline__ float widen(float x) { return x; }
+    static __device__ __forceinline__ float narrow(float x) { return x; }
+};
+template <> struct kvc_element<kvc_half> {
+    static __device__ __forceinline__ float widen(kvc_half x) {
+        float f;
+        asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(x));
+        return f;
+    }
+    static __device__ __forceinline__ kvc_half narrow(float x) {
+        kvc_half h;
+        asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(x));
+        return h;
+    }
+};
+
+// Elements 4·chunk ..< 4·chunk + 4 of a row as floats, in one load: 16 bytes of floats or 8 of halves
+// (rows of headDim % 4 == 0 elements in a pool aligned to 16 bytes are aligned for either).
+static __device__ __forceinline__ float4 kvc_load4(const float* row, int chunk) { return ((const float4*)row)[chunk]; }
+static __device__ __forceinline__ float4 kvc_load4(const kvc_half* row, int chunk) {
+    const uint2 bits = ((const uint2*)row)[chunk];  // little endian: the lower address in the low half
+    float4 r;
+    r.x = kvc_element<kvc_half>::widen((kvc_half)(bits.x & 0xffffu));
+    r.y = kvc_element<kvc_half>::widen((kvc_half)(bits.x >> 16));
+    r.z = kvc_element<kvc_half>::widen((kvc_half)(bits.y & 0xffffu));
+    r.w = kvc_element<kvc_half>::widen((kvc_half)(bits.y >> 16));
+    return r;
+}
+// END KV element types
+
 static __device__ __forceinline__ long long kvc_slot(const int* blockTable, int index, int blockSize) {
     return (long long)blockTable[index / blockSize] * blockSize + index % blockSize;
 }
 
 // MARK: - Reshape and cache
 
-// Writes the KVs of `count` new tokens into their slots: K, V, the token position, metric 0 (a new
-// KV starts unscored, as PagedKVCache.append).
+// Writes the KVs of `count` new tokens into their slots: K, V (rounded to the pool's type), the token
+// position, metric 0 (a new KV starts unscored, as PagedKVCache.append).
 //   newKeys, newValues: [count, kvHeads, headDim] (keys after RoPE)   newPositions: [count]
 //   slotMapping: [count, kvHeads] int64 physical slot per token and head; a negative slot is skipped.
 // Grid: (count * kvHeads); block: any width, threads stride over headDim.
-extern "C" __global__ void kvc_append_kv(
+template <typename T>
+static __device__ __forceinline__ void kvc_append_kv_body(
     const float* __restrict__ newKeys, const float* __restrict__ newValues, const int* __restrict__ newPositions,
-    const long long* __restrict__ slotMapping, float* __restrict__ keyPool, float* __restrict__ valuePool,
+    const long long* __restrict__ slotMapping, T* __restrict__ keyPool, T* __restrict__ valuePool,
     float* __restrict__ metricPool, int* __restrict__ positionPool, int count, int kvHeads, int headDim) {
     const long long item = blockIdx.x;  // token * kvHeads + head
     if (item >= (long long)count * kvHeads) return;
@@ -47,14 +95,27 @@ extern "C" __global__ void kvc_append_kv(
     const float* key = newKeys + item * headDim;
     const float* value = newValues + item * headDim;
     for (int x = threadIdx.x; x < headDim; x += blockDim.x) {
-        keyPool[slot * headDim + x] = key[x];
-        valuePool[slot * headDim + x] = value[x];
+        keyPool[slot * headDim + x] = kvc_element<T>::narrow(key[x]);
+        valuePool[slot * headDim + x] = kvc_element<T>::narrow(value[x]);
     }
     if (threadIdx.x == 0) {
         metricPool[slot] = 0.0f;
         positionPool[slot] = newPositions[item / kvHeads];
     }
 }
+
+// One entry point per KV type (the parameter list written once).
+#define KVC_APPEND_KV(SUFFIX, T)                                                                                      \
+    extern "C" __global__ void kvc_append_kv_##SUFFIX(                                                                \
+        const float* __restrict__ newKeys, const float* __restrict__ newValues, const int* __restrict__ newPositions, \
+        const long long* __restrict__ slotMapping, T* __restrict__ keyPool, T* __restrict__ valuePool,                \
+        float* __restrict__ metricPool, int* __restrict__ positionPool, int count, int kvHeads, int headDim) {         \
+        kvc_append_kv_body<T>(                                                                                        \
+            newKeys, newValues, newPositions, slotMapping, keyPool, valuePool, metricPool, positionPool, count,       \
+            kvHeads, headDim);                                                                                        \
+    }
+KVC_APPEND_KV(f32, float)
+KVC_APPEND_KV(f16, kvc_half)
 
 // MARK: - Decode attention (partitions, then their exact merge)
 
@@ -67,15 +128,17 @@ extern "C" __global__ void kvc_append_kv(
 //   partialOutput: [seqs, qHeads, maxPartitions, headDim] Σ exp(score − partialMax) · v (unnormalised)
 // Inputs: queries [seqs, qHeads, headDim] (after RoPE); the layer's blockTables [seqs, kvHeads,
 // maxBlocks] and contextLengths [seqs, kvHeads]. maxContext = maxBlocks * blockSize.
-// Keys and values are read as float4 when headDim % 4 == 0 (pools are 16-byte aligned): `lanesPerKey`
+// Keys and values are read 4 elements at a time when headDim % 4 == 0 (float4 of floats, 8 bytes of
+// halves widened to a float4; pools are 16-byte aligned): `lanesPerKey`
 // threads per key for the scores (the pass is memory-bound: many independent loads in flight), and
 // (stripe, 4-dimension chunk) per thread for the values, stripes summed through shared memory.
 // blockDim.x: a multiple of 32; lanesPerKey: a power of two ≤ 32.
 // Grid: (maxPartitions, kvHeads, seqs); partitions past a head's length return at once.
 // Dynamic shared memory (4-byte words): group*headDim + group*partitionSize + partitionSize (slots)
 //   + stripes*group*headDim.
-extern "C" __global__ void kvc_decode_attention(
-    const float* __restrict__ queries, const float* __restrict__ keyPool, const float* __restrict__ valuePool,
+template <typename T>
+static __device__ __forceinline__ void kvc_decode_attention_body(
+    const float* __restrict__ queries, const T* __restrict__ keyPool, const T* __restrict__ valuePool,
     const int* __restrict__ blockTables, const int* __restrict__ contextLengths, float* __restrict__ scores,
     float* __restrict__ partialMax, float* __restrict__ partialSum, float* __restrict__ partialOutput,
     int kvHeads, int group, int headDim, int blockSize, int maxBlocks, int partitionSize, int maxPartitions,
@@ -90,8 +153,10 @@ extern "C" __global__ void kvc_decode_attention(
     const int* blockTable = blockTables + ((long long)sequence * kvHeads + kvHead) * maxBlocks;
     const bool vectorised = (headDim & 3) == 0;
 
-    extern __shared__ float shared[];
-    float* groupQueries = shared;                                  // [group, headDim]
+    // Named apart from the other kernels' `shared`: this declaration sits in a static template, and one
+    // name with two linkages draws NVRTC warning 1556. All name the same dynamic shared memory.
+    extern __shared__ float decodeShared[];
+    float* groupQueries = decodeShared;                            // [group, headDim]
     float* weights = groupQueries + group * headDim;               // [group, partitionSize]
     int* slots = (int*)(weights + group * partitionSize);          // [partitionSize]
     float* stripeSums = (float*)(slots + partitionSize);           // [stripes, group, headDim]
@@ -114,12 +179,11 @@ extern "C" __global__ void kvc_decode_attention(
 #pragma unroll
         for (int j = 0; j < KVC_MAX_GROUP; j++) dot[j] = 0.0f;
         if (valid) {
-            const float* key = keyPool + (long long)slots[i] * headDim;
+            const T* key = keyPool + (long long)slots[i] * headDim;
             if (vectorised) {
-                const float4* key4 = (const float4*)key;
 #pragma unroll 8
                 for (int c = part; c < headDim / 4; c += lanesPerKey) {
-                    const float4 k = key4[c];
+                    const float4 k = kvc_load4(key, c);
 #pragma unroll
                     for (int j = 0; j < KVC_MAX_GROUP; j++) {
                         if (j < group) {
@@ -130,7 +194,7 @@ extern "C" __global__ void kvc_decode_attention(
                 }
             } else {
                 for (int x = part; x < headDim; x += lanesPerKey) {
-                    const float k = key[x];
+                    const float k = kvc_element<T>::widen(key[x]);
 #pragma unroll
                     for (int j = 0; j < KVC_MAX_GROUP; j++) {
                         if (j < group) dot[j] += groupQueries[j * headDim + x] * k;
@@ -190,13 +254,13 @@ extern "C" __global__ void kvc_decode_attention(
         for (int i = stripe; i < count; i += stripes) {
             float v[4];
             if (vectorised) {
-                const float4 v4 = ((const float4*)(valuePool + (long long)slots[i] * headDim))[chunk];
+                const float4 v4 = kvc_load4(valuePool + (long long)slots[i] * headDim, chunk);
                 v[0] = v4.x;
                 v[1] = v4.y;
                 v[2] = v4.z;
                 v[3] = v4.w;
             } else {
-                v[0] = valuePool[(long long)slots[i] * headDim + chunk];
+                v[0] = kvc_element<T>::widen(valuePool[(long long)slots[i] * headDim + chunk]);
                 v[1] = v[2] = v[3] = 0.0f;
             }
 #pragma unroll
@@ -223,6 +287,22 @@ extern "C" __global__ void kvc_decode_attention(
         partialOutput[(((long long)sequence * qHeads + firstQueryHead + j) * maxPartitions + partition) * headDim + x] = total;
     }
 }
+
+
+// One entry point per KV type (the parameter list written once).
+#define KVC_DECODE_ATTENTION(SUFFIX, T)                                                                               \
+    extern "C" __global__ void kvc_decode_attention_##SUFFIX(                                                         \
+        const float* __restrict__ queries, const T* __restrict__ keyPool, const T* __restrict__ valuePool,            \
+        const int* __restrict__ blockTables, const int* __restrict__ contextLengths, float* __restrict__ scores,      \
+        float* __restrict__ partialMax, float* __restrict__ partialSum, float* __restrict__ partialOutput,            \
+        int kvHeads, int group, int headDim, int blockSize, int maxBlocks, int partitionSize, int maxPartitions,      \
+        int stripes, int lanesPerKey, float scale) {                                                                  \
+        kvc_decode_attention_body<T>(                                                                                 \
+            queries, keyPool, valuePool, blockTables, contextLengths, scores, partialMax, partialSum, partialOutput,  \
+            kvHeads, group, headDim, blockSize, maxBlocks, partitionSize, maxPartitions, stripes, lanesPerKey, scale); \
+    }
+KVC_DECODE_ATTENTION(f32, float)
+KVC_DECODE_ATTENTION(f16, kvc_half)
 
 // The exact softmax normaliser of one query head from its partitions: the global max M and
 // S = Σ_p partialSum_p · exp(partialMax_p − M). Passes 2 and 3 compute it identically.

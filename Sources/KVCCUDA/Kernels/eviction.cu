@@ -269,11 +269,12 @@ extern "C" __global__ void kvc_plan_moves(
 
 // 4. Executes every planned move: grid (ceil(maxMoves / warpsPerBlock), heads), blockDim.x =
 // 32 * warpsPerBlock; warp w of block x handles move x * warpsPerBlock + w of head blockIdx.y.
-// Lanes copy K and V (headDim floats each, lane-strided); lane 0 copies metric and position. Every
+// Lanes copy K and V (headDim elements of the KV type each, lane-strided); lane 0 copies metric and position. Every
 // source is a survivor in the tail and every destination a hole in the kept prefix, so no move reads
 // what another writes.
-extern "C" __global__ void kvc_execute_moves(
-    float* __restrict__ keys, float* __restrict__ values, float* __restrict__ metrics, int* __restrict__ positions,
+template <typename T>
+static __device__ __forceinline__ void kvc_execute_moves_body(
+    T* __restrict__ keys, T* __restrict__ values, float* __restrict__ metrics, int* __restrict__ positions,
     const int* __restrict__ blockTables, const int* __restrict__ moves, const int* __restrict__ moveCounts,
     int sequenceIndex, int sequenceCount, int kvHeads, int maxBlocks, int blockSize, int headDim, int maxMoves) {
     const int head = blockIdx.y;
@@ -295,3 +296,18 @@ extern "C" __global__ void kvc_execute_moves(
         positions[destination] = positions[source];
     }
 }
+
+// One entry point per KV type (the parameter list written once): kvc_execute_moves_f32 / _f16.
+#define KVC_EXECUTE_MOVES(SUFFIX, T)                                                                                  \
+    extern "C" __global__ void kvc_execute_moves_##SUFFIX(                                                            \
+        T* __restrict__ keys, T* __restrict__ values, float* __restrict__ metrics, int* __restrict__ positions,       \
+        const int* __restrict__ blockTables, const int* __restrict__ moves, const int* __restrict__ moveCounts,       \
+        int sequenceIndex, int sequenceCount, int kvHeads, int maxBlocks, int blockSize, int headDim, int maxMoves) { \
+        kvc_execute_moves_body<T>(                                                                                    \
+            keys, values, metrics, positions, blockTables, moves, moveCounts, sequenceIndex, sequenceCount, kvHeads,  \
+            maxBlocks, blockSize, headDim, maxMoves);                                                                 \
+    }
+KVC_EXECUTE_MOVES(f32, float)
+// Half floats as their bits: a move copies them unchanged (no conversion, so every bit pattern — NaN
+// payloads included — survives).
+KVC_EXECUTE_MOVES(f16, unsigned short)

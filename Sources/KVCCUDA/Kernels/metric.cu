@@ -7,37 +7,85 @@
 // torch's max_pool1d); the pooled rows of the group are summed and ADDED to each slot's metric.
 // Four kernels, launched in this order by the Swift launcher (Attention/GPUAttentionKernels.swift):
 //   kvc_window_softmax_stats → kvc_window_metric → kvc_position_order → kvc_max_pool_metric.
-// Compiled at run time by NVRTC: no include directives, plain C++ with extern "C" entry points, float32.
+// Compiled at run time by NVRTC: no include directives, plain C++ with extern "C" entry points, float32
+// math. The two kernels that read keys exist once per KV type from one template body:
+// kvc_window_softmax_stats_f32 / _f16 and kvc_window_metric_f32 / _f16.
 //
 // Shared arguments (the layer's and sequence's slice of the device tables):
 //   queries: [window, qHeads, headDim] (after RoPE)   queryPositions: [window] int32
 //   blockTables: [kvHeads, maxBlocks]   contextLengths: [kvHeads]
-//   keyPool: [capacityBlocks, blockSize, headDim]   positionPool, metricPool: [capacityBlocks, blockSize]
+//   keyPool: [capacityBlocks, blockSize, headDim] elements of the KV type   positionPool, metricPool: [capacityBlocks, blockSize]
 // qHeads = kvHeads * group; query head q reads KV head q / group.
 
 #define KVC_WARP 32
 #define KVC_NEGATIVE_INFINITY __int_as_float(0xff800000)
 
+// MARK: - KV element types (identical in attention.cu and metric.cu; a test compares the two copies)
+
+// Keys and values are stored as float32 or as IEEE half floats (the host cache's KVStorageType); every
+// kernel computes in float32, only loads and stores differ. NVRTC runs without headers (no
+// cuda_fp16.h), so a half is its bits in an unsigned short and the conversions are single PTX
+// instructions: cvt.f32.f16 widens exactly; cvt.rn.f16.f32 rounds to the nearest half, ties to even
+// (overflow to ±inf, NaN stays NaN), the rounding of the host's kvc_floats_to_halves, so a KV appended
+// on the device has the bits the CPU append would give it.
+typedef unsigned short kvc_half;
+
+// widen: the float an element holds (exact); narrow: the element nearest a float. Members of a class
+// rather than free functions, so a file that only reads keys compiles without an unused-function
+// warning for the narrowing.
+template <typename T> struct kvc_element;
+template <> struct kvc_element<float> {
+    static __device__ __forceinline__ float widen(float x) { return x; }
+    static __device__ __forceinline__ float narrow(float x) { return x; }
+};
+template <> struct kvc_element<kvc_half> {
+    static __device__ __forceinline__ float widen(kvc_half x) {
+        float f;
+        asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(x));
+        return f;
+    }
+    static __device__ __forceinline__ kvc_half narrow(float x) {
+        kvc_half h;
+        asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(x));
+        return h;
+    }
+};
+
+// Elements 4·chunk ..< 4·chunk + 4 of a row as floats, in one load: 16 bytes of floats or 8 of halves
+// (rows of headDim % 4 == 0 elements in a pool aligned to 16 bytes are aligned for either).
+static __device__ __forceinline__ float4 kvc_load4(const float* row, int chunk) { return ((const float4*)row)[chunk]; }
+static __device__ __forceinline__ float4 kvc_load4(const kvc_half* row, int chunk) {
+    const uint2 bits = ((const uint2*)row)[chunk];  // little endian: the lower address in the low half
+    float4 r;
+    r.x = kvc_element<kvc_half>::widen((kvc_half)(bits.x & 0xffffu));
+    r.y = kvc_element<kvc_half>::widen((kvc_half)(bits.x >> 16));
+    r.z = kvc_element<kvc_half>::widen((kvc_half)(bits.y & 0xffffu));
+    r.w = kvc_element<kvc_half>::widen((kvc_half)(bits.y >> 16));
+    return r;
+}
+// END KV element types
+
 static __device__ __forceinline__ long long kvc_metric_slot(const int* blockTable, int index, int blockSize) {
     return (long long)blockTable[index / blockSize] * blockSize + index % blockSize;
 }
 
-static __device__ __forceinline__ float kvc_metric_dot(const float* a, const float* b, int count) {
+// q · k of a float query and a key of the pool's type.
+template <typename T> static __device__ __forceinline__ float kvc_metric_dot(const float* a, const T* b, int count) {
     float dot = 0.0f;
-    for (int x = 0; x < count; x++) dot += a[x] * b[x];
+    for (int x = 0; x < count; x++) dot += a[x] * kvc_element<T>::widen(b[x]);
     return dot;
 }
 
-// The same dot product with 16-byte loads when `count` is a multiple of 4 (`a` and `b` then 16-byte
-// aligned: the query in shared memory, a key in a pool of rows of `count` floats).
-static __device__ __forceinline__ float kvc_metric_dot_aligned(const float* a, const float* b, int count) {
+// The same dot product with 4-element loads when `count` is a multiple of 4 (`a` then 16-byte aligned,
+// `b` aligned for kvc_load4: the query in shared memory, a key in a pool of rows of `count` elements).
+template <typename T>
+static __device__ __forceinline__ float kvc_metric_dot_aligned(const float* a, const T* b, int count) {
     if ((count & 3) != 0) return kvc_metric_dot(a, b, count);
     const float4* a4 = (const float4*)a;
-    const float4* b4 = (const float4*)b;
     float dot = 0.0f;
 #pragma unroll 8
     for (int c = 0; c < count / 4; c++) {
-        const float4 x = a4[c], y = b4[c];
+        const float4 x = a4[c], y = kvc_load4(b, c);
         dot += x.x * y.x + x.y * y.y + x.z * y.z + x.w * y.w;
     }
     return dot;
@@ -73,8 +121,9 @@ static __device__ float kvc_block_sum(float value, float* scratch) {
 // A row that sees no key gets (−∞, 0) and scores nothing.
 // Grid: (window, qHeads); block: a multiple of 32 threads, at most 1024. Dynamic shared memory:
 // headDim rounded up to a multiple of 4 floats.
-extern "C" __global__ void kvc_window_softmax_stats(
-    const float* __restrict__ queries, const int* __restrict__ queryPositions, const float* __restrict__ keyPool,
+template <typename T>
+static __device__ __forceinline__ void kvc_window_softmax_stats_body(
+    const float* __restrict__ queries, const int* __restrict__ queryPositions, const T* __restrict__ keyPool,
     const int* __restrict__ positionPool, const int* __restrict__ blockTables, const int* __restrict__ contextLengths,
     float* __restrict__ stats, int window, int kvHeads, int group, int headDim, int blockSize, int maxBlocks,
     float scale) {
@@ -116,14 +165,29 @@ extern "C" __global__ void kvc_window_softmax_stats(
     }
 }
 
+// One entry point per KV type (the parameter list written once).
+#define KVC_WINDOW_SOFTMAX_STATS(SUFFIX, T) \
+    extern "C" __global__ void kvc_window_softmax_stats_##SUFFIX( \
+        const float* __restrict__ queries, const int* __restrict__ queryPositions, const T* __restrict__ keyPool, \
+        const int* __restrict__ positionPool, const int* __restrict__ blockTables, const int* __restrict__ contextLengths, \
+        float* __restrict__ stats, int window, int kvHeads, int group, int headDim, int blockSize, int maxBlocks, \
+        float scale) { \
+        kvc_window_softmax_stats_body<T>( \
+            queries, queryPositions, keyPool, positionPool, blockTables, contextLengths, stats, window, kvHeads, group, \
+            headDim, blockSize, maxBlocks, scale); \
+    }
+KVC_WINDOW_SOFTMAX_STATS(f32, float)
+KVC_WINDOW_SOFTMAX_STATS(f16, kvc_half)
+
 // Raw (unpooled) scores: raw[queryHead, i] = Σ_w p_w(i) (metricMode 1, L1) or p_w(i)² (2, L2) over the
 // window queries that see logical slot i and for which queryPosition − keyPosition ≥ buffer, with
 // p = exp(s − max) · (1 / sum) — the order of AttentionMetric.score (queries in window order); s is
 // computed exactly as kvc_window_softmax_stats computes it.
 //   stats: [qHeads, window, 2] from kvc_window_softmax_stats   raw: [qHeads, maxContext]
 // Grid: (ceil(longest head / blockDim.x), kvHeads); one thread per logical slot.
-extern "C" __global__ void kvc_window_metric(
-    const float* __restrict__ queries, const int* __restrict__ queryPositions, const float* __restrict__ keyPool,
+template <typename T>
+static __device__ __forceinline__ void kvc_window_metric_body(
+    const float* __restrict__ queries, const int* __restrict__ queryPositions, const T* __restrict__ keyPool,
     const int* __restrict__ positionPool, const int* __restrict__ blockTables, const int* __restrict__ contextLengths,
     const float* __restrict__ stats, float* __restrict__ raw, int window, int kvHeads, int group, int headDim,
     int blockSize, int maxBlocks, float scale, int metricMode, int buffer) {
@@ -135,7 +199,7 @@ extern "C" __global__ void kvc_window_metric(
     const long long maxContext = (long long)maxBlocks * blockSize;
     const long long slot = kvc_metric_slot(blockTables + (long long)kvHead * maxBlocks, i, blockSize);
     const int keyPosition = positionPool[slot];
-    const float* key = keyPool + slot * headDim;
+    const T* key = keyPool + slot * headDim;
     for (int j = 0; j < group; j++) {
         const int queryHead = kvHead * group + j;
         float total = 0.0f;
@@ -153,6 +217,20 @@ extern "C" __global__ void kvc_window_metric(
         raw[(long long)queryHead * maxContext + i] = total;
     }
 }
+
+// One entry point per KV type (the parameter list written once).
+#define KVC_WINDOW_METRIC(SUFFIX, T) \
+    extern "C" __global__ void kvc_window_metric_##SUFFIX( \
+        const float* __restrict__ queries, const int* __restrict__ queryPositions, const T* __restrict__ keyPool, \
+        const int* __restrict__ positionPool, const int* __restrict__ blockTables, const int* __restrict__ contextLengths, \
+        const float* __restrict__ stats, float* __restrict__ raw, int window, int kvHeads, int group, int headDim, \
+        int blockSize, int maxBlocks, float scale, int metricMode, int buffer) { \
+        kvc_window_metric_body<T>( \
+            queries, queryPositions, keyPool, positionPool, blockTables, contextLengths, stats, raw, window, kvHeads, \
+            group, headDim, blockSize, maxBlocks, scale, metricMode, buffer); \
+    }
+KVC_WINDOW_METRIC(f32, float)
+KVC_WINDOW_METRIC(f16, kvc_half)
 
 // Token-position order of each head's KVs, for the max-pool: unordered[kvHead] = 1 when some slot's
 // position is lower than its predecessor's (slots moved by a compression), and then
