@@ -268,9 +268,20 @@ public final class PagedKVCache: @unchecked Sendable {
     /// Moves the KV in logical slot `source` of a head to logical slot `destination`: K, V (as stored,
     /// bit for bit), metric and position travel together (paper §3, cache moves).
     public func moveSlot(_ sequence: SequenceID, layer: Int, head: Int, from source: Int, to destination: Int) {
+        moveSlots(sequence, layer: layer, head: head, [(source, destination)])
+    }
+
+    /// ``moveSlot(_:layer:head:from:to:)`` for each (source, destination) pair in order, with one
+    /// lookup of the head's block table (a compression moves many KVs of a head).
+    public func moveSlots(_ sequence: SequenceID, layer: Int, head: Int, _ moves: [(source: Int, destination: Int)]) {
+        guard !moves.isEmpty else { return }
         let table = blockTable(sequence, layer: layer, head: head)
         let bs = layout.blockSize
-        copySlot(from: Int(table[source / bs]) * bs + source % bs, to: Int(table[destination / bs]) * bs + destination % bs)
+        table.withUnsafeBufferPointer { table in
+            for (source, destination) in moves {
+                copySlot(from: Int(table[source / bs]) * bs + source % bs, to: Int(table[destination / bs]) * bs + destination % bs)
+            }
+        }
     }
 
     /// Shortens head (layer, head) to `length` KVs and returns its trailing blocks to the pool.

@@ -36,6 +36,26 @@ import Testing
         return try compressor.plugins.policy.plan(input).sorted
     }
 
+    /// The integer-key sort equals the plain comparison sort (ascending score, ties by slot index)
+    /// on ties, signed zeros, infinities and NaN (lowest).
+    @Test(arguments: [0, 1, 2, 3] as [UInt64])
+    func virtualBlocksOrderSlotsAsAComparisonSortDoes(seed: UInt64) {
+        var state = seed &* 0x9E37_79B9_7F4A_7C15 &+ 1
+        func next() -> UInt64 {
+            state ^= state << 13
+            state ^= state >> 7
+            state ^= state << 17
+            return state
+        }
+        let specials: [Float] = [0, -0.0, .infinity, -.infinity, .nan, 1e-38, -1e-38, 2.5, -2.5]
+        let scores: [Float] = (0..<300).map { _ in
+            next() % 3 == 0 ? specials[Int(next() % UInt64(specials.count))] : Float(Int(next() % 40) - 20) / 8
+        }
+        let sane = scores.map { $0.isNaN ? -Float.infinity : $0 }
+        let expected = (0..<scores.count).sorted { a, b in sane[a] < sane[b] || (sane[a] == sane[b] && a < b) }
+        #expect(VirtualBlocks(scores: scores, blockSize: 16).ascendingSlots == expected)
+    }
+
     @Test func virtualBlocksPutTheHangingKVsFirst() {
         let v = VirtualBlocks(scores: [5, 1, 4, 2, 3], blockSize: 2)
         #expect(v.ascendingSlots == [1, 3, 4, 2, 0])

@@ -95,6 +95,25 @@ struct PagedKVCacheTests {
         #expect(cache.view(s, layer: 0, head: 1).position(4) == 11)
     }
 
+    @Test("moving many slots at once equals moving them one by one, in order", arguments: [KVStorageType.f32, .f16])
+    func moveSlotsInBulk(kvType: KVStorageType) throws {
+        let layout = try CacheLayout(layers: 2, kvHeads: 2, headDim: 3, blockSize: 4, kvType: kvType)
+        let one = try PagedKVCache(layout: layout, capacityBlocks: 16), bulk = try PagedKVCache(layout: layout, capacityBlocks: 16)
+        let a = one.addSequence(), b = bulk.addSequence()
+        try append(one, a, start: 0, count: 13)
+        try append(bulk, b, start: 0, count: 13)
+        // A chain (9 → 2, then 2 → 5) shows the order counts.
+        let moves = [(source: 12, destination: 0), (9, 2), (2, 5), (11, 7)]
+        for (source, destination) in moves { one.moveSlot(a, layer: 1, head: 0, from: source, to: destination) }
+        bulk.moveSlots(b, layer: 1, head: 0, moves)
+        let x = one.view(a, layer: 1, head: 0), y = bulk.view(b, layer: 1, head: 0)
+        for i in 0..<13 {
+            #expect(x.position(i) == y.position(i))
+            #expect(Array(x.key(i)) == Array(y.key(i)) && Array(x.value(i)) == Array(y.value(i)))
+        }
+        #expect(y.position(5) == 9 && y.position(0) == 12)
+    }
+
     @Test("removing a sequence returns all its blocks")
     func removeSequence() throws {
         let layout = try CacheLayout(layers: 3, kvHeads: 2, headDim: 2, blockSize: 2, kvType: .f32)

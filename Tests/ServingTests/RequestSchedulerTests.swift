@@ -93,6 +93,33 @@ import Testing
         #expect(served.allSatisfy { $0.tokens.count == 60 })
     }
 
+    /// Under memory pressure only sequences over their budget are compressed: each such compression
+    /// evicts KVs, and a shortage no compression can relieve preempts instead; no request is lost.
+    @Test func pressureCompressionsSkipSequencesWithinBudget() throws {
+        let requests = F.requests(6, lengths: 60...64, maxTokens: 120, seed: 29, compression: F.compression(rate: 2))
+        let blocks = F.blocks(tokens: 144) + 2 * F.blocks(tokens: 40)
+        let run = try Self.serve(requests, blocks: blocks)
+        let pressure = run.scheduler.reports.filter { $0.trigger == .memoryPressure }
+        #expect(pressure.count > 10)
+        #expect(pressure.allSatisfy { $0.kvsEvicted > 0 })
+        #expect(run.scheduler.statistics.preemptions > 0)
+        #expect(run.served.allSatisfy { $0.tokens.count == 120 })
+    }
+
+    /// The estimate the scheduler ranks by: the KVs over the budget in whole blocks, 0 right after a
+    /// compression to that budget.
+    @Test(arguments: [2.0, 4.0])
+    func reclaimableBlocksAreTheKVsOverTheBudgetInWholeBlocks(rate: Double) throws {
+        let cache = try F.cache(blocks: 400)
+        let id = cache.addSequence()
+        _ = try F.model.prefill(F.tokens(90, seed: 31), sequence: id, cache: cache)
+        let compressor = try Compressor(configuration: F.compression(rate: rate), registry: F.registry)
+        let limit = Int((Double((90 - 8) * F.heads) / rate).rounded(.up)) + 8 * F.heads
+        #expect(compressor.reclaimableBlocks(id, cache: cache) == (90 * F.heads - limit) / F.blockSize)
+        _ = try compressor.compress(id, cache: cache, trigger: .afterPrefill)
+        #expect(compressor.reclaimableBlocks(id, cache: cache) == 0)
+    }
+
     @Test func theStatisticsAccountForEveryTokenCompressionAndSecond() throws {
         let requests = F.requests(5, lengths: 30...60, maxTokens: 30, seed: 19, compression: F.compression(rate: 4))
         let blocks = F.blocks(tokens: 90) + F.blocks(tokens: 50)

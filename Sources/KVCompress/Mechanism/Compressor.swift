@@ -99,6 +99,33 @@ public struct Compressor: Sendable {
             protectedWindow: protectedWindow, sinks: sinks, heads: heads)
     }
 
+    /// About how many blocks compressing `sequence` now would free: the KVs it holds beyond its budget
+    /// at its current length, in whole blocks (the KV-Compress reference scheduler's
+    /// `_schedule_seq_evictions`: evicted KVs over the block size, rounded down; IsaacRe/vllm-kvcompress
+    /// `vllm/kvcompress/scheduler.py`). 0 when the sequence is within its budget, so a scheduler under
+    /// memory pressure can skip a compression that would sort every KV of the sequence to free nothing.
+    /// An estimate: the policy's per-head split decides the partial blocks, so it may free a little less.
+    public func reclaimableBlocks(_ sequence: SequenceID, cache: PagedKVCache) -> Int {
+        let layout = cache.layout
+        let lengths = cache.contextLengths(sequence)
+        let resident = lengths.reduce(0, +)
+        var keptKVs = 0, keptBlocks = 0
+        for layer in uncompressedLayers where (0..<layout.layers).contains(layer) {
+            for head in 0..<layout.kvHeads {
+                let n = lengths[layer * layout.kvHeads + head]
+                keptKVs += n
+                keptBlocks += layout.blocks(forTokens: n)
+            }
+        }
+        let limit = configuration.budget.limit(
+            sequenceLength: cache.nextPosition(sequence), layers: layout.layers - uncompressedLayers.filter { (0..<layout.layers).contains($0) }.count,
+            kvHeads: layout.kvHeads, blockSize: layout.blockSize, protectedWindow: configuration.protectedWindow)
+        switch limit {
+        case .kvs(let n): return max(0, resident - n - keptKVs) / layout.blockSize
+        case .blocks(let n): return max(0, cache.residentBlocks(sequence) - n - keptBlocks)
+        }
+    }
+
     /// Compresses `sequence` once and reports what happened.
     /// - Parameter context: the model and the sequence's token ids, for a scorer that runs the model
     ///   (KVzip); nil otherwise.

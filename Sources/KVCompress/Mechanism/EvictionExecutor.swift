@@ -72,19 +72,20 @@ public enum EvictionExecutor {
     static func compact(_ cache: PagedKVCache, _ sequence: SequenceID, layer: Int, head: Int, length: Int, evicting slots: [Int]) -> Int {
         var evicted = [Bool](repeating: false, count: length)
         for s in slots { evicted[s] = true }
+        var moves: [(source: Int, destination: Int)] = []
+        moves.reserveCapacity(slots.count)
         var destination = 0
         while destination < length && !evicted[destination] { destination += 1 }
         var source = length - 1
         while source >= 0 && evicted[source] { source -= 1 }
-        var moved = 0
         while destination < source {
-            cache.moveSlot(sequence, layer: layer, head: head, from: source, to: destination)
-            moved += 1
+            moves.append((source, destination))
             destination += 1
             while destination < length && !evicted[destination] { destination += 1 }
             source -= 1
             while source >= 0 && evicted[source] { source -= 1 }
         }
-        return moved
+        cache.moveSlots(sequence, layer: layer, head: head, moves)
+        return moves.count
     }
 }

@@ -73,40 +73,50 @@ public final class MetricCollector: AttentionObserver, @unchecked Sendable {
             let index = HeadIndex(layer: observation.layer, head: observation.kvHead)
             lock.withLock { recordedAttention[observation.sequence, default: [:]][index] = recorded }
         }
-        var rows = [Float](repeating: 0, count: groupSize * n)
-        rows.withUnsafeMutableBufferPointer { metric.score(observation, keys: window.keyMask, into: $0) }
-        if observation.phase == .prefill, let kernel = window.poolKernel, kernel > 1 {
-            let order = Self.slotsInPositionOrder(observation.cache)
-            for g in 0..<groupSize {
-                rows.withUnsafeMutableBufferPointer { buffer in
-                    Self.maxPool(UnsafeMutableBufferPointer(rebasing: buffer[g * n..<(g + 1) * n]), order: order, kernel: kernel)
+        // Scratch on the stack where it fits: one observation per (layer, head, sequence) and step.
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: groupSize * n) { rows in
+            rows.initialize(repeating: 0)
+            metric.score(observation, keys: window.keyMask, into: rows)
+            if observation.phase == .prefill, let kernel = window.poolKernel, kernel > 1 {
+                let order = Self.slotsInPositionOrder(observation.cache)
+                for g in 0..<groupSize {
+                    Self.maxPool(UnsafeMutableBufferPointer(rebasing: rows[g * n..<(g + 1) * n]), order: order, kernel: kernel)
                 }
             }
-        }
-        let update = metric.update, view = observation.cache
-        rows.withUnsafeBufferPointer { rows in
-            // Block by block: one table lookup per block rather than per KV.
-            var start = 0
-            for block in 0..<view.filledBlockCount {
-                let stored = view.metrics(block: block), count = view.count(inBlock: block)
-                for j in 0..<count {
-                    if update == .maximum {
-                        var largest = stored[j]
-                        for g in 0..<groupSize { largest = max(largest, rows[g * n + start + j]) }
-                        stored[j] = largest
-                        continue
-                    }
-                    var sum: Float = 0
-                    for g in 0..<groupSize { sum += rows[g * n + start + j] }
-                    stored[j] = update == .replace ? sum : stored[j] + sum
-                }
-                start += count
-            }
+            Self.merge(rows, groupSize: groupSize, into: observation.cache, update: metric.update)
         }
         let elapsed = ContinuousClock.now - started
         lock.withLock {
             observationSeconds += Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
             observationCount += 1
+        }
+    }
+
+    /// Merges the group's rows `[groupSize, length]` into the head's stored per-slot metric: their sum
+    /// (or largest, for ``MetricUpdate/maximum``), added to or replacing what is stored. The rows are
+    /// folded into the first one in place (the same additions, in the same order, as summing each
+    /// slot's column), so every loop runs over contiguous floats.
+    static func merge(_ rows: UnsafeMutableBufferPointer<Float>, groupSize: Int, into view: HeadView, update: MetricUpdate) {
+        let n = view.length
+        guard n > 0, let combined = rows.baseAddress else { return }
+        for g in 1..<max(1, groupSize) {
+            let row = combined + g * n
+            if update == .maximum {
+                for i in 0..<n { combined[i] = max(combined[i], row[i]) }
+            } else {
+                for i in 0..<n { combined[i] += row[i] }
+            }
+        }
+        // Block by block: one table lookup per block rather than per KV.
+        var start = 0
+        for block in 0..<view.filledBlockCount {
+            let stored = view.metrics(block: block), count = view.count(inBlock: block), part = combined + start
+            switch update {
+            case .accumulate: for j in 0..<count { stored[j] += part[j] }
+            case .replace: stored.update(from: part, count: count)
+            case .maximum: for j in 0..<count { stored[j] = max(stored[j], part[j]) }
+            }
+            start += count
         }
     }
 

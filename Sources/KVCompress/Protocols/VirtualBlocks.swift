@@ -18,7 +18,7 @@ public struct VirtualBlocks: Sendable {
         // NaN would break every order built on these scores; it counts as the lowest score (a broken
         // metric evicts first, visibly, instead of corrupting the sort).
         let sane = slotScores.map { $0.isNaN ? -Float.infinity : $0 }
-        let order = (0..<n).sorted { a, b in sane[a] < sane[b] || (sane[a] == sane[b] && a < b) }
+        let order = Self.ascendingOrder(sane)
         ascendingSlots = order
         var ends: [Int] = []
         if n > 0 {
@@ -31,6 +31,20 @@ public struct VirtualBlocks: Sendable {
         }
         self.ends = ends
         scores = ends.map { sane[order[$0 - 1]] }
+    }
+
+    /// Slot indices by ascending score, ties by index: one sort of integer keys (the score's bits
+    /// mapped to an unsigned order, then the index), which a compression does once per head.
+    static func ascendingOrder(_ scores: [Float]) -> [Int] {
+        var keys = [UInt64](repeating: 0, count: scores.count)
+        for (i, score) in scores.enumerated() {
+            // + 0 makes −0 equal to +0, as `<` has them; then IEEE order as unsigned integers.
+            let bits = (score + 0).bitPattern
+            let ordered = bits & 0x8000_0000 != 0 ? ~bits : bits | 0x8000_0000
+            keys[i] = UInt64(ordered) << 32 | UInt64(i)
+        }
+        keys.sort()
+        return keys.map { Int($0 & 0xFFFF_FFFF) }
     }
 
     public var count: Int { ends.count }
