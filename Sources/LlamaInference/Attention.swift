@@ -15,6 +15,12 @@ struct Attention {
     /// measured alike at 2048 tokens).
     static let queryTile = 128
 
+    /// With a float16 cache, round the queries and the softmax probabilities to float16 before
+    /// their products with the cache, as llama.cpp's CPU backend does (``HalfPrecisionOperands``);
+    /// the default, for fidelity to llama.cpp. Off, they stay float32 as in the CUDA kernels, whose
+    /// partitioned softmax never holds a normalised probability to round (Kernels/README.md).
+    var roundsOperandsToHalf = true
+
     var scale: Float { 1 / Float(configuration.headDim).squareRoot() }
 
     // MARK: - Prefill
@@ -73,6 +79,8 @@ struct Attention {
                     (stacked + (j * rows + i) * d).update(from: q.base + (rowStart + i) * qkvStride + (h * g + j) * d, count: d)
                 }
             }
+            let halfCache = roundsOperandsToHalf && views[h].kvType == .f16
+            if halfCache { HalfPrecisionOperands.round(stacked, count: g * rows * d) }
             BLAS.gemm(
                 m: g * rows, n: width, k: d, a: stacked, b: sharedKeys[h].base, ldb: d, transposeB: true, c: scores,
                 ldc: width, alpha: scale)
@@ -86,6 +94,7 @@ struct Attention {
                 Kernels.softmax(row, count: visible)
                 (row + visible).update(repeating: 0, count: width - visible)
             }
+            if halfCache { HalfPrecisionOperands.round(scores, count: g * rows * width) }
             BLAS.gemm(
                 m: g * rows, n: d, k: width, a: scores, lda: width, b: sharedValues[h].base, ldb: d, transposeB: false,
                 c: results, ldc: d)
@@ -127,6 +136,7 @@ struct Attention {
             for (i, row) in rows.enumerated() {
                 (queries.baseAddress! + (j * n + i) * d).update(from: qkv + row * qkvStride + head * d, count: d)
             }
+            if roundsOperandsToHalf && view.kvType == .f16 { HalfPrecisionOperands.round(queries.baseAddress! + j * n * d, count: n * d) }
             let block = probabilities.baseAddress! + j * n * length
             BLAS.gemm(
                 m: n, n: length, k: d, a: queries.baseAddress! + j * n * d, b: keys, transposeB: true, c: block, alpha: scale)
@@ -218,7 +228,12 @@ struct Attention {
         /// `[groupSize, length]`.
         let probabilities = UnsafeMutablePointer<Float>.allocate(capacity: g * length)
         defer { probabilities.deallocate() }
-        let queries = query + h * g * d
+        // `[groupSize, headDim]`: the group's queries, as the products with the cache's keys see them.
+        let queries = UnsafeMutablePointer<Float>.allocate(capacity: g * d)
+        defer { queries.deallocate() }
+        queries.update(from: query + h * g * d, count: g * d)
+        let halfCache = roundsOperandsToHalf && view.kvType == .f16
+        if halfCache { HalfPrecisionOperands.round(queries, count: g * d) }
         DecodeAttentionKernels.withBlocks(of: view) { blocks in
             DecodeAttentionKernels.scores(
                 queries: queries, groupSize: g, headDim: d, blocks: blocks, kvType: view.kvType, length: length,
@@ -235,9 +250,10 @@ struct Attention {
                 observer.observe(
                     HeadObservation(
                         sequence: sequence, layer: layer, kvHead: h, groupSize: g, headDim: d,
-                        queryPositions: [position], phase: .decode, queries: UnsafeBufferPointer(start: queries, count: g * d),
+                        queryPositions: [position], phase: .decode, queries: UnsafeBufferPointer(start: UnsafePointer(queries), count: g * d),
                         probabilities: UnsafeBufferPointer(start: probabilities, count: g * length), cache: view))
             }
+            if halfCache { HalfPrecisionOperands.round(probabilities, count: g * length) }
             DecodeAttentionKernels.weightedValues(
                 probabilities: probabilities, groupSize: g, headDim: d, blocks: blocks, kvType: view.kvType,
                 length: length, into: output + h * g * d)

@@ -6,18 +6,24 @@ import Foundation
 /// pair is two ADJACENT dimensions (x[2i], x[2i+1]), rotated by the angle position · θ_i with
 /// θ_i = base^(−2i/d), d = `rope.dimension_count`. Dimensions at or past d are left alone.
 /// In NEOX mode (Gemma; ggml's `rope_neox`) pair i is (x[i], x[i + d/2]) instead.
+///
+/// The angles are computed in float32 exactly as llama.cpp's CPU backend computes them
+/// (`ggml_rope_cache_init`: θ starts at the position and is multiplied by
+/// s = powf(base, −2/d) once per pair; cos and sin in float32), not in double precision: at a
+/// position p the angle of pair i then carries about i rounding errors of p·s^i, up to ~10⁻³ rad past
+/// 1 000 tokens, and matching them keeps our logits as close to llama.cpp's as its own rounding.
 struct RotaryEmbedding: Sendable {
     /// Leading dimensions of a head that are rotated.
     let dimensions: Int
-    /// θ_i for i in 0..<dimensions/2, in double precision so that large positions keep their accuracy.
-    let frequencies: [Double]
+    /// s = base^(−2/d): the ratio of consecutive pairs' frequencies, rounded to float32 (`theta_scale`).
+    let thetaScale: Float
     /// Which dimensions form a pair.
     let mode: ArchitectureTraits.RopeMode
 
     init(dimensions: Int, base: Float, mode: ArchitectureTraits.RopeMode = .normal) {
         self.dimensions = dimensions
         self.mode = mode
-        frequencies = (0..<dimensions / 2).map { Foundation.pow(Double(base), -2 * Double($0) / Double(dimensions)) }
+        thetaScale = Foundation.powf(base, -2 / Float(dimensions))
     }
 
     var pairs: Int { dimensions / 2 }
@@ -28,10 +34,11 @@ struct RotaryEmbedding: Sendable {
         var table = [Float](repeating: 0, count: positions.count * pairs * 2)
         table.withUnsafeMutableBufferPointer { t in
             for (row, position) in positions.enumerated() {
+                var theta = Float(position)
                 for i in 0..<pairs {
-                    let angle = Double(position) * frequencies[i]
-                    t[(row * pairs + i) * 2] = Float(Foundation.cos(angle))
-                    t[(row * pairs + i) * 2 + 1] = Float(Foundation.sin(angle))
+                    t[(row * pairs + i) * 2] = Foundation.cosf(theta)
+                    t[(row * pairs + i) * 2 + 1] = Foundation.sinf(theta)
+                    theta *= thetaScale
                 }
             }
         }

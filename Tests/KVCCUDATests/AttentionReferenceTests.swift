@@ -27,6 +27,15 @@ struct AttentionReferenceTests {
             kvHeads: kvHeads, headDim: headDim, contextLength: 4096, vocabularySize: 16, tiedEmbeddings: true)
     }
 
+    /// The CPU attention with float32 queries and probabilities, as the CUDA kernels compute them;
+    /// its default rounding of both to float16 over a float16 cache (llama.cpp's CPU behaviour) is
+    /// checked in HalfPrecisionOperandsTests.
+    static func float32OperandAttention(_ configuration: LlamaConfiguration) -> Attention {
+        var attention = Attention(configuration: configuration)
+        attention.roundsOperandsToHalf = false
+        return attention
+    }
+
     static func layout(blockSize: Int, kvType: KVStorageType) throws -> CacheLayout {
         try CacheLayout(layers: 2, kvHeads: kvHeads, headDim: headDim, blockSize: blockSize, kvType: kvType)
     }
@@ -96,7 +105,7 @@ struct AttentionReferenceTests {
             (0..<layout.kvHeads).map { production.cache.view(sequence, layer: layer, head: $0) }
         }
         var output = [Float](repeating: .nan, count: queries.count)
-        Attention(configuration: configuration).decode(
+        Self.float32OperandAttention(configuration).decode(
             qkv: queries, qkvStride: configuration.queryWidth, batch: batch, views: views, output: &output,
             sequences: production.sequences, positions: positions, layer: layer,
             observers: production.sequences.map { _ in observer })
@@ -177,7 +186,7 @@ struct AttentionReferenceTests {
         let sequence = production.sequences[sequenceIndex]
         let rows = collector.observedQueries(sequence: sequence, chunkLength: test.chunk, startPosition: start)
         var output = [Float](repeating: 0, count: qkv.count)
-        Attention(configuration: configuration).prefill(
+        Self.float32OperandAttention(configuration).prefill(
             qkv: qkv, qkvStride: configuration.queryWidth, count: test.chunk,
             views: (0..<layout.kvHeads).map { production.cache.view(sequence, layer: layer, head: $0) }, output: &output,
             sequence: sequence, layer: layer, startPosition: start, observation: (collector, rows))

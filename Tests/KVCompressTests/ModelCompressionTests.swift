@@ -160,7 +160,12 @@ import Testing
         let next = Self.tokens(1, seed: seed &+ 1)[0]
         let fromCompressed = try Self.model.decode([(sequence, next)], cache: cache)[0]
         let fromDirect = try Self.model.decode([(directSequence, next)], cache: direct)[0]
-        for (a, b) in zip(fromCompressed, fromDirect) { #expect(abs(a - b) <= 1e-4 * max(1, abs(b))) }
+        // Only the order of float additions differs, except that over a half cache a probability
+        // a last-bit away from a rounding boundary can round to the neighbouring half (attention
+        // rounds probabilities to f16 as llama.cpp does): 2^-11 of that probability's term, a few
+        // 1e-4 of a logit after two layers (measured up to 4.4e-4).
+        let tolerance: Float = layout.kvType == .f16 ? 2e-3 : 1e-4
+        for (a, b) in zip(fromCompressed, fromDirect) { #expect(abs(a - b) <= tolerance * max(1, abs(b))) }
         return (cache, sequence)
     }
 

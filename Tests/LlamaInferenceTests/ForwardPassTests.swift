@@ -58,7 +58,10 @@ struct ForwardPassTests {
         let cache = try makeCache(blockSize: 16, tokens: tokens.count)
         let logits = try tinyModel.prefill(tokens, sequence: cache.addSequence(), cache: cache, allLogits: true)
         let reference = ReferenceLlama(model: tinyModel).forward(tokens)
-        #expect(maxDifference(logits, reference.logits.flatMap { $0 }) < 1e-4)
+        // Logits reach 4 here; past 256 positions the model's float32 cos/sin of angles of hundreds of
+        // radians (as llama.cpp's) differ from the reference's double ones by a float ulp of the angle's
+        // size, so the bound is 2e-4 (measured 1.1e-4) rather than the short prompt's 1e-4.
+        #expect(maxDifference(logits, reference.logits.flatMap { $0 }) < 2e-4)
     }
 
     @Test("prefill of n tokens equals prefill of k, a chunk, then decoding the rest", arguments: [1, 4, 16])

@@ -183,11 +183,13 @@ struct KVStorageTypeTests {
     /// A whole generation on the tiny random model with f16 and with f32 KVs, fed the same tokens
     /// (the f32 run's greedy choices), so the logits compare step for step.
     ///
-    /// Bound: keys and values change by at most 2^-11 of themselves (f16 rounding); attention passes
-    /// a relative change of that order on to each layer's output, and the residual stream and the
-    /// output projection carry it to the logits. The random model's logits reach tens, so we bound
-    /// the difference relative to the largest logit: 2^-11 per layer, times a factor 8 for the
-    /// softmax and projections' amplification, i.e. 8 · 2 · 2^-11 ≈ 0.8% of max |logit|. Greedy
+    /// Bound: with f16 KVs, the keys, values, queries and softmax probabilities each change by at
+    /// most 2^-11 of themselves (f16 rounding of the cache, and of attention's operands as llama.cpp
+    /// rounds them; HalfPrecisionOperands); attention passes a relative change of that order on to
+    /// each layer's output, and the residual stream and the output projection carry it to the
+    /// logits. The random model's logits reach tens, so we bound the difference relative to the
+    /// largest logit: 2^-11 per rounded operand and layer, times a factor 8 for the softmax and
+    /// projections' amplification, i.e. 8 · 2 · 4 · 2^-11 ≈ 3% of max |logit| (measured: up to 1.4%). Greedy
     /// tokens must agree wherever the f32 top-2 margin exceeds twice the observed difference (where
     /// the rounding cannot flip them).
     @Test("tiny-model generation: f16 logits close to f32, greedy tokens equal where the margin allows")
@@ -209,7 +211,7 @@ struct KVStorageTypeTests {
         let single = try run(.f32, forcing: nil), half = try run(.f16, forcing: single.tokens)
         for (step, (a, b)) in zip(half.logits, single.logits).enumerated() {
             let difference = maxDifference(a, b), scale = b.map(abs).max()!
-            #expect(difference <= 8 * 2 * 0x1p-11 * scale, "step \(step): |f16 − f32| = \(difference), max |logit| \(scale)")
+            #expect(difference <= 8 * 2 * 4 * 0x1p-11 * scale, "step \(step): |f16 − f32| = \(difference), max |logit| \(scale)")
             let sorted = b.sorted(by: >)
             if step < single.tokens.count, sorted[0] - sorted[1] > 2 * difference {
                 #expect(half.tokens[step] == single.tokens[step], "step \(step)")

@@ -1,8 +1,11 @@
+import Foundation
 @testable import LlamaInference
 
 /// A deliberately plain Llama forward pass — dense arrays, scalar loops, no cache, no BLAS — to check
 /// the paged, tiled, batched implementation against. It reads the same weights but shares none of
-/// the model's kernels; RoPE is written from its definition (adjacent pairs, θ_i = base^(−2i/d)).
+/// the model's kernels; RoPE is written from its definition (adjacent pairs, θ_i = base^(−2i/d)), with
+/// the angle p·θ_i evaluated in float32 as llama.cpp evaluates it (the float position times
+/// powf(base, −2/d) i times, `ggml_rope_cache_init`): that rounding is part of the model we match.
 /// Other families' switches (``ArchitectureTraits``) are followed from their definitions too: NEOX
 /// pairs (i, i + d/2) with the layer's base, Q/K head norms, sliding windows (query − key < window),
 /// post-norms, GeLU-tanh in double precision (the model reads ggml's half-float table).
@@ -110,8 +113,11 @@ struct ReferenceLlama {
     private func rotate(_ x: [Float], position: Int, base: Double) -> [Float] {
         var y = x
         let dims = c.ropeDimensions
+        let ratio = powf(Float(base), -2 / Float(dims))
+        var angle = Float(position)
         for i in 0..<dims / 2 {
-            let theta = Double(position) * pow(base, -2 * Double(i) / Double(dims))
+            defer { angle *= ratio }
+            let theta = Double(angle)
             // Normal mode rotates adjacent dimensions, NEOX mode the two halves.
             let (first, second) = c.traits.ropeMode == .neox ? (i, i + dims / 2) : (2 * i, 2 * i + 1)
             let (a, b) = (Double(x[first]), Double(x[second]))

@@ -50,6 +50,11 @@ void kvc_floats_to_halves(const float *src, uint16_t *dst, int64_t count, kvc_is
 /// dst[i] = float(src[i]) for i < count (exact). src: [count]; dst: [count].
 void kvc_halves_to_floats(const uint16_t *src, float *dst, int64_t count, kvc_isa isa);
 
+/// x[i] = float(half(x[i])) in place for i < count: the value a float16 operand of a product carries
+/// (llama.cpp's CPU backend converts the float32 operand of a product with a float16 matrix to
+/// float16 first). x: [count].
+void kvc_round_to_halves(float *x, int64_t count, kvc_isa isa);
+
 #ifdef __cplusplus
 }
 #endif
