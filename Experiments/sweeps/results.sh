@@ -8,7 +8,8 @@
 #   Experiments/sweeps/results.sh [NAME ...]   # default: every sweep RESULTS.md shows, in this order
 #   THREADS=2 KVC=.build/release/kvc PYTHON=.venv/bin/python ...   # (defaults)
 #
-# Also written: results/NAME-matrix.md (method × rate) and results/NAME-costs.md (each method's
+# Also written: results/NAME-matrix.md (method × rate, k/n), results/NAME-score.md (the same with
+# the mean task score, RULER's fraction of expected strings, for tasks no method fully solves) and results/NAME-costs.md (each method's
 # compression cost), by Experiments/sweeps/matrix.py; results/NAME-evidence.md (the share of the
 # needle's KVs kept, for tasks with a needle), by Experiments/sweeps/retention.py; results/NAME-f16-vs-f32.md
 # for sweeps over kv_type, by Experiments/sweeps/compare_axis.py (all need h5py, as in .venv from
@@ -43,6 +44,7 @@ for name in "${NAMES[@]}"; do
   fi
   if "$PYTHON" -c "import h5py" 2>/dev/null; then
     "$PYTHON" Experiments/sweeps/matrix.py "$out" >"results/$name-matrix.md"
+    "$PYTHON" Experiments/sweeps/matrix.py "$out" --score >"results/$name-score.md"
     "$PYTHON" Experiments/sweeps/matrix.py "$out" --costs >"results/$name-costs.md"
     # Tasks without a needle (word counts) have no evidence to count: no file then.
     "$PYTHON" Experiments/sweeps/retention.py "$out" evidence >"results/$name-evidence.md" 2>/dev/null ||
