@@ -17,6 +17,8 @@ public enum EvaluationError: Error, Equatable, CustomStringConvertible {
     case resumeMismatch(path: String, difference: String)
     /// Result files that cannot be merged (other specification, overlapping trials).
     case mergeMismatch(String)
+    /// Result files that cannot be reported together (other specifications, one model twice).
+    case reportMismatch(String)
     /// A results file or journal that cannot be read.
     case unreadableResults(path: String, why: String)
     /// An output that cannot be written.
@@ -33,6 +35,7 @@ public enum EvaluationError: Error, Equatable, CustomStringConvertible {
             "\(path) exists; pass --resume to continue that sweep, or choose another --out (an existing output is never overwritten)"
         case let .resumeMismatch(path, difference): "cannot resume \(path): \(difference)"
         case .mergeMismatch(let why): "cannot merge: \(why)"
+        case .reportMismatch(let why): "cannot report these files together: \(why)"
         case let .unreadableResults(path, why): "cannot read sweep results \(path): \(why)"
         case let .unwritableOutput(path, why): "cannot write \(path): \(why)"
         }

@@ -5,12 +5,27 @@ import KVCStatistics
 /// mean task score, the fraction of the full cache's accuracy, and an exact McNemar test paired on
 /// (prompt, question) against a baseline, Holm-corrected across every test of the report (KVCStatistics,
 /// GSL). Deterministic: the same trials give byte-identical text; timings appear only when asked.
+///
+/// Over several results files of one specification, one model each (``SweepModelAxis``), every cell
+/// gains `model=NAME` as its first component and is compared only with cells of its own model.
 public struct SweepReport {
     public enum Format: String, Sendable, CaseIterable {
         case markdown, csv, json
     }
 
-    public let results: SweepResults
+    /// One results file of the report: the model it ran (its name) and its trials.
+    public struct Run: Sendable {
+        public let model: String
+        public let results: SweepResults
+
+        public init(model: String, results: SweepResults) {
+            self.model = model
+            self.results = results
+        }
+    }
+
+    /// The results reported, one run per model, in the order given.
+    public let runs: [Run]
     public let specification: SweepSpecification
     /// What each cell is compared with. A method name (`snapkv`): that method's cell of the same other
     /// axis values. `AXIS=VALUE` (`kv_type=f32`, `question=aware`): the cell that differs only in
@@ -21,7 +36,15 @@ public struct SweepReport {
     /// `baseline` as an axis value, when it has the `AXIS=VALUE` form.
     let baselineAxisValue: (key: String, value: String)?
 
+    /// The report of one results file.
     public init(results: SweepResults, specification: SweepSpecification, baseline: String? = nil, timings: Bool = false) throws(EvaluationError) {
+        try self.init(runs: [Run(model: results.header.model, results: results)], specification: specification, baseline: baseline, timings: timings)
+    }
+
+    /// The report of several runs of `specification`, one per model (``SweepModelAxis/runs(_:specifications:paths:)``
+    /// checks the files); with one run, exactly the report of its file.
+    public init(runs: [Run], specification: SweepSpecification, baseline: String? = nil, timings: Bool = false) throws(EvaluationError) {
+        guard !runs.isEmpty else { throw .reportMismatch("no results files") }
         var axisValue: (key: String, value: String)?
         if let baseline, let equals = baseline.firstIndex(of: "=") {
             let key = String(baseline[..<equals]), value = String(baseline[baseline.index(after: equals)...])
@@ -38,15 +61,24 @@ public struct SweepReport {
             throw .invalidSpecification(
                 "--baseline \(baseline) is not a method of this sweep (nor AXIS=VALUE); its methods: \(Array(Set(specification.cells.map(\.method))).sorted().joined(separator: ", "))")
         }
-        self.results = results
+        self.runs = runs
         self.specification = specification
         self.baseline = baseline
         self.baselineAxisValue = axisValue
         self.timings = timings
     }
 
+    /// Whether cells are named by model: only when several models are reported, so that the report of
+    /// one file stays what it always was.
+    var namesModels: Bool { runs.count > 1 }
+
+    /// `model=NAME, ` before every cell label of run `run` when models are named, else nothing.
+    func modelPrefix(_ run: Int) -> String { namesModels ? "model=\(runs[run].model), " : "" }
+
     /// One row of the report.
     public struct CellSummary: Sendable, Codable, Equatable {
+        /// The run's model, when the report has several (absent from JSON otherwise).
+        public let model: String?
         public let task: String
         public let targetTokens: Int
         public let cell: Int
@@ -72,7 +104,7 @@ public struct SweepReport {
         public let compressions: Int?
 
         enum CodingKeys: String, CodingKey {
-            case task, cell, label, method, trials, correct, accuracy, baseline, compressions
+            case model, task, cell, label, method, trials, correct, accuracy, baseline, compressions
             case targetTokens = "target_tokens"
             case wilsonLower = "wilson_lower"
             case wilsonUpper = "wilson_upper"
@@ -88,10 +120,13 @@ public struct SweepReport {
         }
     }
 
-    /// Per (task, length, cell), in that order.
+    /// Per (task, length, model, cell), in that order.
     public func summaries() throws -> [CellSummary] {
         let s = specification
-        let byCell = Dictionary(grouping: results.trials) { Triple(task: $0.key.task, length: $0.key.length, cell: $0.key.cell) }
+        var byCell: [Triple: [TrialRecord]] = [:]
+        for (r, run) in runs.enumerated() {
+            for trial in run.results.trials { byCell[Triple(run: r, task: trial.key.task, length: trial.key.length, cell: trial.key.cell), default: []].append(trial) }
+        }
         struct Draft {
             let key: Triple
             let trials: [TrialRecord]
@@ -101,17 +136,19 @@ public struct SweepReport {
         var drafts: [Draft] = []
         for t in s.tasks.indices {
             for l in s.lengths.indices {
-                for cell in s.cells {
-                    let key = Triple(task: t, length: l, cell: cell.index)
-                    guard let trials = byCell[key], !trials.isEmpty else { continue }
-                    drafts.append(Draft(key: key, trials: trials, baselineCell: baselineCell(for: cell), fullCell: fullCacheCell(for: cell)))
+                for r in runs.indices {
+                    for cell in s.cells {
+                        let key = Triple(run: r, task: t, length: l, cell: cell.index)
+                        guard let trials = byCell[key], !trials.isEmpty else { continue }
+                        drafts.append(Draft(key: key, trials: trials, baselineCell: baselineCell(for: cell), fullCell: fullCacheCell(for: cell)))
+                    }
                 }
             }
         }
-        // Paired tests first, so Holm sees the whole family.
+        // Paired tests first, so Holm sees the whole family. A baseline is always the run's own (same model).
         var pValues: [Int: Double] = [:]
         for (i, d) in drafts.enumerated() {
-            guard let b = d.baselineCell, let other = byCell[Triple(task: d.key.task, length: d.key.length, cell: b)] else { continue }
+            guard let b = d.baselineCell, let other = byCell[Triple(run: d.key.run, task: d.key.task, length: d.key.length, cell: b)] else { continue }
             let theirs = Dictionary(uniqueKeysWithValues: other.map { (QuestionID($0.key), $0.correct) })
             let pairs = d.trials.compactMap { t in theirs[QuestionID(t.key)].map { (t.correct, $0) } }
             guard !pairs.isEmpty else { continue }
@@ -126,17 +163,19 @@ public struct SweepReport {
             let n = d.trials.count, k = d.trials.count(where: \.correct)
             let interval = try ConfidenceInterval.wilson(successes: k, trials: n)
             var fraction: Double?
-            if let f = d.fullCell, let full = byCell[Triple(task: d.key.task, length: d.key.length, cell: f)] {
+            if let f = d.fullCell, let full = byCell[Triple(run: d.key.run, task: d.key.task, length: d.key.length, cell: f)] {
                 let mine = Set(d.trials.map { QuestionID($0.key) })
                 let fullCorrect = full.filter { mine.contains(QuestionID($0.key)) }.count(where: \.correct)
                 if fullCorrect > 0 { fraction = Double(k) / Double(fullCorrect) }
             }
             func total(_ f: (TrialTimings) -> Double) -> Double? { timings ? d.trials.reduce(0) { $0 + f($1.timings) } : nil }
+            let prefix = modelPrefix(d.key.run)
             return CellSummary(
-                task: s.tasks[d.key.task].description, targetTokens: s.lengths[d.key.length], cell: cell.index, label: cell.label, method: cell.method,
+                model: namesModels ? runs[d.key.run].model : nil, task: s.tasks[d.key.task].description, targetTokens: s.lengths[d.key.length],
+                cell: cell.index, label: prefix + cell.label, method: cell.method,
                 trials: n, correct: k, accuracy: Double(k) / Double(n), wilsonLower: interval.lower, wilsonUpper: interval.upper,
                 meanScore: d.trials.reduce(0) { $0 + $1.score } / Double(n), fractionOfFullCache: fraction,
-                baseline: pValues[i] != nil ? d.baselineCell.map { s.cells[$0].label } : nil, pValue: pValues[i], pHolm: holm[i],
+                baseline: pValues[i] != nil ? d.baselineCell.map { prefix + s.cells[$0].label } : nil, pValue: pValues[i], pHolm: holm[i],
                 residentMiB: Double(d.trials.reduce(0) { $0 + $1.residentBytes }) / Double(n) / 1_048_576,
                 prefillSeconds: total(\.prefill), compressSeconds: total(\.compress), questionPrefillSeconds: total(\.questionPrefill),
                 decodeSeconds: total(\.decode), compressions: timings ? d.trials.reduce(0) { $0 + $1.compressions } : nil)
@@ -192,6 +231,7 @@ public struct SweepReport {
         let comparedWith =
             baselineAxisValue.map { "the same cell with \($0.key)=\($0.value)" } ?? baseline.map { "the same cell of \($0)" }
             ?? "the full cache (rate 1, same placement)"
+        let comparedWithinModel = comparedWith + (namesModels ? " of the same model" : "")
         let sections = Dictionary(grouping: rows) { "\($0.task)|\($0.targetTokens)" }
         var seen: Set<String> = []
         for row in rows where seen.insert("\(row.task)|\(row.targetTokens)").inserted {
@@ -200,7 +240,7 @@ public struct SweepReport {
             lines.append("")
             lines.append(
                 "Accuracy k/n with Wilson 95% interval; mean score; accuracy as a fraction of the full cache's; exact McNemar p against "
-                    + "\(comparedWith), Holm-corrected over the \(rows.filter { $0.pValue != nil }.count) tests of this report; resident KV MiB after compression.")
+                    + "\(comparedWithinModel), Holm-corrected over the \(rows.filter { $0.pValue != nil }.count) tests of this report; resident KV MiB after compression.")
             lines.append("")
             var header = "| cell | k/n | accuracy [95% CI] | mean score | of full cache | p (Holm) | KV MiB |"
             var rule = "|:--|--:|:--|--:|--:|--:|--:|"
@@ -223,7 +263,7 @@ public struct SweepReport {
             lines.append("")
         }
         if timings {
-            let t = results.trials
+            let t = runs.flatMap(\.results.trials)
             let prefills = t.count { $0.timings.prefill > 0 }
             lines.append(
                 "Work over \(t.count) trials: \(prefills) observed prefills \(fixed(t.reduce(0) { $0 + $1.timings.prefill }, 2)) s, "
@@ -234,25 +274,29 @@ public struct SweepReport {
         return lines.joined(separator: "\n")
     }
 
-    /// One row per trial: every axis value, length, prompt, question, answers, output, score, correctness.
+    /// One row per trial: every axis value (the model first, when several), length, prompt, question,
+    /// answers, output, score, correctness.
     func csv() -> String {
         let s = specification
-        var header = ["task", "target_tokens", "prompt", "seed", "question", "cell", "question_placement"] + s.axisKeys
+        var header = ["task", "target_tokens", "prompt", "seed", "question", "cell", "question_placement"] + (namesModels ? ["model"] : []) + s.axisKeys
         header += ["prompt_tokens", "resident_bytes", "answers", "generated", "score", "correct"]
         if timings { header += ["prefill_seconds", "compress_seconds", "question_prefill_seconds", "decode_seconds", "compressions"] }
         var lines = [header.map(Self.csvField).joined(separator: ",")]
-        for t in results.trials {
-            let cell = s.cells[t.key.cell]
-            var fields = [
-                s.tasks[t.key.task].description, String(t.targetTokens), String(t.key.prompt), String(t.seed), String(t.key.question),
-                String(cell.index), cell.question.rawValue,
-            ]
-            fields += s.axisKeys.map { cell.value(of: $0)?.description ?? "" }
-            fields += [String(t.promptTokens), String(t.residentBytes), t.answers.joined(separator: "|"), t.generated, "\(t.score)", t.correct ? "1" : "0"]
-            if timings {
-                fields += [t.timings.prefill, t.timings.compress, t.timings.questionPrefill, t.timings.decode].map { "\($0)" } + [String(t.compressions)]
+        for run in runs {
+            for t in run.results.trials {
+                let cell = s.cells[t.key.cell]
+                var fields = [
+                    s.tasks[t.key.task].description, String(t.targetTokens), String(t.key.prompt), String(t.seed), String(t.key.question),
+                    String(cell.index), cell.question.rawValue,
+                ]
+                if namesModels { fields.append(run.model) }
+                fields += s.axisKeys.map { cell.value(of: $0)?.description ?? "" }
+                fields += [String(t.promptTokens), String(t.residentBytes), t.answers.joined(separator: "|"), t.generated, "\(t.score)", t.correct ? "1" : "0"]
+                if timings {
+                    fields += [t.timings.prefill, t.timings.compress, t.timings.questionPrefill, t.timings.decode].map { "\($0)" } + [String(t.compressions)]
+                }
+                lines.append(fields.map(Self.csvField).joined(separator: ","))
             }
-            lines.append(fields.map(Self.csvField).joined(separator: ","))
         }
         return lines.joined(separator: "\n") + "\n"
     }
@@ -269,7 +313,9 @@ public struct SweepReport {
 
     func fixed(_ x: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", x) }
 
+    /// A cell of one run (model) at one task and length: the trials a row summarises.
     struct Triple: Hashable {
+        let run: Int
         let task: Int
         let length: Int
         let cell: Int

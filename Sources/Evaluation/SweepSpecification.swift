@@ -8,6 +8,7 @@ import KVCompress
 /// axes over any configuration key:
 ///
 /// ```yaml
+/// model: models/SmolLM2-135M-Instruct.Q4_1.gguf   # optional (else `--model`); or a list: the model axis
 /// configuration:                  # exactly a `kvc --config` file; `budget` may be left out (rate 1)
 ///   window: {name: last, options: {queries: 8}}
 ///   block_size: {name: fixed, options: {size: 16}}
@@ -43,9 +44,13 @@ public struct SweepSpecification: Sendable {
     public let lengths: [Int]
     public let prompts: Int
     public let seed: UInt64
-    /// The GGUF model file the sweep runs (`model:`; `kvc sweep --model` when absent), as written:
-    /// relative paths are resolved from the working directory.
+    /// The GGUF model file the sweep runs (`model: PATH`; `kvc sweep --model` when absent), as written:
+    /// relative paths are resolved from the working directory. nil when `model:` is a list.
     public let model: String?
+    /// The models of a model axis (`model: [A, B]`), in order; nil when `model:` names one file or none.
+    /// The sweep runs once per model, each into its own results file (``SweepModelAxis``): a file's
+    /// per-head arrays are shaped by its model's layers and KV heads, so one file holds one model.
+    public let modelAxis: [String]?
     /// The axis keys, in expansion order: `method` first, then the grid's, then each zip group's.
     public let axisKeys: [String]
     public let cells: [SweepCell]
@@ -136,9 +141,10 @@ public struct SweepSpecification: Sendable {
         }
 
         switch source["model"] {
-        case nil: model = nil
-        case .string(let path)? where !path.isEmpty: model = path
-        case let other?: throw invalid("model must be the path of a GGUF file (got \(other))")
+        case nil: (model, modelAxis) = (nil, nil)
+        case .string(let path)? where !path.isEmpty: (model, modelAxis) = (path, nil)
+        case .list(let items)?: (model, modelAxis) = (nil, try SweepModelAxis.paths(items))
+        case let other?: throw invalid("model must be the path of a GGUF file or a non-empty list of them (got \(other))")
         }
 
         // The base configuration, with a full-cache budget when it names none (the grid usually sets it).

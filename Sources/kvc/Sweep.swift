@@ -17,8 +17,8 @@ struct Sweep: ParsableCommand {
         discussion: """
             `kvc sweep --spec S --out F.h5` runs a sweep (Experiments/sweeps/*.yaml); each finished trial is \
             journalled to F.h5.journal at once, and F.h5 is rewritten atomically after each document. \
-            `--resume` continues a killed sweep; `--shard I/N` runs one share. Then `kvc sweep merge`, \
-            `kvc sweep report`, and `kvc sweep slurm` for clusters.
+            `--resume` continues a killed sweep; `--shard I/N` runs one share. A spec with `model: [A, B]` runs \
+            each model into F.<stem>.h5. Then `kvc sweep merge`, `kvc sweep report`, and `kvc sweep slurm` for clusters.
             """,
         subcommands: [SweepRun.self, SweepMerge.self, SweepReportCommand.self, SweepSlurm.self],
         defaultSubcommand: SweepRun.self)
@@ -45,7 +45,9 @@ struct SweepRun: ParsableCommand {
     @Option(help: "Sweep specification (YAML).", completion: .file())
     var spec: String?
 
-    @Option(help: "HDF5 results file; its journal is FILE.journal. Never overwritten without --resume.", completion: .file())
+    @Option(
+        help: "HDF5 results file; its journal is FILE.journal. Never overwritten without --resume. With `model: [A, B]`: FILE.<model stem>.h5 per model.",
+        completion: .file())
     var out: String?
 
     @Flag(help: "Continue the sweep in --out: reuse every finished trial; refuse if the specification, model or shard changed.")
@@ -90,6 +92,10 @@ struct SweepRun: ParsableCommand {
         // its cells, the shard, the output, and the tasks' lengths against the tokenizer and context.
         let specification = try SweepSpecification.load(path: spec, plugins: Sweep.plugins, tasks: Sweep.tasks)
         let shard = try shard.map { try SweepShard(parsing: $0) }
+        let specText = (try? String(contentsOfFile: spec, encoding: .utf8)) ?? ""
+        if let models = specification.modelAxis {
+            return try runModelAxis(models, specification: specification, specificationText: specText, shard: shard)
+        }
         if let named = specification.model, let given = modelOptions.model, named != given {
             throw ValidationError("--model \(given) differs from the model the specification names (model: \(named)); give one of them")
         }
@@ -97,59 +103,83 @@ struct SweepRun: ParsableCommand {
             throw ValidationError(
                 "the model the specification names (model: \(named)) is missing or unreadable; fetch it (scripts/fetch-model.sh) or fix the path")
         }
-        let modelPath = try ModelLocation.resolve(explicit: modelOptions.model ?? specification.model)
-        let file = try GGUFFile(path: modelPath)
-        // Byte-level BPE (SmolLM2) or SentencePiece (Gemma 3), as the GGUF's tokenizer.ggml.model says.
-        let tokenizer = try loadTokenizer(gguf: file)
-        let llama = try LlamaConfiguration(file: file)
-        _ = try SweepRunner.checkTasks(specification, registry: Sweep.tasks, tokenizer: tokenizer, contextLength: llama.contextLength)
+        let part = try ModelSweep(path: try ModelLocation.resolve(explicit: modelOptions.model ?? specification.model), specification: specification)
         if let writePrompts {
-            return try Self.writePrompts(specification, tokenizer: tokenizer, contextLength: llama.contextLength, to: writePrompts)
+            return try Self.writePrompts(specification, tokenizer: part.tokenizer, contextLength: part.llama.contextLength, to: writePrompts)
         }
         guard let out else { return }
-        let modelName = (try? file.string("general.name")) ?? URL(fileURLWithPath: modelPath).lastPathComponent
-        let header = SweepHeader(
-            specification: specification.canonicalJSON, model: modelName, shard: shard, layers: llama.layers, kvHeads: llama.kvHeads)
-        let specText = (try? String(contentsOfFile: spec, encoding: .utf8)) ?? ""
-        // The kernels matter to reproduction: decode attention sums in an order of its own per
-        // instruction set, so greedy text can part after some tokens between machines.
-        let session = try SweepSession(
-            output: out, resume: resume, header: header, specificationText: specText,
-            attributes: ["kernels": QuantizedKernels.name, "model_path": modelPath])
-
+        let session = try part.session(specification, specificationText: specText, shard: shard, out: out, resume: resume)
         try compute.apply()
         BLAS.threads = compute.threads
-        let start = Date()
-        let model = try LlamaModel(file: file)
-        Terminal.note("loaded \(modelName) in \(Format.fixed(Date().timeIntervalSince(start), digits: 2)) s")
-        let runner = try SweepRunner(specification: specification, model: model, tokenizer: tokenizer, plugins: Sweep.plugins, tasks: Sweep.tasks)
-        let all = runner.allUnits
-        let units = shard?.units(of: all) { specification.lengths[$0.length] } ?? all
-        let cells = specification.cells.count
-        let reused = session.trials.count
-        Terminal.note(
-            "sweep: \(specification.tasks.count) task(s) × \(specification.lengths.count) length(s) × \(specification.prompts) prompt(s) = \(all.count) documents"
-                + (shard.map { ", shard \($0): \(units.count) documents" } ?? "") + "; \(cells) cells"
-                + (reused > 0 ? "; resuming with \(reused) finished trials" : ""))
-        var progress = SweepProgress(documents: units.count, cellsPerDocument: cells, done: reused)
-        do {
-            try runner.run(units: units, done: session.done) { trial in
-                try session.record(trial)
-                progress.trialFinished(trial)
-            } documentFinished: { _ in
-                try session.checkpoint(specification: specification, complete: false)
-                progress.documentFinished()
-            }
-            try session.checkpoint(specification: specification, complete: true)
-        } catch {
-            progress.finish()
-            throw error
-        }
-        progress.finish()
-        Terminal.note("wrote \(out) (\(session.trials.count) trials; journal \(SweepJournal.path(for: out))) in \(Format.fixed(Date().timeIntervalSince(start), digits: 0)) s")
+        try part.run(specification, session: session, shard: shard)
         let report = try SweepReport(results: session.results, specification: specification)
         // The summary table is the product: stdout, as `kvc sweep report` prints it.
         Terminal.emit(try report.render(.markdown))
+    }
+
+    /// `model: [A, B, ...]`: the sweep once per model, in list order, each into its own results file
+    /// (``SweepModelAxis/resultsPath(out:model:)``) with its own journal, then one report of them all.
+    /// Every model's file, tokenizer, tasks and output are checked before any weights load, so a
+    /// mistake about the last model does not surface after the first has run for hours. With
+    /// `--resume` a finished file is skipped and an interrupted one continued.
+    func runModelAxis(_ models: [String], specification: SweepSpecification, specificationText: String, shard: SweepShard?) throws {
+        let list = "model: [\(models.joined(separator: ", "))]"
+        if let given = modelOptions.model {
+            throw ValidationError("--model \(given) and the specification's model list (\(list)) both choose the model; give one of them")
+        }
+        // One model's share is what a shard is; a shard per model would need a merge per model.
+        if let shard {
+            throw ValidationError("--shard \(shard) runs a share of one model's sweep; the specification lists \(models.count) models (\(list)): shard a copy of it per model")
+        }
+        let missing = SweepModelAxis.unreadable(models)
+        guard missing.isEmpty else {
+            throw ValidationError(
+                "the specification lists model files that are missing or unreadable: \(missing.joined(separator: ", ")); fetch them (scripts/fetch-model.sh) or fix the paths")
+        }
+        let parts = try models.map { path in
+            do { return try ModelSweep(path: path, specification: specification) } catch { throw ModelSweepError(model: path, underlying: error) }
+        }
+        if let writePrompts {
+            for part in parts {
+                try Self.writePrompts(
+                    specification, tokenizer: part.tokenizer, contextLength: part.llama.contextLength,
+                    to: SweepModelAxis.resultsPath(out: writePrompts, model: part.path))
+            }
+            return
+        }
+        guard let out else { return }
+        let outputs = models.map { SweepModelAxis.resultsPath(out: out, model: $0) }
+        // No session is opened (no journal created) until every output is known to be usable.
+        var finished: [Int: SweepResults] = [:]
+        for (i, output) in outputs.enumerated() {
+            let fm = FileManager.default
+            if !resume {
+                for path in [output, SweepJournal.path(for: output)] where fm.fileExists(atPath: path) { throw EvaluationError.outputExists(path: path) }
+            } else if let done = try? SweepResultsFile.read(path: output), done.complete,
+                parts[i].header(specification, shard: nil).difference(from: done.header) == nil
+            {
+                finished[i] = done
+            }
+        }
+        let sessions = try parts.indices.map { i in
+            finished[i] == nil ? try parts[i].session(specification, specificationText: specificationText, shard: nil, out: outputs[i], resume: resume) : nil
+        }
+        try compute.apply()
+        BLAS.threads = compute.threads
+        var results: [SweepResults] = []
+        for (i, part) in parts.enumerated() {
+            if let done = finished[i] {
+                Terminal.note("\(outputs[i]) is complete (\(done.trials.count) trials); skipped")
+                results.append(done)
+                continue
+            }
+            let session = sessions[i]!
+            do { try part.run(specification, session: session, shard: nil) } catch { throw ModelSweepError(model: part.path, underlying: error) }
+            results.append(session.results)
+        }
+        Terminal.note("wrote \(outputs.count) results files, one per model: \(outputs.joined(separator: " ")) (report them with `kvc sweep report` over them all)")
+        let runs = try SweepModelAxis.runs(results, specifications: results.map { _ in specification }, paths: outputs)
+        Terminal.emit(try SweepReport(runs: runs, specification: specification).render(.markdown))
     }
 }
 
@@ -299,13 +329,17 @@ struct SweepMerge: ParsableCommand {
     }
 }
 
-/// `kvc sweep report FILE [--format markdown|csv|json] [--baseline METHOD | --baseline AXIS=VALUE] [--timings]`.
+/// `kvc sweep report FILE... [--format markdown|csv|json] [--baseline METHOD | --baseline AXIS=VALUE] [--timings]`.
 struct SweepReportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "report", abstract: "Accuracy per cell with Wilson intervals, fraction of full cache, McNemar tests (Holm) against a baseline.")
+        commandName: "report", abstract: "Accuracy per cell with Wilson intervals, fraction of full cache, McNemar tests (Holm) against a baseline.",
+        discussion: """
+            Several files of one specification, one model each (a sweep with `model: [A, B]` writes them), are reported \
+            together: each cell starts with model=NAME and is compared only with cells of its own model.
+            """)
 
-    @Argument(help: "Sweep results file (.h5).", completion: .file())
-    var file: String
+    @Argument(help: "Sweep results files (.h5): one, or one per model of the same specification.", completion: .file())
+    var files: [String]
 
     @Option(help: "markdown (default), csv (one row per trial) or json (one object per cell).")
     var format: String = "markdown"
@@ -320,13 +354,20 @@ struct SweepReportCommand: ParsableCommand {
     var timings = false
 
     func validate() throws {
+        guard !files.isEmpty else { throw ValidationError("give the results file(s) to report") }
         guard SweepReport.Format(rawValue: format) != nil else { throw ValidationError("--format must be markdown, csv or json (got '\(format)')") }
     }
 
     func run() throws {
-        let results = try SweepResultsFile.read(path: file)
-        let specification = try Sweep.specification(of: results, path: file)
-        let report = try SweepReport(results: results, specification: specification, baseline: baseline, timings: timings)
+        let results = try files.map { try SweepResultsFile.read(path: $0) }
+        let specifications = try zip(results, files).map { try Sweep.specification(of: $0, path: $1) }
+        let report: SweepReport
+        if results.count == 1 {
+            report = try SweepReport(results: results[0], specification: specifications[0], baseline: baseline, timings: timings)
+        } else {
+            let runs = try SweepModelAxis.runs(results, specifications: specifications, paths: files)
+            report = try SweepReport(runs: runs, specification: specifications[0], baseline: baseline, timings: timings)
+        }
         Terminal.emit(try report.render(SweepReport.Format(rawValue: format)!))
     }
 }
@@ -362,7 +403,11 @@ struct SweepSlurm: ParsableCommand {
 
     func run() throws {
         // Check the specification now rather than on the cluster.
-        _ = try SweepSpecification.load(path: spec, plugins: Sweep.plugins, tasks: Sweep.tasks)
+        let specification = try SweepSpecification.load(path: spec, plugins: Sweep.plugins, tasks: Sweep.tasks)
+        if let models = specification.modelAxis {
+            throw ValidationError(
+                "kvc sweep slurm runs one model; the specification lists \(models.count) (model: [\(models.joined(separator: ", "))]): write a copy of it per model")
+        }
         let kvc = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.path
         let binary = FileManager.default.isExecutableFile(atPath: kvc) ? kvc : (Bundle.main.executablePath ?? kvc)
         let jobs = try SlurmJobs(

@@ -84,6 +84,83 @@ import Testing
         #expect(a == b && !a.isEmpty)
     }
 
+    /// `trials` with every score set by `score` (the tiny random model gets nothing right, so the
+    /// outcomes of a two-model report are written here).
+    static func scored(_ trials: [TrialRecord], _ score: (TrialRecord) -> Double) -> [TrialRecord] {
+        trials.map { t in
+            TrialRecord(
+                key: t.key, task: t.task, targetTokens: t.targetTokens, seed: t.seed, questionCount: t.questionCount, documentTokens: t.documentTokens,
+                promptTokens: t.promptTokens, answers: t.answers, generated: t.generated, generatedTokens: t.generatedTokens, score: score(t),
+                keptKVs: t.keptKVs, residentBlocks: t.residentBlocks, residentBytes: t.residentBytes, evidenceTokens: t.evidenceTokens,
+                evidenceKVsKept: t.evidenceKVsKept, budgetHeld: t.budgetHeld, compressions: t.compressions, timings: t.timings)
+        }
+    }
+
+    /// The results of `specification` as if run on two models: `tiny` gets nothing right, `other` only
+    /// its full cache. Pairing a cell with the other model's full cache would change every p-value.
+    static func twoModels(model names: (String, String) = ("tiny", "other")) -> [SweepResults] {
+        var first = results, second = results
+        first.header.model = names.0
+        second.header.model = names.1
+        first.trials = scored(results.trials) { _ in 0 }
+        second.trials = scored(results.trials) { specification.cells[$0.key.cell].compresses ? 0 : 1 }
+        return [first, second]
+    }
+
+    @Test func aReportOverTwoModelsNamesTheModelAndTestsWithinIt() throws {
+        let files = Self.twoModels()
+        let runs = try SweepModelAxis.runs(files, specifications: [Self.specification, Self.specification], paths: ["a.h5", "b.h5"])
+        #expect(runs.map(\.model) == ["tiny", "other"])
+        let report = try SweepReport(runs: runs, specification: Self.specification)
+        let rows = try report.summaries()
+        #expect(rows.map(\.model) == ["tiny", "tiny", "tiny", "tiny", "other", "other", "other", "other"])
+        #expect(rows.allSatisfy { $0.label.hasPrefix("model=\($0.model!), method=") })
+        let tested = rows.filter { $0.pValue != nil }
+        #expect(tested.map(\.label) == ["model=tiny, method=kvcompress, rate=8", "model=tiny, method=random, rate=8",
+                                         "model=other, method=kvcompress, rate=8", "model=other, method=random, rate=8"])
+        #expect(tested.allSatisfy { $0.baseline!.hasPrefix("model=\($0.model!), ") && $0.baseline!.hasSuffix("rate=1") })
+        // Each model's tests are those of its file alone (6 discordant pairs in `other`: p = 2⁻⁵), Holm over all four.
+        let alone = try files.map { try SweepReport(results: $0, specification: Self.specification).summaries() }
+        #expect(tested.map(\.pValue) == alone.flatMap { $0.filter { $0.pValue != nil }.map(\.pValue) })
+        #expect(zip(tested.map(\.pValue!), [1, 1, 0.03125, 0.03125]).allSatisfy { abs($0 - $1) < 1e-12 })
+        #expect(tested.map(\.pHolm!) == MultipleComparisons.holm(tested.map(\.pValue!)))
+        #expect(rows.map(\.fractionOfFullCache) == alone.flatMap { $0.map(\.fractionOfFullCache) })
+        #expect(rows.map(\.fractionOfFullCache) == [nil, nil, nil, nil, 1, 0, 1, 0])
+
+        let markdown = try report.render(.markdown)
+        #expect(markdown.contains("| model=other, method=random, rate=8 | 0/6 |"))
+        #expect(markdown.contains("against the full cache (rate 1, same placement) of the same model, Holm-corrected over the 4 tests"))
+        let csv = try report.render(.csv).split(separator: "\n")
+        #expect(csv[0].contains(",question_placement,model,method,rate,") && csv.count == 1 + 2 * Self.results.trials.count)
+        #expect(csv.last!.contains(",aware,other,random,8,"))
+        #expect(try report.render(.json).contains("\"model\" : \"other\""))
+        // One file: no model anywhere, whichever way the report is made.
+        let single = try SweepReport(results: files[1], specification: Self.specification)
+        let oneRun = try SweepReport(runs: [runs[1]], specification: Self.specification)
+        for format in SweepReport.Format.allCases {
+            let text = try single.render(format)
+            #expect(text == (try oneRun.render(format)) && !text.contains("model"))
+        }
+    }
+
+    @Test func filesOfOtherSpecificationsOrOfOneModelTwiceAreNotReportedTogether() throws {
+        let files = Self.twoModels()
+        let paths = ["a.h5", "b.h5"]
+        let (otherSpecification, otherResults) = try Self.rateByKVType(methods: "[kvcompress]")
+        #expect {
+            _ = try SweepModelAxis.runs([files[0], otherResults], specifications: [Self.specification, otherSpecification], paths: paths)
+        } throws: { "\($0)".contains("b.h5 was made from another specification than a.h5") }
+        #expect {
+            _ = try SweepModelAxis.runs([files[0], files[0]], specifications: [Self.specification, Self.specification], paths: paths)
+        } throws: { "\($0)".contains("a.h5 and b.h5 both hold results of the model tiny") && "\($0)".contains("kvc sweep merge") }
+        // Two quantisations of one model share `general.name`: their files' stems name them.
+        var same = Self.twoModels(model: ("SmolLM2", "SmolLM2"))
+        same[0].attributes["model_path"] = "models/SmolLM2.Q4_1.gguf"
+        same[1].attributes["model_path"] = "/m/SmolLM2.Q8_0.gguf"
+        let runs = try SweepModelAxis.runs(same, specifications: [Self.specification, Self.specification], paths: paths)
+        #expect(runs.map(\.model) == ["SmolLM2.Q4_1", "SmolLM2.Q8_0"])
+    }
+
     @Test func holmAdjustsLikeStatsmodels() {
         // statsmodels.stats.multitest.multipletests([0.01, 0.04, 0.03, 0.2], method="holm")[1]
         let adjusted = MultipleComparisons.holm([0.01, 0.04, 0.03, 0.2])

@@ -131,6 +131,38 @@ import Testing
         #expect(SpecValue.firstDifference(a, c) == "grid.rate[1]")
     }
 
+    /// `model:` names one GGUF file (as before) or a list of them, the model axis: each entry a
+    /// non-empty string, none twice, no two with one file name (it names each model's results file).
+    @Test func aModelListIsTheModelAxis() throws {
+        let methods = "\nmethods: [kvcompress]\n"
+        let one = try EvaluationSupport.specification(Self.base + methods + "model: models/a.gguf")
+        #expect(one.model == "models/a.gguf" && one.modelAxis == nil)
+        let none = try EvaluationSupport.specification(Self.base + methods)
+        #expect(none.model == nil && none.modelAxis == nil)
+        let two = try EvaluationSupport.specification(Self.base + methods + "model: [models/SmolLM2-135M-Instruct.Q4_1.gguf, /m/gemma-3-270m-q4_k_m.gguf]")
+        #expect(two.model == nil && two.modelAxis == ["models/SmolLM2-135M-Instruct.Q4_1.gguf", "/m/gemma-3-270m-q4_k_m.gguf"])
+        // The model is no configuration axis: the cells are those of one model.
+        #expect(two.cells.map(\.label) == one.cells.map(\.label))
+        #expect(SweepModelAxis.resultsPath(out: "results/x.h5", model: "models/SmolLM2-135M-Instruct.Q4_1.gguf") == "results/x.SmolLM2-135M-Instruct.Q4_1.h5")
+        #expect(SweepModelAxis.resultsPath(out: "p.jsonl", model: "/m/gemma-3-270m-q4_k_m.gguf") == "p.gemma-3-270m-q4_k_m.jsonl")
+        #expect(SweepModelAxis.resultsPath(out: "run", model: "b.GGUF") == "run.b")
+    }
+
+    @Test(arguments: [
+        ("model: []", "non-empty list"),
+        ("model: [a.gguf, a.gguf]", "model[1] repeats model[0] (a.gguf)"),
+        ("model: [a.gguf, '']", "model[1] must be the path of a GGUF file"),
+        ("model: [a.gguf, 7]", "model[1] must be the path of a GGUF file (got 7)"),
+        ("model: [a.gguf, {path: b.gguf}]", "model[1] must be the path of a GGUF file"),
+        ("model: [x/a.gguf, y/a.gguf]", "model[0] (x/a.gguf) and model[1] (y/a.gguf) have the same file name"),
+        ("model: 3", "model must be the path of a GGUF file or a non-empty list"),
+    ])
+    func badModelListsNameTheKey(model: String, mentions: String) {
+        #expect {
+            _ = try EvaluationSupport.specification(Self.base + "\nmethods: [kvcompress]\n" + model)
+        } throws: { "\($0)".contains(mentions) }
+    }
+
     @Test func theCommittedSpecificationsParse() throws {
         let tasks = EvaluationSupport.tasks
         for name in ["smoke", "passkey", "prose-needle", "all-methods", "new-presets", "benchmark"] {

@@ -211,3 +211,101 @@ struct GemmaSweep {
         #expect(try KVCProcess.run(["sweep", "--spec", named, "--write-prompts", prompts]).status == 0)
     }
 }
+
+/// `model: [A, B]` (the model axis): what is refused before any model file is opened. These need no
+/// model: a refusal comes before any weights load.
+@Suite struct SweepModelListCommandTests {
+    static func spec(models: String, in directory: ScratchDirectory) throws -> String {
+        try SweepCommandTests.writeSpec(in: directory, "model: \(models)\n" + SweepCommandTests.spec)
+    }
+
+    static func expectRefusedBeforeAnyModelWork(_ outcome: KVCProcess.Outcome, out: String, mentioning parts: [String]) {
+        #expect(outcome.status != 0, "stdout: \(outcome.stdout)")
+        for part in parts { #expect(outcome.stderr.contains(part), "stderr: \(outcome.stderr)") }
+        #expect(!outcome.stderr.contains("loaded "), "refused before the weights load")
+        let directory = URL(fileURLWithPath: out).deletingLastPathComponent().path
+        let written = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        #expect(written.allSatisfy { $0.hasSuffix(".yaml") }, "no results or journal: \(written)")
+    }
+
+    @Test func modelWithAModelListIsRefusedNamingBoth() throws {
+        let directory = try ScratchDirectory()
+        let spec = try Self.spec(models: "[\(KVCProcess.defaultModel), \(GemmaModelFile.path)]", in: directory)
+        let out = directory.path("x.h5")
+        let outcome = try KVCProcess.run(["sweep", "--model", "/some/other.gguf", "--spec", spec, "--out", out])
+        Self.expectRefusedBeforeAnyModelWork(
+            outcome, out: out, mentioning: ["--model /some/other.gguf and the specification's model list", "gemma-3-270m-q4_k_m.gguf]", "give one of them"])
+        let sharded = try KVCProcess.run(["sweep", "--spec", spec, "--out", out, "--shard", "0/2"])
+        Self.expectRefusedBeforeAnyModelWork(sharded, out: out, mentioning: ["--shard 0/2", "lists 2 models"])
+        let slurm = try KVCProcess.run(["sweep", "slurm", "--spec", spec, "--shards", "2", "--out", directory.path("slurm")])
+        #expect(slurm.status != 0 && slurm.stderr.contains("kvc sweep slurm runs one model; the specification lists 2"), "stderr: \(slurm.stderr)")
+    }
+
+    /// Every missing model is named at once, before the present one is opened.
+    @Test func missingModelsAreNamedBeforeAnyIsLoaded() throws {
+        let directory = try ScratchDirectory()
+        let spec = try Self.spec(models: "[/nonexistent/a.gguf, \(KVCProcess.defaultModel), /nonexistent/b.gguf]", in: directory)
+        let out = directory.path("x.h5")
+        let outcome = try KVCProcess.run(["sweep", "--spec", spec, "--out", out])
+        Self.expectRefusedBeforeAnyModelWork(
+            outcome, out: out, mentioning: ["missing or unreadable: /nonexistent/a.gguf, /nonexistent/b.gguf"])
+        #expect(!outcome.stderr.contains("SmolLM2"), "only the missing ones are named: \(outcome.stderr)")
+    }
+
+    @Test func aModelListIsCheckedByKeyInTheSpecification() throws {
+        let directory = try ScratchDirectory()
+        let spec = try Self.spec(models: "[a.gguf, a.gguf]", in: directory)
+        let out = directory.path("x.h5")
+        let outcome = try KVCProcess.run(["sweep", "--spec", spec, "--out", out])
+        Self.expectRefusedBeforeAnyModelWork(outcome, out: out, mentioning: ["model[1] repeats model[0] (a.gguf)"])
+    }
+
+    @Test func reportRefusesFilesThatAreNoResults() throws {
+        let outcome = try KVCProcess.run(["sweep", "report", "/nonexistent/a.h5", "/nonexistent/b.h5"])
+        #expect(outcome.status != 0 && outcome.stderr.contains("/nonexistent/a.h5"), "stderr: \(outcome.stderr)")
+    }
+}
+
+/// A sweep over both model families at once (`model: [SmolLM2, Gemma 3]`): one ordinary results file
+/// per model, one report of both, and `--resume` per file.
+@Suite(
+    .serialized,
+    .enabled(
+        if: FileManager.default.isReadableFile(atPath: GemmaModelFile.path) && FileManager.default.isReadableFile(atPath: KVCProcess.defaultModel),
+        "needs both models/*.gguf (scripts/fetch-model.sh, scripts/fetch-model.sh gemma3-270m)"))
+struct ModelAxisSweep {
+    @Test func aSweepRunsEachListedModelIntoItsOwnFileAndReportsThemTogether() throws {
+        let directory = try ScratchDirectory()
+        let spec = try SweepCommandTests.writeSpec(in: directory, """
+            model: [\(KVCProcess.defaultModel), \(GemmaModelFile.path)]
+            configuration: {protected_window: 16}
+            task: passkey
+            lengths: [300]
+            prompts: 1
+            seed: 3
+            max_new_tokens: 6
+            methods: [kvcompress]
+            grid: {rate: [1, 4]}
+            """)
+        let out = directory.path("both.h5")
+        let files = [directory.path("both.SmolLM2-135M-Instruct.Q4_1.h5"), directory.path("both.gemma-3-270m-q4_k_m.h5")]
+        let run = try KVCProcess.run(["sweep", "--spec", spec, "--out", out, "--threads", "1"])
+        #expect(run.status == 0, "stderr: \(run.stderr)")
+        #expect(run.stderr.contains("wrote 2 results files, one per model: \(files[0]) \(files[1])"), "stderr: \(run.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: out))
+        // The run's table is `kvc sweep report` over both files: each cell named by its model.
+        let report = try KVCProcess.run(["sweep", "report"] + files)
+        #expect(report.status == 0 && report.stdout == run.stdout, "stderr: \(report.stderr)")
+        #expect(report.stdout.contains("| model=Gemma 3 270m, method=kvcompress, rate=4 | "), "\(report.stdout)")
+        #expect(report.stdout.contains("Holm-corrected over the 2 tests"))
+        let one = try KVCProcess.run(["sweep", "report", files[1]])
+        #expect(one.status == 0 && one.stdout.contains("| method=kvcompress, rate=4 | ") && !one.stdout.contains("model="))
+
+        // Resume: a finished file is skipped, a missing one run.
+        for path in [files[1], files[1] + ".journal"] { try FileManager.default.removeItem(atPath: path) }
+        let resumed = try KVCProcess.run(["sweep", "--spec", spec, "--out", out, "--resume", "--threads", "1"])
+        #expect(resumed.status == 0, "stderr: \(resumed.stderr)")
+        #expect(resumed.stderr.contains("\(files[0]) is complete (2 trials); skipped") && !resumed.stderr.contains("loaded Smollm2"), "\(resumed.stderr)")
+        #expect(resumed.stderr.contains("loaded Gemma 3 270m") && resumed.stdout == run.stdout, "\(resumed.stderr)")
+    }
+}
