@@ -32,8 +32,12 @@ public enum SweepModelAxis {
     /// A model file's name without its directory and `.gguf`: `models/gemma-3-270m-q4_k_m.gguf` →
     /// `gemma-3-270m-q4_k_m`. It names the model's results file.
     public static func stem(of path: String) -> String {
-        let name = (path as NSString).lastPathComponent
-        return name.lowercased().hasSuffix(".gguf") ? String(name.dropLast(5)) : name
+        droppingGGUFExtension((path as NSString).lastPathComponent)
+    }
+
+    /// `name` without a trailing `.gguf` (any case).
+    static func droppingGGUFExtension(_ name: String) -> String {
+        name.lowercased().hasSuffix(".gguf") ? String(name.dropLast(5)) : name
     }
 
     /// Where one model's results go: the stem is put before the extension of `out`
@@ -75,8 +79,7 @@ public enum SweepModelAxis {
             }
         }
         // The header's model is `general.name`, or the file name when the model has none.
-        func withoutExtension(_ name: String) -> String { name.lowercased().hasSuffix(".gguf") ? String(name.dropLast(5)) : name }
-        let generalNames = files.map { withoutExtension($0.header.model) }
+        let generalNames = files.map { droppingGGUFExtension($0.header.model) }
         let fileStems = files.map { $0.attributes["model_path"].map(stem(of:)) ?? stem(of: $0.header.model) }
         let names = Set(generalNames).count == files.count ? generalNames : fileStems
         for (i, name) in names.enumerated() {

@@ -21,6 +21,9 @@ struct Attention {
     /// partitioned softmax never holds a normalised probability to round (Kernels/README.md).
     var roundsOperandsToHalf = true
 
+    /// Whether attention over `view` rounds its queries and probabilities to float16.
+    func roundsOperands(over view: HeadView) -> Bool { roundsOperandsToHalf && view.kvType == .f16 }
+
     var scale: Float { 1 / Float(configuration.headDim).squareRoot() }
 
     // MARK: - Prefill
@@ -79,7 +82,7 @@ struct Attention {
                     (stacked + (j * rows + i) * d).update(from: q.base + (rowStart + i) * qkvStride + (h * g + j) * d, count: d)
                 }
             }
-            let halfCache = roundsOperandsToHalf && views[h].kvType == .f16
+            let halfCache = roundsOperands(over: views[h])
             if halfCache { HalfPrecisionOperands.round(stacked, count: g * rows * d) }
             BLAS.gemm(
                 m: g * rows, n: width, k: d, a: stacked, b: sharedKeys[h].base, ldb: d, transposeB: true, c: scores,
@@ -136,7 +139,7 @@ struct Attention {
             for (i, row) in rows.enumerated() {
                 (queries.baseAddress! + (j * n + i) * d).update(from: qkv + row * qkvStride + head * d, count: d)
             }
-            if roundsOperandsToHalf && view.kvType == .f16 { HalfPrecisionOperands.round(queries.baseAddress! + j * n * d, count: n * d) }
+            if roundsOperands(over: view) { HalfPrecisionOperands.round(queries.baseAddress! + j * n * d, count: n * d) }
             let block = probabilities.baseAddress! + j * n * length
             BLAS.gemm(
                 m: n, n: length, k: d, a: queries.baseAddress! + j * n * d, b: keys, transposeB: true, c: block, alpha: scale)
@@ -232,7 +235,7 @@ struct Attention {
         let queries = UnsafeMutablePointer<Float>.allocate(capacity: g * d)
         defer { queries.deallocate() }
         queries.update(from: query + h * g * d, count: g * d)
-        let halfCache = roundsOperandsToHalf && view.kvType == .f16
+        let halfCache = roundsOperands(over: view)
         if halfCache { HalfPrecisionOperands.round(queries, count: g * d) }
         DecodeAttentionKernels.withBlocks(of: view) { blocks in
             DecodeAttentionKernels.scores(

@@ -361,13 +361,9 @@ struct SweepReportCommand: ParsableCommand {
     func run() throws {
         let results = try files.map { try SweepResultsFile.read(path: $0) }
         let specifications = try zip(results, files).map { try Sweep.specification(of: $0, path: $1) }
-        let report: SweepReport
-        if results.count == 1 {
-            report = try SweepReport(results: results[0], specification: specifications[0], baseline: baseline, timings: timings)
-        } else {
-            let runs = try SweepModelAxis.runs(results, specifications: specifications, paths: files)
-            report = try SweepReport(runs: runs, specification: specifications[0], baseline: baseline, timings: timings)
-        }
+        // One file is one run: its report names no model.
+        let runs = try SweepModelAxis.runs(results, specifications: specifications, paths: files)
+        let report = try SweepReport(runs: runs, specification: specifications[0], baseline: baseline, timings: timings)
         Terminal.emit(try report.render(SweepReport.Format(rawValue: format)!))
     }
 }
