@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import KVCCUDA
@@ -36,20 +37,55 @@ struct AttentionCompilationTests {
         }
     }
 
-    /// The files compile alone (no includes), so each carries the half-float helpers; the copies must
-    /// not drift apart (one rounding on the append, another on a read would go unnoticed on the CPU).
-    @Test("attention.cu and metric.cu carry the same KV element helpers")
-    func elementHelpersAreIdentical() throws {
-        func helpers(_ file: String) throws -> Substring {
+    /// One definition of the half-float helpers for both files: they include kv_elements.cuh, and
+    /// the source NVRTC gets holds it inlined once (one rounding on the append, another on a read
+    /// would go unnoticed on the CPU).
+    @Test("attention.cu and metric.cu share kv_elements.cuh, inlined once")
+    func elementHelpersAreShared() throws {
+        let directory = try #require(KernelSources.directory)
+        for file in [GPUAttentionKernels.attentionFile, GPUAttentionKernels.metricFile] {
+            let raw = try String(contentsOfFile: "\(directory)/\(file)", encoding: .utf8)
+            #expect(raw.contains("#include \"kv_elements.cuh\""), "\(file) does not include kv_elements.cuh")
+            #expect(!raw.contains("cvt.rn.f16.f32"), "\(file) defines its own half conversion")
             let source = try KernelSources.source(named: file)
-            let start = try #require(source.range(of: "// MARK: - KV element types"), "\(file): no helper block")
-            let end = try #require(source.range(of: "// END KV element types"), "\(file): no end of the helper block")
-            return source[start.lowerBound..<end.upperBound]
+            #expect(source.components(separatedBy: "template <> struct kvc_element<kvc_half>").count == 2, "\(file)")
+            // Round to nearest even on the store, as kvc_floats_to_halves; exact widening on the load.
+            #expect(source.contains("cvt.rn.f16.f32") && source.contains("cvt.f32.f16"))
+            #expect(source.contains("#line 1 \"kv_elements.cuh\""))
         }
-        let attention = try helpers(GPUAttentionKernels.attentionFile)
-        #expect(attention == (try helpers(GPUAttentionKernels.metricFile)))
-        // Round to nearest even on the store, as kvc_floats_to_halves; exact widening on the load.
-        #expect(attention.contains("cvt.rn.f16.f32") && attention.contains("cvt.f32.f16"))
+        #expect(!KernelSources.fileNames.contains("kv_elements.cuh"), "a header is not a kernel file")
+    }
+
+    @Test("includes are inlined once with #line framing; a missing or foreign header is a clear error")
+    func headerInlining() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kvc-cuh-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try "#include \"inner.cuh\"\nint a;".write(toFile: "\(directory)/outer.cuh", atomically: true, encoding: .utf8)
+        try "int b;".write(toFile: "\(directory)/inner.cuh", atomically: true, encoding: .utf8)
+        let source = "// k\n#include \"outer.cuh\"\n#include \"inner.cuh\"\nint c;"
+        let inlined = try KernelSources.inliningHeaders(of: source, fileName: "k.cu", directory: directory)
+        #expect(inlined == """
+            // k
+            #line 1 "outer.cuh"
+            #line 1 "inner.cuh"
+            int b;
+            #line 2 "outer.cuh"
+            int a;
+            #line 3 "k.cu"
+            // inner.cuh: already inlined above
+            int c;
+            """)
+        for (bad, names) in [
+            ("#include \"missing.cuh\"", "k.cu:1 includes missing.cuh"), ("#include <cuda_fp16.h>", "k.cu:1"),
+            ("\n#include \"../x.cuh\"", "k.cu:2"),
+        ] {
+            #expect {
+                _ = try KernelSources.inliningHeaders(of: bad, fileName: "k.cu", directory: directory)
+            } throws: { error in
+                "\(error)".contains(names)
+            }
+        }
     }
 
     @Test("every kernel that touches keys or values has an entry point per KV type")

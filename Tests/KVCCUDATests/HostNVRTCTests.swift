@@ -103,6 +103,29 @@ struct HostNVRTCTests {
         }
     }
 
+    @Test("an error in an inlined header names the header's line, one after it the file's", .enabled(if: NVRTCTestSupport.shouldRun))
+    func inlinedHeaderLinesAreReported() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kvc-cuh-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try "// helper\nstatic __device__ float kvc_twice(float x) { return 2.0f * x }\n".write(
+            toFile: "\(directory)/helper.cuh", atomically: true, encoding: .utf8)
+        let file = """
+            #include "helper.cuh"
+            extern "C" __global__ void kvc_uses(float *data) {
+                data[0] = kvc_twice(data[0])
+            }
+            """
+        let source = try KernelSources.inliningHeaders(of: file, fileName: "uses.cu", directory: directory)
+        let compiler = try NVRTCTestSupport.compiler()
+        #expect {
+            _ = try compiler.compile(source: source, fileName: "uses.cu", architecture: .sm90)
+        } throws: { error in
+            let text = "\(error)"
+            return text.contains("helper.cuh(2)") && text.contains("uses.cu(4)")
+        }
+    }
+
     @Test("a wrong library path is named in the error")
     func wrongLibraryPath() {
         let path = "/nonexistent/libnvrtc.so.99"

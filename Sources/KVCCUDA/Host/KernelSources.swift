@@ -2,6 +2,10 @@ import Foundation
 
 /// The `.cu` kernel files of `Sources/KVCCUDA/Kernels`, read at run time.
 ///
+/// NVRTC compiles without headers, so a kernel file's `#include "name.cuh"` lines are resolved here:
+/// each is replaced by that header of the same directory (once per source, as `#pragma once`), framed
+/// by `#line` directives so NVRTC's messages name the header's and the file's own lines.
+///
 /// Where from: `$KVC_CUDA_KERNELS_DIR` when set; else the `Kernels` directory of this target's
 /// resource bundle (`KVCompressLab_KVCCUDA.resources`, next to the executable, which is where
 /// `Bundle.module` looks first); else the source tree this file was compiled from (a binary run from
@@ -38,7 +42,53 @@ public enum KernelSources {
             throw .kernelSourceMissing("\(path) does not exist or cannot be read; kernel files there: \(fileNames.joined(separator: ", "))")
         }
         guard let text = String(data: data, encoding: .utf8) else { throw .kernelSourceMissing("\(path) is not UTF-8 text") }
-        return text
+        return try inliningHeaders(of: text, fileName: name, directory: directory)
+    }
+
+    /// `source` with every `#include "name.cuh"` line replaced by the header `directory/name.cuh`
+    /// (a header already inlined is skipped; headers may include headers). Only such project headers
+    /// may be included: NVRTC has no others.
+    /// - Throws: `.kernelSourceMissing` naming the including file and line when a header is missing,
+    ///   or when an include is not of a `.cuh` file of the kernel directory.
+    static func inliningHeaders(of source: String, fileName: String, directory: String) throws(CUDAError) -> String {
+        var inlined: Set<String> = []
+        return try inliningHeaders(of: source, fileName: fileName, directory: directory, inlined: &inlined)
+    }
+
+    private static func inliningHeaders(
+        of source: String, fileName: String, directory: String, inlined: inout Set<String>
+    ) throws(CUDAError) -> String {
+        let lines = source.split(separator: "\n", omittingEmptySubsequences: false)
+        guard lines.contains(where: { $0.hasPrefix("#include") }) else { return source }
+        var output: [Substring] = []
+        for (index, line) in lines.enumerated() {
+            guard line.hasPrefix("#include") else {
+                output.append(line)
+                continue
+            }
+            let location = "\(fileName):\(index + 1)"
+            let quoted = line.dropFirst("#include".count).trimmingCharacters(in: .whitespaces)
+            guard quoted.count > 2, quoted.hasPrefix("\""), quoted.hasSuffix("\"") else {
+                throw .kernelSourceMissing("\(location): '\(line)': only #include \"name.cuh\" of the kernel directory is supported (NVRTC has no headers)")
+            }
+            let header = String(quoted.dropFirst().dropLast())
+            guard header.hasSuffix(".cuh"), !header.contains("/") else {
+                throw .kernelSourceMissing("\(location): '\(header)' is not a header of the kernel directory (expected name.cuh)")
+            }
+            guard inlined.insert(header).inserted else {
+                output.append("// \(header): already inlined above")
+                continue
+            }
+            let path = "\(directory)/\(header)"
+            guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+                throw .kernelSourceMissing("\(location) includes \(header), but \(path) does not exist or is not UTF-8 text")
+            }
+            let body = try inliningHeaders(of: text, fileName: header, directory: directory, inlined: &inlined)
+            output.append("#line 1 \"\(header)\"")
+            output.append(contentsOf: body.split(separator: "\n", omittingEmptySubsequences: false))
+            output.append("#line \(index + 2) \"\(fileName)\"")
+        }
+        return output.joined(separator: "\n")
     }
 
     static var candidateDirectories: [String] {
