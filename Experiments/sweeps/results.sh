@@ -24,7 +24,8 @@ PYTHON=${PYTHON:-.venv/bin/python}
 [[ -x $KVC ]] || { echo "error: $KVC is missing: run 'swift build -c release --product kvc' first" >&2; exit 1; }
 NAMES=("$@")
 if [[ ${#NAMES[@]} -eq 0 ]]; then
-  NAMES=(all-methods new-presets prose-needle passkey multikey-agnostic task-suite-quick gemma-task-suite)
+  NAMES=(all-methods new-presets prose-needle passkey multikey-agnostic task-suite-quick gemma-task-suite
+    gemma-multikey-agnostic gemma-long)
 fi
 mkdir -p results
 for name in "${NAMES[@]}"; do
