@@ -84,11 +84,13 @@ import Testing
     /// KVzip's score of a KV is the largest attention any reconstruction query of its group paid it.
     /// Reference: one prefill of document + repeat prompt + document in a single chunk, recording the
     /// probabilities of the queries after the document. The pass under test forks the prefilled cache
-    /// and reads the repeat in chunks: same numbers within float tolerance.
+    /// and reads the repeat in chunks: same numbers within float tolerance. A float32 cache: over
+    /// float16 the chunked and the single-chunk reading round queries, probabilities and keys at
+    /// different points (up to 3.5e-4 apart on an AMD EPYC), which is the cache's error, not the pass's.
     @Test func kvzipScoresAreTheLargestReconstructionAttention() throws {
         var rng = SplitMix64(seed: 3)
         let document = (0..<70).map { _ in Int32(rng.next() % 256) }
-        let cache = try Self.model.makeCache(blockSize: 16, capacityBlocks: 200)
+        let cache = try Self.model.makeCache(blockSize: 16, kvType: .f32, capacityBlocks: 200)
         let sequence = cache.addSequence()
         _ = try Self.model.prefill(document, sequence: sequence, cache: cache)
         let context = ScoringContext(model: Self.model, tokenizer: Self.tokenizer, tokens: document)
