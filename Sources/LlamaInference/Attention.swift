@@ -68,7 +68,15 @@ struct Attention {
             let h = item % c.kvHeads, tile = tiles - 1 - item / c.kvHeads
             let rowStart = tile * Self.queryTile, rows = min(Self.queryTile, count - rowStart)
             let past = views[h].length - count
-            let width = past + rowStart + rows
+            // Slots hidden from the tile's first query by the sliding window are hidden from all its
+            // later queries too: the products skip that leading run (on a local layer, a tile reads
+            // about window + queryTile keys instead of its whole causal prefix).
+            var skipped = 0
+            if let window, let slotPositions {
+                skipped = Self.leadingSlotsOutsideWindow(
+                    slotPositions[h], count: past + rowStart, query: startPosition + rowStart, window: window)
+            }
+            let width = past + rowStart + rows - skipped
             let stacked = UnsafeMutablePointer<Float>.allocate(capacity: g * rows * d)
             let scores = UnsafeMutablePointer<Float>.allocate(capacity: g * rows * width)
             let results = UnsafeMutablePointer<Float>.allocate(capacity: g * rows * d)
@@ -85,22 +93,24 @@ struct Attention {
             let halfCache = roundsOperands(over: views[h])
             if halfCache { HalfPrecisionOperands.round(stacked, count: g * rows * d) }
             BLAS.gemm(
-                m: g * rows, n: width, k: d, a: stacked, b: sharedKeys[h].base, ldb: d, transposeB: true, c: scores,
-                ldc: width, alpha: scale)
+                m: g * rows, n: width, k: d, a: stacked, b: sharedKeys[h].base + skipped * d, ldb: d, transposeB: true,
+                c: scores, ldc: width, alpha: scale)
             for r in 0..<g * rows {
-                let row = scores + r * width, visible = past + rowStart + r % rows + 1
+                let row = scores + r * width, visible = past + rowStart + r % rows + 1 - skipped
                 if let window, let slotPositions {
-                    Self.maskOutsideWindow(
-                        row, positions: slotPositions[h], count: visible, query: startPosition + rowStart + r % rows,
-                        window: window)
+                    slotPositions[h].withUnsafeBufferPointer { positions in
+                        Self.maskOutsideWindow(
+                            row, positions: UnsafeBufferPointer(rebasing: positions[skipped...]), count: visible,
+                            query: startPosition + rowStart + r % rows, window: window)
+                    }
                 }
                 Kernels.softmax(row, count: visible)
                 (row + visible).update(repeating: 0, count: width - visible)
             }
             if halfCache { HalfPrecisionOperands.round(scores, count: g * rows * width) }
             BLAS.gemm(
-                m: g * rows, n: d, k: width, a: scores, lda: width, b: sharedValues[h].base, ldb: d, transposeB: false,
-                c: results, ldc: d)
+                m: g * rows, n: d, k: width, a: scores, lda: width, b: sharedValues[h].base + skipped * d, ldb: d,
+                transposeB: false, c: results, ldc: d)
             for j in 0..<g {
                 for i in 0..<rows {
                     (out.base + (rowStart + i) * queryWidth + (h * g + j) * d).update(from: results + (j * rows + i) * d, count: d)
@@ -176,7 +186,22 @@ struct Attention {
     static func maskOutsideWindow(
         _ scores: UnsafeMutablePointer<Float>, positions: [Int32], count: Int, query: Int, window: Int
     ) {
+        positions.withUnsafeBufferPointer { maskOutsideWindow(scores, positions: $0, count: count, query: query, window: window) }
+    }
+
+    static func maskOutsideWindow(
+        _ scores: UnsafeMutablePointer<Float>, positions: UnsafeBufferPointer<Int32>, count: Int, query: Int, window: Int
+    ) {
         for j in 0..<count where query - Int(positions[j]) >= window { scores[j] = -.infinity }
+    }
+
+    /// How many of the first `count` slots (in logical order) lie outside the window of the query at
+    /// position `query`, counted from the first slot until one inside: `[0, count]`. A later query
+    /// (larger position) sees none of them either.
+    static func leadingSlotsOutsideWindow(_ positions: [Int32], count: Int, query: Int, window: Int) -> Int {
+        var j = 0
+        while j < count, query - Int(positions[j]) >= window { j += 1 }
+        return j
     }
 
     /// Copies a head's keys and values in logical order, as floats: `[length, headDim]` each.
