@@ -86,15 +86,6 @@ void kvc_kquant_dequantize_row(kvc_kquant_type type, const uint8_t *w, int32_t c
 
 // MARK: - Portable kernels
 
-/// The 6-bit quant u (0…63) of element e of a Q6_K block: per half h of 128, element 32k + l
-/// takes its low 4 bits from ql[64h + l + 32(k&1)] (low nibble for k < 2, high for k ≥ 2) and its
-/// high 2 bits from bits 2k, 2k+1 of qh[32h + l].
-static inline int kvc_q6k_quant(const uint8_t *block, int e) {
-    int h = e / 128, k = (e % 128) / 32, l = e % 32;
-    uint8_t low = block[64 * h + l + 32 * (k & 1)];
-    return (k < 2 ? low & 0x0F : low >> 4) | ((block[KVC_Q6K_QH + 32 * h + l] >> (2 * k)) & 3) << 4;
-}
-
 void kvc_q4k_row_portable(const uint8_t *row, int32_t blocks, const kvc_q8k_block *x, int32_t count, float *out) {
     for (int t = 0; t < count; t++) out[t] = 0;
     for (int32_t b = 0; b < blocks; b++) {
@@ -153,7 +144,8 @@ void kvc_kquant_matmul(
     if (!kvc_isa_supported(isa)) isa = KVC_ISA_PORTABLE;
     switch (isa) {
 #if defined(__x86_64__)
-    case KVC_ISA_AVX512_VNNI: kernel = q4 ? kvc_q4k_row_avx512 : kvc_q6k_row_avx512; break;
+    // AVX-512 VNNI multiplies 16-row panels (kvc_kpanel_matmul); on rows it runs the AVX2 kernels.
+    case KVC_ISA_AVX512_VNNI:
     case KVC_ISA_AVX2: kernel = q4 ? kvc_q4k_row_avx2 : kvc_q6k_row_avx2; break;
 #endif
     default: break;

@@ -65,7 +65,22 @@ void kvc_q4k_row_portable(const uint8_t *row, int32_t blocks, const kvc_q8k_bloc
 void kvc_q6k_row_portable(const uint8_t *row, int32_t blocks, const kvc_q8k_block *x, int32_t count, float *out);
 void kvc_q4k_row_avx2(const uint8_t *row, int32_t blocks, const kvc_q8k_block *x, int32_t count, float *out);
 void kvc_q6k_row_avx2(const uint8_t *row, int32_t blocks, const kvc_q8k_block *x, int32_t count, float *out);
-void kvc_q4k_row_avx512(const uint8_t *row, int32_t blocks, const kvc_q8k_block *x, int32_t count, float *out);
-void kvc_q6k_row_avx512(const uint8_t *row, int32_t blocks, const kvc_q8k_block *x, int32_t count, float *out);
+
+/// The 6-bit quant u (0…63) of element e of a Q6_K block: per half h of 128, element 32k + l
+/// takes its low 4 bits from ql[64h + l + 32(k&1)] (low nibble for k < 2, high for k ≥ 2) and its
+/// high 2 bits from bits 2k, 2k+1 of qh[32h + l].
+static inline int kvc_q6k_quant(const uint8_t *block, int e) {
+    int h = e / 128, k = (e % 128) / 32, l = e % 32;
+    uint8_t low = block[64 * h + l + 32 * (k & 1)];
+    return (k < 2 ? low & 0x0F : low >> 4) | ((block[KVC_Q6K_QH + 32 * h + l] >> (2 * k)) & 3) << 4;
+}
+
+/// Tokens one panel kernel call handles.
+enum { KVC_KPANEL_TILE = 8 };
+
+/// One panel (16 rows, `blocks` records) × `count` ≤ KVC_KPANEL_TILE tokens:
+/// out[16·t + r] = Σ_c W[16p + r, c]·x_t[c]. x: the first token's blocks; token t's at x + t·blocks.
+void kvc_q4k_panel_avx512(const uint8_t *panel, int32_t blocks, const kvc_q8k_block *x, int32_t count, float *out);
+void kvc_q6k_panel_avx512(const uint8_t *panel, int32_t blocks, const kvc_q8k_block *x, int32_t count, float *out);
 
 #endif

@@ -10,14 +10,18 @@ import GGUF
 /// half-float super-block scale (and Q6_K has 16-column sub-blocks), so their weights have no exact
 /// 32-column d·u + m form; requantizing them would add a rounding llama.cpp does not have.
 ///
-/// Storage: the file's blocks, row after row (`rows · columns / 256` blocks), 64-byte aligned.
-/// Immutable after construction.
+/// Storage: the file's blocks, row after row (`rows · columns / 256` blocks), 64-byte aligned, read
+/// by the row kernels (portable C, AVX2); and, on a CPU with AVX-512 VNNI, the same weights repacked
+/// into 16-row panels (`kvc_kpanel_pack`), which that path multiplies with every unpacked weight
+/// register shared by up to 8 tokens. Both give bit-identical results. Immutable after construction.
 final class KQuantMatrix: @unchecked Sendable {
     let rows: Int
     let columns: Int
     let type: GGMLType
     private let kind: kvc_kquant_type
     private let blocks: UnsafeMutableRawPointer
+    /// The 16-row panels, when this CPU runs their kernels.
+    private let panels: UnsafeMutableRawPointer?
 
     static let blockLength = Int(KVC_KQUANT_BLOCK)
     /// The block types these kernels multiply.
@@ -40,9 +44,22 @@ final class KQuantMatrix: @unchecked Sendable {
         kind = type == .q4_K ? KVC_KQUANT_Q4_K : KVC_KQUANT_Q6_K
         blocks = .allocate(byteCount: max(bytes, 1), alignment: 64)
         blocks.copyMemory(from: raw.baseAddress!, byteCount: bytes)
+        if kvc_kpanel_supported() != 0 {
+            let panelBytes = Int(kvc_kpanel_bytes(kind, Int32(rows), Int32(columns)))
+            let panels = UnsafeMutableRawPointer.allocate(byteCount: panelBytes, alignment: 64)
+            kvc_kpanel_pack(
+                kind, blocks.assumingMemoryBound(to: UInt8.self), Int32(rows), Int32(columns),
+                panels.assumingMemoryBound(to: UInt8.self))
+            self.panels = panels
+        } else {
+            panels = nil
+        }
     }
 
-    deinit { blocks.deallocate() }
+    deinit {
+        blocks.deallocate()
+        panels?.deallocate()
+    }
 
     /// out[c] = W[row, c] for every column (ggml's dequantization, float32).
     func dequantizeRow(_ row: Int, into out: UnsafeMutablePointer<Float>) {
@@ -68,6 +85,10 @@ final class KQuantMatrix: @unchecked Sendable {
         isa: kvc_isa = QuantizedKernels.isa
     ) {
         precondition(x.columns == columns, "activations of width \(x.columns) for a matrix of width \(columns)")
+        if isa == KVC_ISA_AVX512_VNNI, let panels {
+            multiplyPanels(panels, x, into: y, ldy: ldy, accumulate: accumulate)
+            return
+        }
         let tokens = x.tokens
         // Row chunks of 32 keep their blocks in L1/L2 while a chunk of up to 64 tokens streams past.
         let rowChunk = 32, tokenChunk = 64
@@ -81,6 +102,30 @@ final class KQuantMatrix: @unchecked Sendable {
                 kind, w.base, Int32(columns), Int32(r * rowChunk), Int32(min(rows, (r + 1) * rowChunk)), xs.base,
                 Int32(t * tokenChunk), Int32(min(tokens, (t + 1) * tokenChunk)), ys.base, Int64(ldy),
                 accumulate ? 1 : 0, isa)
+        }
+    }
+}
+
+extension KQuantMatrix {
+    /// ``multiply(_:into:ldy:accumulate:isa:)`` on the AVX-512 panels: tasks of two panels (32
+    /// rows) × up to 64 tokens, as the row path splits its work.
+    private func multiplyPanels(
+        _ panels: UnsafeMutableRawPointer, _ x: Q8KActivations, into y: UnsafeMutablePointer<Float>, ldy: Int,
+        accumulate: Bool
+    ) {
+        let tokens = x.tokens, panelRows = Int(KVC_KPANEL_ROWS)
+        let panelCount = (rows + panelRows - 1) / panelRows
+        let panelChunk = 2, tokenChunk = 64
+        let panelChunks = (panelCount + panelChunk - 1) / panelChunk, tokenChunks = (tokens + tokenChunk - 1) / tokenChunk
+        let ys = SharedPointer(y), w = SharedPointer(panels.assumingMemoryBound(to: UInt8.self))
+        let xs = SharedPointer(x.blocks)
+        let kind = kind, rows = rows, columns = columns
+        parallelFor(panelChunks * tokenChunks) { task in
+            let p = task % panelChunks, t = task / panelChunks
+            kvc_kpanel_matmul(
+                kind, w.base, Int32(rows), Int32(columns), Int32(p * panelChunk),
+                Int32(min(panelCount, (p + 1) * panelChunk)), xs.base, Int32(t * tokenChunk),
+                Int32(min(tokens, (t + 1) * tokenChunk)), ys.base, Int64(ldy), accumulate ? 1 : 0)
         }
     }
 }

@@ -56,6 +56,43 @@ void kvc_kquant_matmul(
     const kvc_q8k_block *x, int32_t token_begin, int32_t token_end, float *y, int64_t ldy, int32_t accumulate,
     kvc_isa isa);
 
+// MARK: - Row panels (AVX-512 VNNI)
+//
+// The same products from a copy of the weights repacked at load into panels of 16 rows, so that
+// one zmm register holds 16 rows × 4 columns and vpdpbusd multiplies them with 4 broadcast
+// activation bytes of a token (as the Q4_1 / Q8_0 panels of kvc_quant.h), up to 8 tokens sharing
+// every weight register. Per (panel, super-block) a record holds, for its 16 rows:
+//   Q4_K: quants, 32 groups of 8 columns × 64 bytes (byte 4·row + i: column 8g + i in the low
+//         nibble, 8g + 4 + i in the high); scales sc_s [8][16] u8; minimum pairs [4][16] of int16
+//         (m_2k, m_2k+1); d [16] and dmin [16] as half floats.
+//   Q6_K: quants u (0…63), 64 groups of 4 columns × 64 bytes (byte 4·row + i: column 4g + i);
+//         scales sc_s [16][16] int8; scale pairs [8][16] of int16 (sc_2k, sc_2k+1); d [16] half.
+// Rows past the matrix's last row are zero. The integer sums and the float steps per (row, token)
+// are those above, so the results are bit-identical to kvc_kquant_matmul's.
+
+/// 16: rows per panel.
+#define KVC_KPANEL_ROWS 16
+
+/// Bytes of one (panel, super-block) record of `type` (a multiple of 64; 0 for an unknown type).
+int32_t kvc_kpanel_record_bytes(kvc_kquant_type type);
+
+/// Bytes of the panels of a `rows` × `columns` matrix: ceil(rows / 16) · columns / 256 records.
+int64_t kvc_kpanel_bytes(kvc_kquant_type type, int32_t rows, int32_t columns);
+
+/// Repacks the row-major super-blocks `w` (as kvc_kquant_matmul reads them) into `panels`
+/// (kvc_kpanel_bytes of them, records panel after panel, super-blocks in order within a panel).
+void kvc_kpanel_pack(kvc_kquant_type type, const uint8_t *w, int32_t rows, int32_t columns, uint8_t *panels);
+
+/// Whether kvc_kpanel_matmul runs on this CPU (AVX-512 VNNI).
+int kvc_kpanel_supported(void);
+
+/// y[t, r] (+)= Σ_c W[r, c]·x[t, c] for the rows of panels [panel_begin, panel_end) below `rows`
+/// and tokens [token_begin, token_end); arguments as kvc_kquant_matmul. Needs kvc_kpanel_supported().
+void kvc_kpanel_matmul(
+    kvc_kquant_type type, const uint8_t *panels, int32_t rows, int32_t columns, int32_t panel_begin,
+    int32_t panel_end, const kvc_q8k_block *x, int32_t token_begin, int32_t token_end, float *y, int64_t ldy,
+    int32_t accumulate);
+
 /// out[c] = W[row, c] (float32, ggml's dequantize_row_q4_K / _q6_K), for embeddings and tests.
 void kvc_kquant_dequantize_row(kvc_kquant_type type, const uint8_t *w, int32_t columns, int32_t row, float *out);
 
