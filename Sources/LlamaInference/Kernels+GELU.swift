@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 extension Kernels {
@@ -23,8 +24,13 @@ extension Kernels {
         geluTable.withUnsafeBufferPointer { table in
             let lookup = SharedPointer(UnsafeMutablePointer(mutating: table.baseAddress!))
             parallelFor(chunks) { c in
+                // The gate row's half floats, converted in bulk (F16C where the CPU has it; the same
+                // rounding as Float16(x), which compiles to a library call per element).
+                let halves = UnsafeMutablePointer<UInt16>.allocate(capacity: width)
+                defer { halves.deallocate() }
                 for r in c * chunk..<min(rows, (c + 1) * chunk) {
                     let g = input.base + r * 2 * width, u = g + width, o = out.base + r * width
+                    kvc_floats_to_halves(g, halves, Int64(width), QuantizedKernels.isa)
                     for i in 0..<width {
                         let x = g[i]
                         if x <= -10 {
@@ -32,7 +38,7 @@ extension Kernels {
                         } else if x >= 10 {
                             o[i] = x * u[i]
                         } else {
-                            o[i] = lookup.base[Int(Float16(x).bitPattern)] * u[i]
+                            o[i] = lookup.base[Int(halves[i])] * u[i]
                         }
                     }
                 }
