@@ -44,10 +44,30 @@ enum Kernels {
     ) {
         for r in 0..<rows {
             let x = input + r * width, y = output + r * width
-            let meanSquare = dot(x, x, width) / Float(width)
+            let meanSquare = meanOfSquares(x, width)
             let scale = 1 / (meanSquare + epsilon).squareRoot()
             for i in 0..<width { y[i] = x[i] * scale * weight[i] }
         }
+    }
+
+    /// Σ x[i]² / width as ggml's `rms_norm` forms it: float squares summed in double precision, the
+    /// mean rounded to float once (ggml-cpu ops.cpp, `ggml_compute_forward_rms_norm_f32`). A double
+    /// sum of float terms hardly depends on its order, so the 8-lane sum gives ggml's float mean
+    /// where a float sum (one rounding per addition) differed from it in the last bits.
+    static func meanOfSquares(_ x: UnsafePointer<Float>, _ width: Int) -> Float {
+        var lanes = SIMD8<Double>()
+        var i = 0
+        while i + 8 <= width {
+            let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
+            lanes += SIMD8<Double>(v * v)
+            i += 8
+        }
+        var sum = lanes.sum()
+        while i < width {
+            sum += Double(x[i] * x[i])
+            i += 1
+        }
+        return Float(sum / Double(width))
     }
 
     /// SwiGLU: out[r, i] = silu(gate[r, i]) · up[r, i] with silu(g) = g / (1 + e^-g).
