@@ -1,5 +1,6 @@
-// K-quant × Q8_K products: activation quantization, dequantization, the portable row kernels (the
-// definition the vector paths reproduce bit for bit) and the dispatcher over rows and tokens.
+// K-quant × Q8_K products: activation quantization, dequantization, and the portable row kernels
+// over the file's blocks (the definition the vector panel kernels reproduce bit for bit) with their
+// loop over rows and tokens.
 // Layouts and arithmetic: ggml-common.h (block_q4_K, block_q6_K, block_q8_K), ggml-quants.c
 // (quantize_row_q8_K_ref, dequantize_row_q4_K, dequantize_row_q6_K), ggml-cpu quants.c
 // (ggml_vec_dot_q4_K_q8_K_generic, ggml_vec_dot_q6_K_q8_K_generic).
@@ -137,19 +138,8 @@ void kvc_q6k_row_portable(const uint8_t *row, int32_t blocks, const kvc_q8k_bloc
 
 void kvc_kquant_matmul(
     kvc_kquant_type type, const uint8_t *w, int32_t columns, int32_t row_begin, int32_t row_end,
-    const kvc_q8k_block *x, int32_t token_begin, int32_t token_end, float *y, int64_t ldy, int32_t accumulate,
-    kvc_isa isa) {
-    int q4 = type == KVC_KQUANT_Q4_K;
-    kvc_kquant_row_kernel kernel = q4 ? kvc_q4k_row_portable : kvc_q6k_row_portable;
-    if (!kvc_isa_supported(isa)) isa = KVC_ISA_PORTABLE;
-    switch (isa) {
-#if defined(__x86_64__)
-    // AVX-512 VNNI multiplies 16-row panels (kvc_kpanel_matmul); on rows it runs the AVX2 kernels.
-    case KVC_ISA_AVX512_VNNI:
-    case KVC_ISA_AVX2: kernel = q4 ? kvc_q4k_row_avx2 : kvc_q6k_row_avx2; break;
-#endif
-    default: break;
-    }
+    const kvc_q8k_block *x, int32_t token_begin, int32_t token_end, float *y, int64_t ldy, int32_t accumulate) {
+    kvc_kquant_row_kernel kernel = type == KVC_KQUANT_Q4_K ? kvc_q4k_row_portable : kvc_q6k_row_portable;
     int32_t blocks = columns / KVC_KQUANT_BLOCK;
     size_t row_bytes = (size_t)blocks * (size_t)kvc_kquant_block_bytes(type);
     float out[KVC_KQUANT_TILE];

@@ -1,8 +1,11 @@
-// AVX2 K-quant × Q8_K row kernels (same integer sums and float steps as kquant.c). vpmaddubsw
-// multiplies the unsigned quants (Q4_K: 0…15, Q6_K: 0…63) with the signed activation bytes into
-// int16 pairs (at most 2·63·127 = 16002, no saturation); vpmaddwd with the sub-block scales widens
-// them to int32. Q6_K's −32 is applied once per block through the activations' 16-sums, as
-// ggml_vec_dot_q6_K_q8_K (ggml-cpu/arch/x86/quants.c) does.
+// AVX2 K-quant × Q8_K panel kernels (x86 without AVX-512 VNNI), on the same 16-row panels as the
+// AVX-512 ones (kvc_kquant.h), processed as two halves of 8 rows: one ymm register = 8 rows × 4
+// columns. vpmaddubsw multiplies the unsigned quants with 4 broadcast activation bytes into int16
+// pairs (at most 2·63·127 = 16002 per pair, so a Q4_K sub-block of 32 columns, 8 × 2·15·127 =
+// 30480, and half a Q6_K sub-block, 2 × 16002, are summed in int16 without saturation); vpmaddwd
+// with the rows' sub-block scales as int16 pairs widens them to int32, exactly sc_s·dot. The minimum
+// and offset terms and the float steps are those of the AVX-512 kernels: results are bit-identical
+// to the portable row kernels.
 #if defined(__x86_64__)
 #include "kquant_internal.h"
 #include <immintrin.h>
@@ -10,96 +13,144 @@
 #define KVC_AVX2 __attribute__((target("avx2,fma,f16c")))
 #define KVC_INLINE static inline __attribute__((always_inline))
 
-KVC_INLINE KVC_AVX2 int32_t hsum_i32(__m256i v) {
-    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
-    return _mm_cvtsi128_si32(s);
+enum {
+    Q4K_SCALES = 2048, Q4K_MIN_PAIRS = Q4K_SCALES + 128, Q4K_D = Q4K_MIN_PAIRS + 256, Q4K_DMIN = Q4K_D + 32,
+    Q4K_RECORD = 2496,
+    Q6K_SCALES = 4096, Q6K_SCALE_PAIRS = Q6K_SCALES + 256, Q6K_D = Q6K_SCALE_PAIRS + 512, Q6K_RECORD = 4928,
+    PREFETCH_AHEAD = 4096,
+    HALF_TILE = 4,
+};
+
+KVC_INLINE KVC_AVX2 __m256i broadcast4(const void *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm256_set1_epi32(v);
 }
 
-KVC_INLINE KVC_AVX2 void q4k_row(const uint8_t *row, int32_t blocks, const kvc_q8k_block *x, const int T, float *out) {
+/// The 8 rows' scales of one sub-block as int16 pairs (sc, sc) in int32 lanes, from 8 scale bytes.
+KVC_INLINE KVC_AVX2 __m256i scale_pairs(__m256i scale32) {
+    return _mm256_or_si256(_mm256_and_si256(scale32, _mm256_set1_epi32(0xFFFF)), _mm256_slli_epi32(scale32, 16));
+}
+
+KVC_INLINE KVC_AVX2 __m256 add_scaled(__m256 acc, __m256 d, float dx, __m256i sumi) {
+    return _mm256_add_ps(acc, _mm256_mul_ps(_mm256_mul_ps(d, _mm256_set1_ps(dx)), _mm256_cvtepi32_ps(sumi)));
+}
+
+/// Rows 8·half … 8·half + 7 of a Q4_K panel for T ≤ HALF_TILE tokens.
+KVC_INLINE KVC_AVX2 void q4k_half(
+    const uint8_t *panel, int32_t blocks, int half, const kvc_q8k_block *x, const int T, float *out) {
     const __m256i low_nibbles = _mm256_set1_epi8(0x0F);
-    float acc[KVC_KQUANT_TILE] = {0};
-    for (int32_t b = 0; b < blocks; b++) {
-        const uint8_t *block = row + (size_t)b * KVC_Q4K_BYTES;
-        _mm_prefetch((const char *)(block + 4 * KVC_Q4K_BYTES), _MM_HINT_T0);
-        uint8_t scale[8], min[8];
-        kvc_q4k_scales(block + KVC_Q4K_SCALES, scale, min);
-        __m256i sum[KVC_KQUANT_TILE];
-        for (int t = 0; t < T; t++) sum[t] = _mm256_setzero_si256();
-        for (int c = 0; c < 4; c++) {
-            __m256i packed = _mm256_loadu_si256((const __m256i *)(block + KVC_Q4K_QS + 32 * c));
-            __m256i lo = _mm256_and_si256(packed, low_nibbles);
-            __m256i hi = _mm256_and_si256(_mm256_srli_epi16(packed, 4), low_nibbles);
-            __m256i scale_lo = _mm256_set1_epi16(scale[2 * c]), scale_hi = _mm256_set1_epi16(scale[2 * c + 1]);
-            for (int t = 0; t < T; t++) {
-                const int8_t *q = x[(size_t)t * (size_t)blocks + b].q + 64 * c;
-                __m256i xl = _mm256_loadu_si256((const __m256i *)q), xh = _mm256_loadu_si256((const __m256i *)(q + 32));
-                sum[t] = _mm256_add_epi32(sum[t], _mm256_madd_epi16(_mm256_maddubs_epi16(lo, xl), scale_lo));
-                sum[t] = _mm256_add_epi32(sum[t], _mm256_madd_epi16(_mm256_maddubs_epi16(hi, xh), scale_hi));
-            }
+    __m256 acc[HALF_TILE];
+    for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
+    const uint8_t *record = panel;
+    for (int32_t b = 0; b < blocks; b++, record += Q4K_RECORD) {
+        for (int line = 0; line < Q4K_RECORD / 2; line += 64) {
+            _mm_prefetch((const char *)record + PREFETCH_AHEAD + half * (Q4K_RECORD / 2) + line, _MM_HINT_T0);
         }
-        float d = kvc_half_to_float(kvc_load_u16(block)), dmin = kvc_half_to_float(kvc_load_u16(block + 2));
+        const kvc_q8k_block *xb[HALF_TILE];
+        for (int t = 0; t < T; t++) xb[t] = x + (size_t)t * (size_t)blocks + b;
+        __m256i sumi[HALF_TILE];
+        for (int t = 0; t < T; t++) sumi[t] = _mm256_setzero_si256();
+        for (int s = 0; s < 8; s++) {
+            __m256i pairs[HALF_TILE];
+            for (int t = 0; t < T; t++) pairs[t] = _mm256_setzero_si256();
+            for (int g = 4 * s; g < 4 * s + 4; g++) {
+                __m256i packed = _mm256_load_si256((const __m256i *)(record + 64 * g + 32 * half));
+                __m256i lo = _mm256_and_si256(packed, low_nibbles);
+                __m256i hi = _mm256_and_si256(_mm256_srli_epi16(packed, 4), low_nibbles);
+                for (int t = 0; t < T; t++) {
+                    pairs[t] = _mm256_add_epi16(pairs[t], _mm256_maddubs_epi16(lo, broadcast4(xb[t]->q + 8 * g)));
+                    pairs[t] = _mm256_add_epi16(pairs[t], _mm256_maddubs_epi16(hi, broadcast4(xb[t]->q + 8 * g + 4)));
+                }
+            }
+            __m256i scale = scale_pairs(
+                _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(record + Q4K_SCALES + 16 * s + 8 * half))));
+            for (int t = 0; t < T; t++) sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(pairs[t], scale));
+        }
+        __m256 d = _mm256_cvtph_ps(_mm_load_si128((const __m128i *)(record + Q4K_D + 16 * half)));
+        __m256 dmin = _mm256_cvtph_ps(_mm_load_si128((const __m128i *)(record + Q4K_DMIN + 16 * half)));
         for (int t = 0; t < T; t++) {
-            const kvc_q8k_block *xb = x + (size_t)t * (size_t)blocks + b;
-            acc[t] = kvc_kquant_accumulate(acc[t], d, dmin, xb->d, hsum_i32(sum[t]), kvc_q4k_min_sum(min, xb->sums));
+            acc[t] = add_scaled(acc[t], d, xb[t]->d, sumi[t]);
+            __m128i pair_sums = _mm_hadd_epi16(
+                _mm_loadu_si128((const __m128i *)xb[t]->sums), _mm_loadu_si128((const __m128i *)(xb[t]->sums + 8)));
+            int32_t pairs[4];
+            _mm_storeu_si128((__m128i *)pairs, pair_sums);
+            __m256i summ = _mm256_setzero_si256();
+            for (int k = 0; k < 4; k++) {
+                summ = _mm256_add_epi32(summ, _mm256_madd_epi16(
+                    _mm256_load_si256((const __m256i *)(record + Q4K_MIN_PAIRS + 64 * k + 32 * half)),
+                    _mm256_set1_epi32(pairs[k])));
+            }
+            acc[t] = _mm256_sub_ps(acc[t], _mm256_mul_ps(_mm256_mul_ps(dmin, _mm256_set1_ps(xb[t]->d)), _mm256_cvtepi32_ps(summ)));
         }
     }
-    for (int t = 0; t < T; t++) out[t] = acc[t];
+    for (int t = 0; t < T; t++) _mm256_storeu_ps(out + KVC_KPANEL_ROWS * t + 8 * half, acc[t]);
 }
 
-KVC_INLINE KVC_AVX2 void q6k_row(const uint8_t *row, int32_t blocks, const kvc_q8k_block *x, const int T, float *out) {
-    const __m256i low_nibbles = _mm256_set1_epi8(0x0F), high_pair = _mm256_set1_epi8(0x30);
-    float acc[KVC_KQUANT_TILE] = {0};
-    for (int32_t b = 0; b < blocks; b++) {
-        const uint8_t *block = row + (size_t)b * KVC_Q6K_BYTES;
-        _mm_prefetch((const char *)(block + 4 * KVC_Q6K_BYTES), _MM_HINT_T0);
-        const int8_t *scale = (const int8_t *)(block + KVC_Q6K_SCALES);
-        __m256i sum[KVC_KQUANT_TILE];
-        for (int t = 0; t < T; t++) sum[t] = _mm256_setzero_si256();
-        for (int h = 0; h < 2; h++) {
-            __m256i ql0 = _mm256_loadu_si256((const __m256i *)(block + 64 * h));
-            __m256i ql1 = _mm256_loadu_si256((const __m256i *)(block + 64 * h + 32));
-            __m256i qh = _mm256_loadu_si256((const __m256i *)(block + KVC_Q6K_QH + 32 * h));
-            // u of elements 128h + 32k + l, k = 0…3 (quants 0…63).
-            __m256i u[4] = {
-                _mm256_or_si256(_mm256_and_si256(ql0, low_nibbles), _mm256_and_si256(_mm256_slli_epi16(qh, 4), high_pair)),
-                _mm256_or_si256(_mm256_and_si256(ql1, low_nibbles), _mm256_and_si256(_mm256_slli_epi16(qh, 2), high_pair)),
-                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low_nibbles), _mm256_and_si256(qh, high_pair)),
-                _mm256_or_si256(
-                    _mm256_and_si256(_mm256_srli_epi16(ql1, 4), low_nibbles), _mm256_and_si256(_mm256_srli_epi16(qh, 2), high_pair)),
-            };
-            for (int k = 0; k < 4; k++) {
-                // Bytes 0–15 belong to sub-block 8h + 2k, bytes 16–31 to the next.
-                __m256i scales = _mm256_set_m128i(
-                    _mm_set1_epi16(scale[8 * h + 2 * k + 1]), _mm_set1_epi16(scale[8 * h + 2 * k]));
+/// Rows 8·half … 8·half + 7 of a Q6_K panel for T ≤ HALF_TILE tokens.
+KVC_INLINE KVC_AVX2 void q6k_half(
+    const uint8_t *panel, int32_t blocks, int half, const kvc_q8k_block *x, const int T, float *out) {
+    __m256 acc[HALF_TILE];
+    for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
+    const uint8_t *record = panel;
+    for (int32_t b = 0; b < blocks; b++, record += Q6K_RECORD) {
+        for (int line = 0; line < Q6K_RECORD / 2; line += 64) {
+            _mm_prefetch((const char *)record + PREFETCH_AHEAD + half * (Q6K_RECORD / 2) + line, _MM_HINT_T0);
+        }
+        const kvc_q8k_block *xb[HALF_TILE];
+        for (int t = 0; t < T; t++) xb[t] = x + (size_t)t * (size_t)blocks + b;
+        // −32·Σ_s sc_s·(16-sum s), then Σ_s sc_s·dot_s.
+        __m256i sumi[HALF_TILE];
+        for (int t = 0; t < T; t++) sumi[t] = _mm256_setzero_si256();
+        for (int k = 0; k < 8; k++) {
+            __m256i pair = _mm256_load_si256((const __m256i *)(record + Q6K_SCALE_PAIRS + 64 * k + 32 * half));
+            for (int t = 0; t < T; t++) sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(pair, broadcast4(xb[t]->sums + 2 * k)));
+        }
+        for (int t = 0; t < T; t++) sumi[t] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(sumi[t], 5));
+        for (int s = 0; s < 16; s++) {
+            __m256i scale = scale_pairs(
+                _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(record + Q6K_SCALES + 16 * s + 8 * half))));
+            // Two groups of 4 columns per int16 sum (2 × 2·63·127 < 2^15).
+            for (int g = 4 * s; g < 4 * s + 4; g += 2) {
+                __m256i u0 = _mm256_load_si256((const __m256i *)(record + 64 * g + 32 * half));
+                __m256i u1 = _mm256_load_si256((const __m256i *)(record + 64 * (g + 1) + 32 * half));
                 for (int t = 0; t < T; t++) {
-                    const int8_t *q = x[(size_t)t * (size_t)blocks + b].q + 128 * h + 32 * k;
-                    __m256i products = _mm256_maddubs_epi16(u[k], _mm256_loadu_si256((const __m256i *)q));
-                    sum[t] = _mm256_add_epi32(sum[t], _mm256_madd_epi16(products, scales));
+                    __m256i pairs = _mm256_add_epi16(
+                        _mm256_maddubs_epi16(u0, broadcast4(xb[t]->q + 4 * g)),
+                        _mm256_maddubs_epi16(u1, broadcast4(xb[t]->q + 4 * g + 4)));
+                    sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(pairs, scale));
                 }
             }
         }
-        float d = kvc_half_to_float(kvc_load_u16(block + KVC_Q6K_D));
-        for (int t = 0; t < T; t++) {
-            const kvc_q8k_block *xb = x + (size_t)t * (size_t)blocks + b;
-            int32_t sumi = hsum_i32(sum[t]) - 32 * kvc_q6k_offset_sum(scale, xb->sums);
-            acc[t] = kvc_kquant_accumulate(acc[t], d, 0, xb->d, sumi, 0);
-        }
+        __m256 d = _mm256_cvtph_ps(_mm_load_si128((const __m128i *)(record + Q6K_D + 16 * half)));
+        for (int t = 0; t < T; t++) acc[t] = add_scaled(acc[t], d, xb[t]->d, sumi[t]);
     }
-    for (int t = 0; t < T; t++) out[t] = acc[t];
+    for (int t = 0; t < T; t++) _mm256_storeu_ps(out + KVC_KPANEL_ROWS * t + 8 * half, acc[t]);
 }
 
-#define KVC_KQUANT_ROW(name, body)                                                                              \
-    void name(const uint8_t *row, int32_t blocks, const kvc_q8k_block *x, int32_t count, float *out);          \
-    KVC_AVX2 void name(const uint8_t *row, int32_t blocks, const kvc_q8k_block *x, int32_t count, float *out) { \
-        switch (count) {                                                                                        \
-        case 1: body(row, blocks, x, 1, out); break;                                                            \
-        case 2: body(row, blocks, x, 2, out); break;                                                            \
-        case 3: body(row, blocks, x, 3, out); break;                                                            \
-        default: body(row, blocks, x, 4, out); break;                                                           \
+#define KVC_KPANEL_HALF(name, body)                                                                             \
+    static KVC_AVX2 void name(const uint8_t *panel, int32_t blocks, int half, const kvc_q8k_block *x, int n, float *out) { \
+        switch (n) {                                                                                            \
+        case 1: body(panel, blocks, half, x, 1, out); break;                                                    \
+        case 2: body(panel, blocks, half, x, 2, out); break;                                                    \
+        case 3: body(panel, blocks, half, x, 3, out); break;                                                    \
+        default: body(panel, blocks, half, x, 4, out); break;                                                   \
         }                                                                                                       \
     }
-KVC_KQUANT_ROW(kvc_q4k_row_avx2, q4k_row)
-KVC_KQUANT_ROW(kvc_q6k_row_avx2, q6k_row)
+KVC_KPANEL_HALF(q4k_half_tile, q4k_half)
+KVC_KPANEL_HALF(q6k_half_tile, q6k_half)
+
+/// Both halves, tokens HALF_TILE at a time (16 ymm registers hold no more).
+#define KVC_KPANEL_AVX2(name, half_tile)                                                                        \
+    void name(const uint8_t *panel, int32_t blocks, const kvc_q8k_block *x, int32_t count, float *out);        \
+    KVC_AVX2 void name(const uint8_t *panel, int32_t blocks, const kvc_q8k_block *x, int32_t count, float *out) { \
+        for (int half = 0; half < 2; half++) {                                                                  \
+            for (int32_t t = 0; t < count; t += HALF_TILE) {                                                    \
+                int n = count - t < HALF_TILE ? count - t : HALF_TILE;                                          \
+                half_tile(panel, blocks, half, x + (size_t)t * (size_t)blocks, n, out + KVC_KPANEL_ROWS * t);   \
+            }                                                                                                   \
+        }                                                                                                       \
+    }
+KVC_KPANEL_AVX2(kvc_q4k_panel_avx2, q4k_half_tile)
+KVC_KPANEL_AVX2(kvc_q6k_panel_avx2, q6k_half_tile)
 #endif

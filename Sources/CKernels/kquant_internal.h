@@ -56,15 +56,13 @@ static inline float kvc_kquant_accumulate(float acc, float d, float dmin, float 
     return acc;
 }
 
-/// One weight row × `count` ≤ KVC_KQUANT_TILE tokens: out[t] = Σ_c W[row, c]·x_t[c].
+/// One weight row × `count` ≤ KVC_KQUANT_TILE tokens (the portable kernels): out[t] = Σ_c W[row, c]·x_t[c].
 /// x: the first token's blocks; token t's are at x + t·blocks.
 typedef void (*kvc_kquant_row_kernel)(
     const uint8_t *row, int32_t blocks, const kvc_q8k_block *x, int32_t count, float *out);
 
 void kvc_q4k_row_portable(const uint8_t *row, int32_t blocks, const kvc_q8k_block *x, int32_t count, float *out);
 void kvc_q6k_row_portable(const uint8_t *row, int32_t blocks, const kvc_q8k_block *x, int32_t count, float *out);
-void kvc_q4k_row_avx2(const uint8_t *row, int32_t blocks, const kvc_q8k_block *x, int32_t count, float *out);
-void kvc_q6k_row_avx2(const uint8_t *row, int32_t blocks, const kvc_q8k_block *x, int32_t count, float *out);
 
 /// The 6-bit quant u (0…63) of element e of a Q6_K block: per half h of 128, element 32k + l
 /// takes its low 4 bits from ql[64h + l + 32(k&1)] (low nibble for k < 2, high for k ≥ 2) and its
@@ -82,5 +80,7 @@ enum { KVC_KPANEL_TILE = 8 };
 /// out[16·t + r] = Σ_c W[16p + r, c]·x_t[c]. x: the first token's blocks; token t's at x + t·blocks.
 void kvc_q4k_panel_avx512(const uint8_t *panel, int32_t blocks, const kvc_q8k_block *x, int32_t count, float *out);
 void kvc_q6k_panel_avx512(const uint8_t *panel, int32_t blocks, const kvc_q8k_block *x, int32_t count, float *out);
+void kvc_q4k_panel_avx2(const uint8_t *panel, int32_t blocks, const kvc_q8k_block *x, int32_t count, float *out);
+void kvc_q6k_panel_avx2(const uint8_t *panel, int32_t blocks, const kvc_q8k_block *x, int32_t count, float *out);
 
 #endif

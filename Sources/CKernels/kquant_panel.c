@@ -82,13 +82,18 @@ void kvc_kpanel_pack(kvc_kquant_type type, const uint8_t *w, int32_t rows, int32
     }
 }
 
-int kvc_kpanel_supported(void) { return kvc_isa_supported(KVC_ISA_AVX512_VNNI); }
+int kvc_kpanel_supported(kvc_isa isa) {
+    return (isa == KVC_ISA_AVX2 || isa == KVC_ISA_AVX512_VNNI) && kvc_isa_supported(isa);
+}
 
 void kvc_kpanel_matmul(
     kvc_kquant_type type, const uint8_t *panels, int32_t rows, int32_t columns, int32_t panel_begin,
     int32_t panel_end, const kvc_q8k_block *x, int32_t token_begin, int32_t token_end, float *y, int64_t ldy,
-    int32_t accumulate) {
+    int32_t accumulate, kvc_isa isa) {
 #if defined(__x86_64__)
+    int q4 = type == KVC_KQUANT_Q4_K, wide = isa == KVC_ISA_AVX512_VNNI;
+    void (*kernel)(const uint8_t *, int32_t, const kvc_q8k_block *, int32_t, float *) =
+        wide ? (q4 ? kvc_q4k_panel_avx512 : kvc_q6k_panel_avx512) : (q4 ? kvc_q4k_panel_avx2 : kvc_q6k_panel_avx2);
     int32_t blocks = columns / KVC_KQUANT_BLOCK;
     size_t panel_bytes = (size_t)blocks * (size_t)kvc_kpanel_record_bytes(type);
     float out[KVC_KPANEL_TILE * KVC_KPANEL_ROWS];
@@ -97,11 +102,7 @@ void kvc_kpanel_matmul(
         const kvc_q8k_block *xt = x + (size_t)t * (size_t)blocks;
         for (int32_t p = panel_begin; p < panel_end; p++) {
             const uint8_t *panel = panels + (size_t)p * panel_bytes;
-            if (type == KVC_KQUANT_Q4_K) {
-                kvc_q4k_panel_avx512(panel, blocks, xt, count, out);
-            } else {
-                kvc_q6k_panel_avx512(panel, blocks, xt, count, out);
-            }
+            kernel(panel, blocks, xt, count, out);
             int32_t valid = rows - p * KVC_KPANEL_ROWS < KVC_KPANEL_ROWS ? rows - p * KVC_KPANEL_ROWS : KVC_KPANEL_ROWS;
             for (int32_t k = 0; k < count; k++) {
                 float *yr = y + (size_t)(t + k) * (size_t)ldy + (size_t)p * KVC_KPANEL_ROWS;
@@ -116,6 +117,6 @@ void kvc_kpanel_matmul(
     }
 #else
     (void)type, (void)panels, (void)rows, (void)columns, (void)panel_begin, (void)panel_end, (void)x;
-    (void)token_begin, (void)token_end, (void)y, (void)ldy, (void)accumulate;
+    (void)token_begin, (void)token_end, (void)y, (void)ldy, (void)accumulate, (void)isa;
 #endif
 }

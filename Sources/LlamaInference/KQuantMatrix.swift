@@ -11,16 +11,17 @@ import GGUF
 /// 32-column d·u + m form; requantizing them would add a rounding llama.cpp does not have.
 ///
 /// Storage: the file's blocks, row after row (`rows · columns / 256` blocks), 64-byte aligned, read
-/// by the row kernels (portable C, AVX2); and, on a CPU with AVX-512 VNNI, the same weights repacked
-/// into 16-row panels (`kvc_kpanel_pack`), which that path multiplies with every unpacked weight
-/// register shared by up to 8 tokens. Both give bit-identical results. Immutable after construction.
+/// by the portable row kernels (the definition); and, on a CPU with AVX2 or AVX-512 VNNI, the same
+/// weights repacked into 16-row panels (`kvc_kpanel_pack`), which the SIMD kernels multiply with
+/// every unpacked weight register shared by several tokens. All paths give bit-identical results.
+/// Immutable after construction.
 final class KQuantMatrix: @unchecked Sendable {
     let rows: Int
     let columns: Int
     let type: GGMLType
     private let kind: kvc_kquant_type
     private let blocks: UnsafeMutableRawPointer
-    /// The 16-row panels, when this CPU runs their kernels.
+    /// The 16-row panels, when this CPU runs their kernels (AVX2 and up).
     private let panels: UnsafeMutableRawPointer?
 
     static let blockLength = Int(KVC_KQUANT_BLOCK)
@@ -44,7 +45,7 @@ final class KQuantMatrix: @unchecked Sendable {
         kind = type == .q4_K ? KVC_KQUANT_Q4_K : KVC_KQUANT_Q6_K
         blocks = .allocate(byteCount: max(bytes, 1), alignment: 64)
         blocks.copyMemory(from: raw.baseAddress!, byteCount: bytes)
-        if kvc_kpanel_supported() != 0 {
+        if kvc_kpanel_supported(KVC_ISA_AVX2) != 0 {
             let panelBytes = Int(kvc_kpanel_bytes(kind, Int32(rows), Int32(columns)))
             let panels = UnsafeMutableRawPointer.allocate(byteCount: panelBytes, alignment: 64)
             kvc_kpanel_pack(
@@ -85,8 +86,8 @@ final class KQuantMatrix: @unchecked Sendable {
         isa: kvc_isa = QuantizedKernels.isa
     ) {
         precondition(x.columns == columns, "activations of width \(x.columns) for a matrix of width \(columns)")
-        if isa == KVC_ISA_AVX512_VNNI, let panels {
-            multiplyPanels(panels, x, into: y, ldy: ldy, accumulate: accumulate)
+        if let panels, kvc_kpanel_supported(isa) != 0 {
+            multiplyPanels(panels, x, into: y, ldy: ldy, accumulate: accumulate, isa: isa)
             return
         }
         let tokens = x.tokens
@@ -101,17 +102,17 @@ final class KQuantMatrix: @unchecked Sendable {
             kvc_kquant_matmul(
                 kind, w.base, Int32(columns), Int32(r * rowChunk), Int32(min(rows, (r + 1) * rowChunk)), xs.base,
                 Int32(t * tokenChunk), Int32(min(tokens, (t + 1) * tokenChunk)), ys.base, Int64(ldy),
-                accumulate ? 1 : 0, isa)
+                accumulate ? 1 : 0)
         }
     }
 }
 
 extension KQuantMatrix {
-    /// ``multiply(_:into:ldy:accumulate:isa:)`` on the AVX-512 panels: tasks of two panels (32
-    /// rows) × up to 64 tokens, as the row path splits its work.
+    /// ``multiply(_:into:ldy:accumulate:isa:)`` on the panels: tasks of two panels (32 rows) × up
+    /// to 64 tokens, as the row path splits its work.
     private func multiplyPanels(
         _ panels: UnsafeMutableRawPointer, _ x: Q8KActivations, into y: UnsafeMutablePointer<Float>, ldy: Int,
-        accumulate: Bool
+        accumulate: Bool, isa: kvc_isa
     ) {
         let tokens = x.tokens, panelRows = Int(KVC_KPANEL_ROWS)
         let panelCount = (rows + panelRows - 1) / panelRows
@@ -125,7 +126,7 @@ extension KQuantMatrix {
             kvc_kpanel_matmul(
                 kind, w.base, Int32(rows), Int32(columns), Int32(p * panelChunk),
                 Int32(min(panelCount, (p + 1) * panelChunk)), xs.base, Int32(t * tokenChunk),
-                Int32(min(tokens, (t + 1) * tokenChunk)), ys.base, Int64(ldy), accumulate ? 1 : 0)
+                Int32(min(tokens, (t + 1) * tokenChunk)), ys.base, Int64(ldy), accumulate ? 1 : 0, isa)
         }
     }
 }

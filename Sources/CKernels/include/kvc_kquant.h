@@ -49,19 +49,19 @@ typedef struct kvc_q8k_block {
 void kvc_quantize_q8k(const float *x, int32_t tokens, int32_t columns, kvc_q8k_block *y);
 
 /// y[t, r] (+)= Σ_c W[r, c]·x[t, c] for rows [row_begin, row_end) and tokens [token_begin,
-/// token_end). w: `rows` rows of `columns / 256` super-blocks of `type`, row after row; x: the
-/// Q8_K blocks of all tokens (`columns / 256` per token); y: [tokens, ldy].
+/// token_end), by the portable row kernels (the definition; the SIMD paths are the panels below).
+/// w: `rows` rows of `columns / 256` super-blocks of `type`, row after row; x: the Q8_K blocks of
+/// all tokens (`columns / 256` per token); y: [tokens, ldy].
 void kvc_kquant_matmul(
     kvc_kquant_type type, const uint8_t *w, int32_t columns, int32_t row_begin, int32_t row_end,
-    const kvc_q8k_block *x, int32_t token_begin, int32_t token_end, float *y, int64_t ldy, int32_t accumulate,
-    kvc_isa isa);
+    const kvc_q8k_block *x, int32_t token_begin, int32_t token_end, float *y, int64_t ldy, int32_t accumulate);
 
-// MARK: - Row panels (AVX-512 VNNI)
+// MARK: - Row panels (AVX-512 VNNI, AVX2)
 //
 // The same products from a copy of the weights repacked at load into panels of 16 rows, so that
 // one zmm register holds 16 rows × 4 columns and vpdpbusd multiplies them with 4 broadcast
 // activation bytes of a token (as the Q4_1 / Q8_0 panels of kvc_quant.h), up to 8 tokens sharing
-// every weight register. Per (panel, super-block) a record holds, for its 16 rows:
+// every weight register; AVX2 reads each panel as two halves of 8 rows (vpmaddubsw, vpmaddwd). Per (panel, super-block) a record holds, for its 16 rows:
 //   Q4_K: quants, 32 groups of 8 columns × 64 bytes (byte 4·row + i: column 8g + i in the low
 //         nibble, 8g + 4 + i in the high); scales sc_s [8][16] u8; minimum pairs [4][16] of int16
 //         (m_2k, m_2k+1); d [16] and dmin [16] as half floats.
@@ -83,15 +83,15 @@ int64_t kvc_kpanel_bytes(kvc_kquant_type type, int32_t rows, int32_t columns);
 /// (kvc_kpanel_bytes of them, records panel after panel, super-blocks in order within a panel).
 void kvc_kpanel_pack(kvc_kquant_type type, const uint8_t *w, int32_t rows, int32_t columns, uint8_t *panels);
 
-/// Whether kvc_kpanel_matmul runs on this CPU (AVX-512 VNNI).
-int kvc_kpanel_supported(void);
+/// Whether kvc_kpanel_matmul has kernels for `isa` and this CPU runs them (AVX2, AVX-512 VNNI).
+int kvc_kpanel_supported(kvc_isa isa);
 
 /// y[t, r] (+)= Σ_c W[r, c]·x[t, c] for the rows of panels [panel_begin, panel_end) below `rows`
-/// and tokens [token_begin, token_end); arguments as kvc_kquant_matmul. Needs kvc_kpanel_supported().
+/// and tokens [token_begin, token_end); arguments as kvc_kquant_matmul. Needs kvc_kpanel_supported(isa).
 void kvc_kpanel_matmul(
     kvc_kquant_type type, const uint8_t *panels, int32_t rows, int32_t columns, int32_t panel_begin,
     int32_t panel_end, const kvc_q8k_block *x, int32_t token_begin, int32_t token_end, float *y, int64_t ldy,
-    int32_t accumulate);
+    int32_t accumulate, kvc_isa isa);
 
 /// out[c] = W[row, c] (float32, ggml's dequantize_row_q4_K / _q6_K), for embeddings and tests.
 void kvc_kquant_dequantize_row(kvc_kquant_type type, const uint8_t *w, int32_t columns, int32_t row, float *out);
