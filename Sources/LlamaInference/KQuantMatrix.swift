@@ -86,47 +86,38 @@ final class KQuantMatrix: @unchecked Sendable {
         isa: kvc_isa = QuantizedKernels.isa
     ) {
         precondition(x.columns == columns, "activations of width \(x.columns) for a matrix of width \(columns)")
+        let ys = SharedPointer(y), xs = SharedPointer(x.blocks)
+        let kind = kind, rows = rows, columns = columns, add: Int32 = accumulate ? 1 : 0
         if let panels, kvc_kpanel_supported(isa) != 0 {
-            multiplyPanels(panels, x, into: y, ldy: ldy, accumulate: accumulate, isa: isa)
-            return
-        }
-        let tokens = x.tokens
-        // Row chunks of 32 keep their blocks in L1/L2 while a chunk of up to 64 tokens streams past.
-        let rowChunk = 32, tokenChunk = 64
-        let rowChunks = (rows + rowChunk - 1) / rowChunk, tokenChunks = (tokens + tokenChunk - 1) / tokenChunk
-        let ys = SharedPointer(y), w = SharedPointer(blocks.assumingMemoryBound(to: UInt8.self))
-        let xs = SharedPointer(x.blocks)
-        let kind = kind, rows = rows, columns = columns
-        parallelFor(rowChunks * tokenChunks) { task in
-            let r = task % rowChunks, t = task / rowChunks
-            kvc_kquant_matmul(
-                kind, w.base, Int32(columns), Int32(r * rowChunk), Int32(min(rows, (r + 1) * rowChunk)), xs.base,
-                Int32(t * tokenChunk), Int32(min(tokens, (t + 1) * tokenChunk)), ys.base, Int64(ldy),
-                accumulate ? 1 : 0)
+            // Two 16-row panels a task, as the portable path's 32-row chunks.
+            let w = SharedPointer(panels.assumingMemoryBound(to: UInt8.self)), panelRows = Int(KVC_KPANEL_ROWS)
+            Self.forEachTile(units: (rows + panelRows - 1) / panelRows, unitsPerTile: 2, tokens: x.tokens) { p, t in
+                kvc_kpanel_matmul(
+                    kind, w.base, Int32(rows), Int32(columns), Int32(p.lowerBound), Int32(p.upperBound), xs.base,
+                    Int32(t.lowerBound), Int32(t.upperBound), ys.base, Int64(ldy), add, isa)
+            }
+        } else {
+            let w = SharedPointer(blocks.assumingMemoryBound(to: UInt8.self))
+            Self.forEachTile(units: rows, unitsPerTile: 32, tokens: x.tokens) { r, t in
+                kvc_kquant_matmul(
+                    kind, w.base, Int32(columns), Int32(r.lowerBound), Int32(r.upperBound), xs.base, Int32(t.lowerBound),
+                    Int32(t.upperBound), ys.base, Int64(ldy), add)
+            }
         }
     }
-}
 
-extension KQuantMatrix {
-    /// ``multiply(_:into:ldy:accumulate:isa:)`` on the panels: tasks of two panels (32 rows) × up
-    /// to 64 tokens, as the row path splits its work.
-    private func multiplyPanels(
-        _ panels: UnsafeMutableRawPointer, _ x: Q8KActivations, into y: UnsafeMutablePointer<Float>, ldy: Int,
-        accumulate: Bool, isa: kvc_isa
+    /// Runs `body(units, tokens)` over every tile of `unitsPerTile` units (rows or panels) × up to 64
+    /// tokens, spread over all cores: a tile's weights stay in L1/L2 while its tokens stream past.
+    private static func forEachTile(
+        units: Int, unitsPerTile: Int, tokens: Int, _ body: @Sendable (Range<Int>, Range<Int>) -> Void
     ) {
-        let tokens = x.tokens, panelRows = Int(KVC_KPANEL_ROWS)
-        let panelCount = (rows + panelRows - 1) / panelRows
-        let panelChunk = 2, tokenChunk = 64
-        let panelChunks = (panelCount + panelChunk - 1) / panelChunk, tokenChunks = (tokens + tokenChunk - 1) / tokenChunk
-        let ys = SharedPointer(y), w = SharedPointer(panels.assumingMemoryBound(to: UInt8.self))
-        let xs = SharedPointer(x.blocks)
-        let kind = kind, rows = rows, columns = columns
-        parallelFor(panelChunks * tokenChunks) { task in
-            let p = task % panelChunks, t = task / panelChunks
-            kvc_kpanel_matmul(
-                kind, w.base, Int32(rows), Int32(columns), Int32(p * panelChunk),
-                Int32(min(panelCount, (p + 1) * panelChunk)), xs.base, Int32(t * tokenChunk),
-                Int32(min(tokens, (t + 1) * tokenChunk)), ys.base, Int64(ldy), accumulate ? 1 : 0, isa)
+        let tokensPerTile = 64
+        let unitTiles = (units + unitsPerTile - 1) / unitsPerTile, tokenTiles = (tokens + tokensPerTile - 1) / tokensPerTile
+        parallelFor(unitTiles * tokenTiles) { task in
+            let u = task % unitTiles, t = task / unitTiles
+            body(
+                u * unitsPerTile..<min(units, (u + 1) * unitsPerTile),
+                t * tokensPerTile..<min(tokens, (t + 1) * tokensPerTile))
         }
     }
 }
