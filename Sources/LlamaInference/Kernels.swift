@@ -119,25 +119,28 @@ enum Kernels {
             maxValue = max(maxValue, x[i])
             i += 1
         }
-        var sum16 = SIMD16<Float>()
-        var sum: Float = 0
+        // The sum in double precision and the factor 1/sum rounded to float once, as ggml's
+        // `ggml_vec_soft_max_f32` / `ggml_compute_forward_soft_max_f32` form it (a float sum differed
+        // in the last bits, which float16 rounding of the probabilities can magnify).
+        var low = SIMD8<Double>(), high = SIMD8<Double>()
+        var sum: Double = 0
         i = 0
         let m = SIMD16<Float>(repeating: maxValue)
         while i + 16 <= count {
             let e = exp16(UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self) - m)
             UnsafeMutableRawPointer(x + i).storeBytes(of: e, as: SIMD16<Float>.self)
-            sum16 += e
+            low += SIMD8<Double>(e.lowHalf)
+            high += SIMD8<Double>(e.highHalf)
             i += 16
         }
         while i < count {
             let e = Foundation.exp(x[i] - maxValue)
             x[i] = e
-            sum += e
+            sum += Double(e)
             i += 1
         }
-        sum += sum16.sum()
-        let inv = 1 / sum
-        scale(x, count: count, by: inv)
+        sum += (low + high).sum()
+        scale(x, count: count, by: Float(1 / sum))
     }
 
     /// x[0..<count] *= factor.
