@@ -25,13 +25,15 @@ void kvc_attention_scores_portable(
 void kvc_attention_softmax_portable(float *scores, int32_t group, int64_t length) {
     for (int32_t j = 0; j < group; j++) {
         float *row = scores + (size_t)j * (size_t)length;
-        float max = row[0], sum = 0;
+        // The sum in double and 1/sum rounded to float once, as ggml's soft_max (ggml_vec_soft_max_f32).
+        float max = row[0];
+        double sum = 0;
         for (int64_t i = 1; i < length; i++) max = row[i] > max ? row[i] : max;
         for (int64_t i = 0; i < length; i++) {
             row[i] = expf(row[i] - max);
-            sum += row[i];
+            sum += (double)row[i];
         }
-        const float inverse = 1 / sum;
+        const float inverse = (float)(1.0 / sum);
         for (int64_t i = 0; i < length; i++) row[i] *= inverse;
     }
 }

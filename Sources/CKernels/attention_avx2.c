@@ -51,11 +51,6 @@ KVC_INLINE KVC_AVX2 float max8(__m256 v) {
     m = _mm_max_ps(m, _mm_movehl_ps(m, m));
     return _mm_cvtss_f32(_mm_max_ss(m, _mm_movehdup_ps(m)));
 }
-KVC_INLINE KVC_AVX2 float sum8(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
-}
 
 KVC_AVX2 void kvc_attention_softmax_avx2(float *scores, int32_t group, int64_t length) {
     const int64_t full = length / 8 * 8;
@@ -66,18 +61,22 @@ KVC_AVX2 void kvc_attention_softmax_avx2(float *scores, int32_t group, int64_t l
         float max = max8(maxes);
         for (int64_t i = full; i < length; i++) max = row[i] > max ? row[i] : max;
         const __m256 shift = _mm256_set1_ps(max);
-        __m256 sums = _mm256_setzero_ps();
+        // Summed in double, 1/sum rounded to float once: ggml's soft_max.
+        __m256d low = _mm256_setzero_pd(), high = _mm256_setzero_pd();
         for (int64_t i = 0; i < full; i += 8) {
             const __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(row + i), shift));
             _mm256_storeu_ps(row + i, e);
-            sums = _mm256_add_ps(sums, e);
+            low = _mm256_add_pd(low, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
+            high = _mm256_add_pd(high, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
         }
-        float sum = sum8(sums);
+        double lanes[4];
+        _mm256_storeu_pd(lanes, _mm256_add_pd(low, high));
+        double sum = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
         for (int64_t i = full; i < length; i++) {
             row[i] = expf(row[i] - max);
-            sum += row[i];
+            sum += (double)row[i];
         }
-        const float inverse = 1 / sum;
+        const float inverse = (float)(1.0 / sum);
         const __m256 inverses = _mm256_set1_ps(inverse);
         for (int64_t i = 0; i < full; i += 8) _mm256_storeu_ps(row + i, _mm256_mul_ps(_mm256_loadu_ps(row + i), inverses));
         for (int64_t i = full; i < length; i++) row[i] *= inverse;

@@ -53,18 +53,22 @@ KVC_AVX512 void kvc_attention_softmax_avx512(float *scores, int32_t group, int64
         for (int64_t i = 0; i < full; i += 16) max = _mm512_max_ps(max, _mm512_loadu_ps(row + i));
         if (tail) max = _mm512_mask_max_ps(max, tail, max, _mm512_maskz_loadu_ps(tail, row + full));
         const __m512 shift = _mm512_set1_ps(_mm512_reduce_max_ps(max));
-        __m512 sum = _mm512_setzero_ps();
+        // Summed in double (two 8-lane halves), 1/sum rounded to float once: ggml's soft_max.
+        __m512d low = _mm512_setzero_pd(), high = _mm512_setzero_pd();
         for (int64_t i = 0; i < full; i += 16) {
             const __m512 e = exp16(_mm512_sub_ps(_mm512_loadu_ps(row + i), shift));
             _mm512_storeu_ps(row + i, e);
-            sum = _mm512_add_ps(sum, e);
+            low = _mm512_add_pd(low, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
+            high = _mm512_add_pd(high, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1))));
         }
         if (tail) {
-            const __m512 e = exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, row + full), shift));
+            // Masked-off lanes load as 0 and exp16 of them is dropped by the mask: add zeros there.
+            const __m512 e = _mm512_maskz_mov_ps(tail, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, row + full), shift)));
             _mm512_mask_storeu_ps(row + full, tail, e);
-            sum = _mm512_mask_add_ps(sum, tail, sum, e);
+            low = _mm512_add_pd(low, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
+            high = _mm512_add_pd(high, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1))));
         }
-        const __m512 inverse = _mm512_set1_ps(1 / _mm512_reduce_add_ps(sum));
+        const __m512 inverse = _mm512_set1_ps((float)(1.0 / _mm512_reduce_add_pd(_mm512_add_pd(low, high))));
         for (int64_t i = 0; i < full; i += 16) _mm512_storeu_ps(row + i, _mm512_mul_ps(_mm512_loadu_ps(row + i), inverse));
         if (tail) _mm512_mask_storeu_ps(row + full, tail, _mm512_mul_ps(_mm512_maskz_loadu_ps(tail, row + full), inverse));
     }
