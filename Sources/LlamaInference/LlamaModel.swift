@@ -73,9 +73,10 @@ public final class LlamaModel: Sendable {
     ///   - observer: sees the probabilities of the queries it picks with `observedQueries`.
     ///   - allLogits: return the logits of every position instead of only the last.
     /// - Returns: logits, `[tokens.count, vocabulary]` with `allLogits`, else `[vocabulary]`.
+    ///   - trace: receives the intermediate tensors of this prefill under llama.cpp's graph names.
     public func prefill(
         _ tokens: [Int32], sequence: SequenceID, cache: PagedKVCache, observer: (any AttentionObserver)? = nil,
-        allLogits: Bool = false
+        allLogits: Bool = false, trace: (any ForwardTrace)? = nil
     ) throws -> [Float] {
         let c = configuration, n = tokens.count
         guard n > 0 else { throw LlamaError.emptyInput("prefill needs at least one token") }
@@ -95,7 +96,7 @@ public final class LlamaModel: Sendable {
         defer { buffers.deallocate() }
         embed(tokens, into: buffers.hidden)
         for layer in 0..<c.layers {
-            attentionBlock(layer: layer, rows: n, buffers: buffers, ropeTable: ropeTables(layer)) { qkv in
+            attentionBlock(layer: layer, rows: n, buffers: buffers, ropeTable: ropeTables(layer), trace: trace) { qkv in
                 appendKV(qkv: qkv, rows: n, buffers: buffers, layer: layer) { keys, values in
                     positions.withUnsafeBufferPointer { p in
                         cache.append(sequence, layer: layer, count: n, keys: keys, values: values, positions: p.baseAddress!)
@@ -107,7 +108,8 @@ public final class LlamaModel: Sendable {
                     sequence: sequence, layer: layer, startPosition: start,
                     observation: observer.flatMap { o in observedRows.map { (o, $0) } })
             }
-            mlpBlock(layer: layer, rows: n, buffers: buffers)
+            mlpBlock(layer: layer, rows: n, buffers: buffers, trace: trace)
+            trace?.record("l_out-\(layer)", buffers.hidden, rows: n, width: c.hiddenSize)
         }
         cache.advance(sequence, by: n)
         freeBlocksOutsideWindow([sequence], cache: cache)
@@ -204,7 +206,8 @@ public final class LlamaModel: Sendable {
     /// normed = RMSNorm(hidden); qkv = normed · Wqkvᵀ; RoPE on Q and K; `attend(qkv)` fills
     /// `buffers.attention`; hidden += attention · Woᵀ.
     private func attentionBlock(
-        layer: Int, rows: Int, buffers: StepBuffers, ropeTable: [Float], attend: (UnsafeMutablePointer<Float>) -> Void
+        layer: Int, rows: Int, buffers: StepBuffers, ropeTable: [Float], trace: (any ForwardTrace)? = nil,
+        attend: (UnsafeMutablePointer<Float>) -> Void
     ) {
         let c = configuration, w = weights.layers[layer]
         w.attentionNorm.withUnsafeBufferPointer {
@@ -212,6 +215,7 @@ public final class LlamaModel: Sendable {
                 buffers.hidden, weight: $0.baseAddress!, output: buffers.normed, rows: rows, width: c.hiddenSize,
                 epsilon: c.rmsNormEpsilon)
         }
+        trace?.record("attn_norm-\(layer)", buffers.normed, rows: rows, width: c.hiddenSize)
         project(buffers.normed, rows: rows, weight: w.qkv, into: buffers.qkv)
         if let queryNorm = w.queryNorm, let keyNorm = w.keyNorm {
             normalizeHeads(buffers.qkv, rows: rows, queryNorm: queryNorm, keyNorm: keyNorm)
@@ -224,6 +228,7 @@ public final class LlamaModel: Sendable {
             }
         }
         attend(buffers.qkv)
+        trace?.record("kqv_out-\(layer)", buffers.attention, rows: rows, width: c.queryWidth)
         if let postNorm = w.postAttentionNorm {
             project(buffers.attention, rows: rows, weight: w.attentionOutput, into: buffers.projected)
             Kernels.addNormalized(
@@ -269,13 +274,14 @@ public final class LlamaModel: Sendable {
     }
 
     /// hidden += SwiGLU(RMSNorm(hidden) · Wgateᵀ, RMSNorm(hidden) · Wupᵀ) · Wdownᵀ.
-    private func mlpBlock(layer: Int, rows: Int, buffers: StepBuffers) {
+    private func mlpBlock(layer: Int, rows: Int, buffers: StepBuffers, trace: (any ForwardTrace)? = nil) {
         let c = configuration, w = weights.layers[layer], f = c.intermediateSize
         w.ffnNorm.withUnsafeBufferPointer {
             Kernels.rmsNorm(
                 buffers.hidden, weight: $0.baseAddress!, output: buffers.normed, rows: rows, width: c.hiddenSize,
                 epsilon: c.rmsNormEpsilon)
         }
+        trace?.record("ffn_norm-\(layer)", buffers.normed, rows: rows, width: c.hiddenSize)
         project(buffers.normed, rows: rows, weight: w.gateUp, into: buffers.gateUp)
         switch c.traits.activation {
         case .silu: Kernels.swiGLU(buffers.gateUp, output: buffers.activation, rows: rows, width: f)
@@ -283,6 +289,7 @@ public final class LlamaModel: Sendable {
         }
         if let postNorm = w.postFeedForwardNorm {
             project(buffers.activation, rows: rows, weight: w.down, into: buffers.projected)
+            trace?.record("ffn_out-\(layer)", buffers.projected, rows: rows, width: c.hiddenSize)
             Kernels.addNormalized(
                 buffers.projected, weight: postNorm, into: buffers.hidden, rows: rows, width: c.hiddenSize,
                 epsilon: c.rmsNormEpsilon)

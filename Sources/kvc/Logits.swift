@@ -11,7 +11,10 @@ struct Logits: ParsableCommand {
         abstract: "Write the logits of every position of a token sequence to HDF5.",
         discussion: """
             The output holds dataset /logits, float32 [n_tokens, vocab] (row i: the distribution of token i+1 \
-            given tokens 0...i), and /tokens, int32 [n_tokens]. The file appears only when complete.
+            given tokens 0...i), and /tokens, int32 [n_tokens]. With --trace, group /trace holds the \
+            intermediate tensors of every layer under llama.cpp's graph names (attn_norm-L, kqv_out-L, ffn_norm-L, \
+            ffn_out-L, l_out-L), float32 [n_tokens, width], for Experiments/fidelity/compare_trace.py. The file \
+            appears only when complete.
             """)
 
     @OptionGroup var modelOptions: ModelOptions
@@ -33,6 +36,9 @@ struct Logits: ParsableCommand {
         name: .customLong("kv-type"),
         help: ArgumentHelp("Element type of cached keys and values: f16 (default, as llama.cpp) or f32.", valueName: "f16|f32"))
     var kvTypeName: String?
+
+    @Flag(help: "Also write every layer's intermediate tensors (group /trace).")
+    var trace = false
 
     func validate() throws {
         guard chunkSize >= 1 else { throw ValidationError("--chunk-size must be at least 1 (got \(chunkSize))") }
@@ -59,10 +65,11 @@ struct Logits: ParsableCommand {
         var logits: [Float] = []
         logits.reserveCapacity(tokens.count * configuration.vocabularySize)
         var progress = ProgressLine(label: "logits", total: tokens.count, unit: "tokens")
+        let recorder = trace ? TraceRecorder() : nil
         let start = Date()
         for chunkStart in stride(from: 0, to: tokens.count, by: chunkSize) {
             let chunk = Array(tokens[chunkStart..<min(tokens.count, chunkStart + chunkSize)])
-            logits += try loaded.model.prefill(chunk, sequence: sequence, cache: cache, allLogits: true)
+            logits += try loaded.model.prefill(chunk, sequence: sequence, cache: cache, allLogits: true, trace: recorder)
             progress.update(chunkStart + chunk.count)
         }
         progress.finish()
@@ -70,6 +77,12 @@ struct Logits: ParsableCommand {
 
         try output.createDataset("logits", values: logits, shape: [tokens.count, configuration.vocabularySize])
         try output.createDataset("tokens", values: tokens, shape: [tokens.count])
+        if let recorder {
+            let group = try output.createGroup("trace")
+            for tensor in recorder.tensors {
+                try group.createDataset(tensor.name, values: tensor.values, shape: [tensor.values.count / tensor.width, tensor.width])
+            }
+        }
         try output.setAttribute("model", loaded.name)
         try output.setAttribute("model_path", loaded.path)
         try output.setAttribute("kv_type", kvType.rawValue)
@@ -77,5 +90,23 @@ struct Logits: ParsableCommand {
         Terminal.note(
             "wrote \(out): logits [\(tokens.count), \(configuration.vocabularySize)] in \(Format.fixed(seconds, digits: 2)) s "
                 + "(\(Format.fixed(tokens.count.perSecond(seconds), digits: 1)) tok/s, load \(Format.fixed(loaded.loadSeconds, digits: 2)) s)")
+    }
+}
+
+/// Collects a prefill's traced tensors, chunk after chunk (rows appended), for `kvc logits --trace`.
+final class TraceRecorder: ForwardTrace, @unchecked Sendable {
+    /// Name → rows so far, `[rows, width]` flattened. Written by the model's thread only (the trace
+    /// seam is called between parallel sections), read after the prefill.
+    private(set) var tensors: [(name: String, width: Int, values: [Float])] = []
+    private var index: [String: Int] = [:]
+
+    func record(_ name: String, _ values: UnsafePointer<Float>, rows: Int, width: Int) {
+        let new = UnsafeBufferPointer(start: values, count: rows * width)
+        if let i = index[name] {
+            tensors[i].values += new
+        } else {
+            index[name] = tensors.count
+            tensors.append((name, width, Array(new)))
+        }
     }
 }

@@ -21,6 +21,8 @@ struct ReferenceLlama {
         var logits: [[Float]]
         /// Attention probabilities over key positions: `[layer][queryHead][query][key]`.
         var probabilities: [[[[Float]]]]
+        /// The residual stream after each layer: `[layer][tokens][hiddenSize]`.
+        var layerOutputs: [[[Float]]] = []
     }
 
     /// Runs `tokens` at positions 0..<n with the given visibility (causal by default).
@@ -29,6 +31,7 @@ struct ReferenceLlama {
         let traits = c.traits
         var x = tokens.map { row(w.tokenEmbedding, Int($0)).map { $0 * traits.embeddingScale } }
         var probabilities: [[[[Float]]]] = []
+        var layerOutputs: [[[Float]]] = []
         for l in 0..<c.layers {
             let lw = w.layers[l]
             let h = x.map { rmsNorm($0, lw.attentionNorm) }
@@ -89,9 +92,10 @@ struct ReferenceLlama {
                 if let norm = lw.postFeedForwardNorm { down = rmsNorm(down, norm) }
                 for i in 0..<c.hiddenSize { x[t][i] += down[i] }
             }
+            layerOutputs.append(x)
         }
         let logits = x.map { matVec(w.output, rmsNorm($0, w.outputNorm)) }
-        return Output(logits: logits, probabilities: probabilities)
+        return Output(logits: logits, probabilities: probabilities, layerOutputs: layerOutputs)
     }
 
     private func row(_ m: WeightMatrix, _ r: Int) -> [Float] { (0..<m.columns).map { m.dense![r * m.columns + $0] } }
