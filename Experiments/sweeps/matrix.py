@@ -9,7 +9,10 @@ trial (rate > 1): milliseconds per compression, per 1k cached tokens, and as a s
 observed prefill (the prefill that served the trial's cell). Seconds are wall time on the machine that
 ran the sweep (shared machines inflate them; compare methods within one file).
 
-Usage: python3 Experiments/sweeps/matrix.py RESULTS.h5 [--score | --costs]
+With --wide: one table per task (and length), both question placements side by side (columns
+"aware, rate 4", …), for sweeps with many methods.
+
+Usage: python3 Experiments/sweeps/matrix.py RESULTS.h5 [--score] [--wide] | --costs
 """
 import argparse
 import json
@@ -22,6 +25,7 @@ def main():
     parser.add_argument("results")
     parser.add_argument("--score", action="store_true", help="show the mean task score instead of k/n")
     parser.add_argument("--costs", action="store_true", help="compression cost per method instead of accuracy")
+    parser.add_argument("--wide", action="store_true", help="question placements as columns of one table per task")
     args = parser.parse_args()
     import h5py
 
@@ -71,6 +75,9 @@ def main():
     name = lambda r: str(int(r)) if r == int(r) else f"{r:g}"
     if not complete:
         print(f"(incomplete: {args.results} does not yet hold every trial)\n")
+    if args.wide:
+        print_wide(tables, rates, name, args.score)
+        return
     for (task_name, target, placement, others), rows in tables.items():
         title = f"{task_name}, {target} tokens, question {placement}" + (f", {others}" if others else "")
         print(f"#### {title}\n")
@@ -84,6 +91,38 @@ def main():
                     continue
                 k, s, n = by_rate[r]
                 cells.append(f"{s / n:.2f}" if args.score else f"{k}/{n}")
+            print(f"| {method} | " + " | ".join(cells) + " |")
+        print()
+
+
+def print_wide(tables, rates, name, score):
+    """One table per (task, length, other axes): a row per method, a column per (placement, rate)."""
+    merged = OrderedDict()
+    for (task_name, target, placement, others), rows in tables.items():
+        table = merged.setdefault((task_name, target, others), OrderedDict())
+        for method, by_rate in rows.items():
+            for r, e in by_rate.items():
+                table.setdefault(method, {})[(placement, r)] = e
+    for (task_name, target, others), rows in merged.items():
+        columns = []
+        for by_column in rows.values():
+            for column in by_column:
+                if column not in columns:
+                    columns.append(column)
+        placements = list(OrderedDict.fromkeys(p for p, _ in columns))
+        columns = [(p, r) for p in placements for r in rates if any((p, r) in row for row in rows.values())]
+        title = f"{task_name}, {target} tokens" + (f", {others}" if others else "")
+        print(f"#### {title}\n")
+        print("| method | " + " | ".join(f"{p}, rate {name(r)}" for p, r in columns) + " |")
+        print("|:--|" + "--:|" * len(columns))
+        for method, by_column in rows.items():
+            cells = []
+            for column in columns:
+                if column not in by_column:
+                    cells.append("")
+                    continue
+                k, s, n = by_column[column]
+                cells.append(f"{s / n:.2f}" if score else f"{k}/{n}")
             print(f"| {method} | " + " | ".join(cells) + " |")
         print()
 

@@ -9,7 +9,8 @@
 #   THREADS=2 KVC=.build/release/kvc PYTHON=.venv/bin/python ...   # (defaults)
 #
 # Also written: results/NAME-matrix.md (method × rate, k/n), results/NAME-score.md (the same with
-# the mean task score, RULER's fraction of expected strings, for tasks no method fully solves) and results/NAME-costs.md (each method's
+# the mean task score, RULER's fraction of expected strings, for tasks no method fully solves), results/NAME-wide.md and
+# results/NAME-wide-score.md (the same with both question placements side by side) and results/NAME-costs.md (each method's
 # compression cost), by Experiments/sweeps/matrix.py; results/NAME-evidence.md (the share of the
 # needle's KVs kept, for tasks with a needle), by Experiments/sweeps/retention.py; results/NAME-f16-vs-f32.md
 # for sweeps over kv_type, by Experiments/sweeps/compare_axis.py (all need h5py, as in .venv from
@@ -46,6 +47,8 @@ for name in "${NAMES[@]}"; do
   if "$PYTHON" -c "import h5py" 2>/dev/null; then
     "$PYTHON" Experiments/sweeps/matrix.py "$out" >"results/$name-matrix.md"
     "$PYTHON" Experiments/sweeps/matrix.py "$out" --score >"results/$name-score.md"
+    "$PYTHON" Experiments/sweeps/matrix.py "$out" --wide >"results/$name-wide.md"
+    "$PYTHON" Experiments/sweeps/matrix.py "$out" --wide --score >"results/$name-wide-score.md"
     "$PYTHON" Experiments/sweeps/matrix.py "$out" --costs >"results/$name-costs.md"
     # Tasks without a needle (word counts) have no evidence to count: no file then.
     "$PYTHON" Experiments/sweeps/retention.py "$out" evidence >"results/$name-evidence.md" 2>/dev/null ||
