@@ -26,7 +26,7 @@ PYTHON=${PYTHON:-.venv/bin/python}
 NAMES=("$@")
 if [[ ${#NAMES[@]} -eq 0 ]]; then
   NAMES=(all-methods new-presets prose-needle passkey multikey-agnostic task-suite-quick gemma-task-suite
-    gemma-multikey-agnostic gemma-long kvzip-protected-window)
+    gemma-multikey-agnostic gemma-long kvzip-protected-window task-suite-rest)
 fi
 mkdir -p results
 for name in "${NAMES[@]}"; do
