@@ -62,25 +62,15 @@ void kvc_kquant_dequantize_row(kvc_kquant_type type, const uint8_t *w, int32_t c
             float d = kvc_half_to_float(kvc_load_u16(block)), dmin = kvc_half_to_float(kvc_load_u16(block + 2));
             uint8_t scale[8], min[8];
             kvc_q4k_scales(block + KVC_Q4K_SCALES, scale, min);
-            const uint8_t *qs = block + KVC_Q4K_QS;
-            // Element 64c + l: low nibble of qs[32c + l]; element 64c + 32 + l: its high nibble.
-            for (int c = 0; c < 4; c++) {
-                float d1 = d * scale[2 * c], m1 = dmin * min[2 * c];
-                float d2 = d * scale[2 * c + 1], m2 = dmin * min[2 * c + 1];
-                for (int l = 0; l < 32; l++) {
-                    out[64 * c + l] = d1 * (float)(qs[32 * c + l] & 0x0F) - m1;
-                    out[64 * c + 32 + l] = d2 * (float)(qs[32 * c + l] >> 4) - m2;
-                }
+            // Sub-block s = e / 32: d·sc_s·u − dmin·m_s.
+            for (int e = 0; e < KVC_KQUANT_BLOCK; e++) {
+                float ds = d * scale[e / 32], ms = dmin * min[e / 32];
+                out[e] = ds * (float)kvc_q4k_quant(block, e) - ms;
             }
         } else {
             float d = kvc_half_to_float(kvc_load_u16(block + KVC_Q6K_D));
             const int8_t *scale = (const int8_t *)(block + KVC_Q6K_SCALES);
-            for (int e = 0; e < KVC_KQUANT_BLOCK; e++) {
-                int h = e / 128, k = (e % 128) / 32, l = e % 32;
-                uint8_t low = block[64 * h + l + 32 * (k & 1)];
-                int u = (k < 2 ? low & 0x0F : low >> 4) | ((block[KVC_Q6K_QH + 32 * h + l] >> (2 * k)) & 3) << 4;
-                out[e] = d * (float)scale[e / 16] * (float)(u - 32);
-            }
+            for (int e = 0; e < KVC_KQUANT_BLOCK; e++) out[e] = d * (float)scale[e / 16] * (float)(kvc_q6k_quant(block, e) - 32);
         }
     }
 }

@@ -64,6 +64,13 @@ typedef void (*kvc_kquant_row_kernel)(
 void kvc_q4k_row_portable(const uint8_t *row, int32_t blocks, const kvc_q8k_block *x, int32_t count, float *out);
 void kvc_q6k_row_portable(const uint8_t *row, int32_t blocks, const kvc_q8k_block *x, int32_t count, float *out);
 
+/// The 4-bit quant u (0…15) of element e of a Q4_K block: element 64c + l is the low nibble of
+/// qs[32c + l], element 64c + 32 + l its high nibble.
+static inline int kvc_q4k_quant(const uint8_t *block, int e) {
+    uint8_t packed = block[KVC_Q4K_QS + 32 * (e / 64) + e % 32];
+    return e % 64 < 32 ? packed & 0x0F : packed >> 4;
+}
+
 /// The 6-bit quant u (0…63) of element e of a Q6_K block: per half h of 128, element 32k + l
 /// takes its low 4 bits from ql[64h + l + 32(k&1)] (low nibble for k < 2, high for k ≥ 2) and its
 /// high 2 bits from bits 2k, 2k+1 of qh[32h + l].

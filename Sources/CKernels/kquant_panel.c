@@ -1,4 +1,4 @@
-// Repacking of K-quant rows into the 16-row panels of the AVX-512 kernels (layout: kvc_kquant.h),
+// Repacking of K-quant rows into the 16-row panels of the AVX-512 and AVX2 kernels (layout: kvc_kquant.h),
 // and the dispatcher over panels and token tiles. The packing only moves bytes and unpacks the
 // 6-bit Q4_K scales; no value is rounded, so the panels hold exactly the file's weights.
 #include "kquant_internal.h"
@@ -27,17 +27,12 @@ static void pack_q4k(const uint8_t *w, int32_t rows, int32_t blocks, int32_t p, 
         int32_t row = p * KVC_KPANEL_ROWS + r;
         if (row >= rows) continue;
         const uint8_t *block = w + ((size_t)row * (size_t)blocks + (size_t)b) * KVC_Q4K_BYTES;
-        uint8_t scale[8], min[8], u[KVC_KQUANT_BLOCK];
+        uint8_t scale[8], min[8];
         kvc_q4k_scales(block + KVC_Q4K_SCALES, scale, min);
-        // Element 64c + l: low nibble of qs[32c + l]; element 64c + 32 + l: its high nibble.
-        for (int c = 0; c < 4; c++) {
-            for (int l = 0; l < 32; l++) {
-                u[64 * c + l] = block[KVC_Q4K_QS + 32 * c + l] & 0x0F;
-                u[64 * c + 32 + l] = block[KVC_Q4K_QS + 32 * c + l] >> 4;
-            }
-        }
         for (int g = 0; g < 32; g++) {
-            for (int i = 0; i < 4; i++) record[64 * g + 4 * r + i] = (uint8_t)(u[8 * g + i] | u[8 * g + 4 + i] << 4);
+            for (int i = 0; i < 4; i++) {
+                record[64 * g + 4 * r + i] = (uint8_t)(kvc_q4k_quant(block, 8 * g + i) | kvc_q4k_quant(block, 8 * g + 4 + i) << 4);
+            }
         }
         for (int s = 0; s < 8; s++) scales[16 * s + r] = scale[s];
         for (int k = 0; k < 4; k++) {

@@ -102,11 +102,9 @@ struct Attention {
             for r in 0..<g * rows {
                 let row = scores + r * width, visible = past + rowStart + r % rows + 1 - skipped
                 if let window, let slotPositions {
-                    slotPositions[h].withUnsafeBufferPointer { positions in
-                        Self.maskOutsideWindow(
-                            row, positions: UnsafeBufferPointer(rebasing: positions[skipped...]), count: visible,
-                            query: startPosition + rowStart + r % rows, window: window)
-                    }
+                    Self.maskOutsideWindow(
+                        row, positions: slotPositions[h], from: skipped, count: visible,
+                        query: startPosition + rowStart + r % rows, window: window)
                 }
                 Kernels.softmax(row, count: visible)
                 (row + visible).update(repeating: 0, count: width - visible)
@@ -186,17 +184,11 @@ struct Attention {
 
     /// Scores of slots whose key is outside the sliding window of the query at position `query`
     /// become −∞, so softmax gives them 0 (llama.cpp `is_masked_swa`, standard type: masked when
-    /// query − key ≥ window).
+    /// query − key ≥ window). `scores[j]` belongs to slot `first + j`.
     static func maskOutsideWindow(
-        _ scores: UnsafeMutablePointer<Float>, positions: [Int32], count: Int, query: Int, window: Int
+        _ scores: UnsafeMutablePointer<Float>, positions: [Int32], from first: Int = 0, count: Int, query: Int, window: Int
     ) {
-        positions.withUnsafeBufferPointer { maskOutsideWindow(scores, positions: $0, count: count, query: query, window: window) }
-    }
-
-    static func maskOutsideWindow(
-        _ scores: UnsafeMutablePointer<Float>, positions: UnsafeBufferPointer<Int32>, count: Int, query: Int, window: Int
-    ) {
-        for j in 0..<count where query - Int(positions[j]) >= window { scores[j] = -.infinity }
+        for j in 0..<count where query - Int(positions[first + j]) >= window { scores[j] = -.infinity }
     }
 
     /// How many of the first `count` slots (in logical order) lie outside the window of the query at

@@ -72,8 +72,8 @@ public final class LlamaModel: Sendable {
     /// - Parameters:
     ///   - observer: sees the probabilities of the queries it picks with `observedQueries`.
     ///   - allLogits: return the logits of every position instead of only the last.
-    /// - Returns: logits, `[tokens.count, vocabulary]` with `allLogits`, else `[vocabulary]`.
     ///   - trace: receives the intermediate tensors of this prefill under llama.cpp's graph names.
+    /// - Returns: logits, `[tokens.count, vocabulary]` with `allLogits`, else `[vocabulary]`.
     public func prefill(
         _ tokens: [Int32], sequence: SequenceID, cache: PagedKVCache, observer: (any AttentionObserver)? = nil,
         allLogits: Bool = false, trace: (any ForwardTrace)? = nil
