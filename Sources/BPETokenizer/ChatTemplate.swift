@@ -16,6 +16,9 @@ public enum ChatTemplate: Sendable, Hashable {
     case llama2(systemBlock: Bool, bosInsideHistory: Bool, stripsMessages: Bool)
     /// `<|role|>\ncontent<|endoftext|>\n`
     case zephyr
+    /// `<start_of_turn>role\ncontent<end_of_turn>\n` (content trimmed), the assistant's role called
+    /// `model`; no system role: a system message opens the first user turn (Gemma 1–3).
+    case gemma
 
     /// Recognises the family of a Jinja chat template.
     /// - Throws: `BPETokenizerError.unrecognizedChatTemplate` quoting the start of the template.
@@ -41,6 +44,8 @@ public enum ChatTemplate: Sendable, Hashable {
             self = .zephyr
         } else if template.contains("<|start_header_id|>") && template.contains("<|end_header_id|>") {
             self = .llama3
+        } else if template.contains("<start_of_turn>") {
+            self = .gemma
         } else {
             let excerpt = template.count > 120 ? String(template.prefix(120)) + "…" : template
             throw .unrecognizedChatTemplate(excerpt: excerpt)
@@ -54,6 +59,7 @@ public enum ChatTemplate: Sendable, Hashable {
         case .llama3: "Llama-3"
         case .llama2: "Llama-2"
         case .zephyr: "Zephyr"
+        case .gemma: "Gemma"
         }
     }
 
@@ -103,8 +109,36 @@ public enum ChatTemplate: Sendable, Hashable {
                 text += "<|\(message.role)|>\n\(message.content)<|endoftext|>\n"
             }
             if addGenerationPrompt { text += "<|assistant|>\n" }
+        case .gemma:
+            // As llama.cpp: system messages are gathered and open the next user turn.
+            var system = ""
+            for message in messages {
+                if message.role == "system" {
+                    system += Self.trimmed(message.content)
+                    continue
+                }
+                let role = message.role == "assistant" ? "model" : message.role
+                text += "<start_of_turn>\(role)\n"
+                if !system.isEmpty && role != "model" {
+                    text += system + "\n\n"
+                    system = ""
+                }
+                text += Self.trimmed(message.content) + "<end_of_turn>\n"
+            }
+            if addGenerationPrompt { text += "<start_of_turn>model\n" }
         }
         return text
+    }
+
+    /// The text that follows a user message's content up to where the assistant's reply begins: the
+    /// end of the user turn and the opening of the assistant's (ChatML `<|im_end|>\n<|im_start|>assistant\n`,
+    /// Gemma `<end_of_turn>\n<start_of_turn>model\n`). For text that turns a plain prompt into a
+    /// question answered in the assistant's voice, as KVzip's repeat request is.
+    public func userTurnClosing() throws(BPETokenizerError) -> String {
+        let marker = "\u{1F}user-content\u{1F}"  // no template trims or contains it
+        let rendered = try render([ChatMessage(role: "user", content: marker)], addGenerationPrompt: true)
+        guard let range = rendered.range(of: marker, options: .backwards) else { return "" }
+        return String(rendered[range.upperBound...])
     }
 
     /// ASCII whitespace trimmed from both ends (llama.cpp's `trim`, which uses `isspace`).
@@ -158,12 +192,18 @@ public enum ChatTemplate: Sendable, Hashable {
     }
 }
 
-extension BPETokenizer {
+extension TextTokenizer {
+    /// The model's chat template family (`tokenizer.chat_template`).
+    /// - Throws: `BPETokenizerError.missingChatTemplate` or `.unrecognizedChatTemplate`.
+    public func chatTemplate() throws(BPETokenizerError) -> ChatTemplate {
+        guard let chatTemplateText else { throw .missingChatTemplate }
+        return try ChatTemplate(recognizing: chatTemplateText)
+    }
+
     /// Renders a conversation with the model's chat template (`tokenizer.chat_template`).
     /// Encode the result with `parseSpecial: true` so `<|im_start|>` and the like become tokens.
     /// - Throws: `BPETokenizerError.missingChatTemplate` or `.unrecognizedChatTemplate`.
     public func applyChatTemplate(messages: [ChatMessage], addGenerationPrompt: Bool = true) throws -> String {
-        guard let chatTemplateText else { throw BPETokenizerError.missingChatTemplate }
-        return try ChatTemplate(recognizing: chatTemplateText).render(messages, addGenerationPrompt: addGenerationPrompt)
+        try chatTemplate().render(messages, addGenerationPrompt: addGenerationPrompt)
     }
 }

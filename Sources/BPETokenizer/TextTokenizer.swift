@@ -14,6 +14,8 @@ public protocol TextTokenizer: Sendable {
     func encode(_ text: String, addBOS: Bool, parseSpecial: Bool) -> [Int32]
     /// The text of `ids`; special tokens are rendered only with `renderSpecial`.
     func decode(_ ids: [Int32], renderSpecial: Bool) -> String
+    /// The Jinja chat template of the model (GGUF `tokenizer.chat_template`), if it has one.
+    var chatTemplateText: String? { get }
 }
 
 extension TextTokenizer {

@@ -10,7 +10,9 @@ import PagedKVCache
 /// Sharing, so N configurations of a document cost about one prefill plus N × (compress + decode)
 /// (issue 9 item 8): cells whose prefill is the same — same physical block size, metric, window and
 /// question placement — share one prefill with the metric observing; each cell then works on its own
-/// fork of that cache (`PagedKVCache.fork`).
+/// fork of that cache (`PagedKVCache.fork`). A KVzip reconstruction of a document is run once per
+/// pass setting and KV layout and shared by every cell that compresses it (`ReconstructionMemo`): its
+/// scores do not depend on the rate or the allocation. Each trial is still charged the pass's seconds.
 ///
 /// - `aware` (KV-Compress §4, and every result before issue 10): document + question prefilled
 ///   together, compressed, and the first answer token taken from the prefill's logits.
@@ -96,6 +98,7 @@ public final class SweepRunner {
         for unit in units {
             let instance = try instance(unit)
             let task = tasks[unit.task]
+            let reconstructionMemo = ReconstructionMemo()
             let questions = instance.questions.indices
             for group in groups {
                 let pending = group.cells.filter { cell in questions.contains { !done.contains(key(unit, $0, cell)) } }
@@ -104,7 +107,8 @@ public final class SweepRunner {
                 let observer = MetricCollector(
                     metric: try plugins.makeMetric(group.metric), window: try plugins.makeWindow(group.window),
                     recordsWindowQueries: group.recordsWindowQueries, recordsWindowAttention: group.recordsWindowAttention)
-                let context = TrialContext(unit: unit, instance: instance, task: task, cache: cache, observer: observer)
+                let context = TrialContext(
+                    unit: unit, instance: instance, task: task, cache: cache, observer: observer, reconstructionMemo: reconstructionMemo)
                 switch group.placement {
                 case .aware:
                     for question in questions where pending.contains(where: { !done.contains(key(unit, question, $0)) }) {
@@ -240,6 +244,8 @@ public final class SweepRunner {
         let task: any EvaluationTask
         let cache: PagedKVCache
         let observer: MetricCollector
+        /// KVzip reconstructions of this document, shared by its cells (the scores do not depend on the rate).
+        let reconstructionMemo: ReconstructionMemo
     }
 
     /// What the compression after prefill left.
@@ -272,11 +278,14 @@ public final class SweepRunner {
                 : ScoringContext(
                     model: model, tokenizer: tokenizer, tokens: prefilled.tokens,
                     windowQueries: context.observer.windowQueries(prefilled.sequence),
-                    windowAttention: context.observer.windowAttention(prefilled.sequence))
+                    windowAttention: context.observer.windowAttention(prefilled.sequence),
+                    reconstructionMemo: context.reconstructionMemo)
             let (report, seconds) = try timed {
                 try compressor.compress(sequence, cache: context.cache, trigger: .afterPrefill, context: scoring)
             }
-            timings.compress += seconds
+            // A reconstruction reused from another cell of this document is charged at the seconds it
+            // took, so each trial's compression cost reads as in serving (one pass per compression).
+            timings.compress += seconds + report.reusedScoringSeconds
             compression.count = 1
             compression.budgetHeld = report.budgetHeld
             compression.scoringExtraTokens = report.scoringExtraTokens

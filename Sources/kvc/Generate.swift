@@ -224,15 +224,11 @@ struct Generate: ParsableCommand {
     /// Token ids of one prompt: as is, or wrapped in the model's chat template (system message first).
     private func encode(_ prompt: String, with tokenizer: any TokenPieces) throws -> [Int32] {
         guard promptOptions.chat else { return tokenizer.encodePrompt(prompt) }
-        // Chat templates are rendered by the byte-level BPE tokenizer's families (ChatML, Llama …).
-        guard let tokenizer = tokenizer as? BPETokenizer else {
-            throw ValidationError("--chat: no chat template renderer for this model's tokenizer (SentencePiece); give the prompt as plain text")
-        }
         var messages: [ChatMessage] = []
         if let system = promptOptions.system { messages.append(ChatMessage(role: "system", content: system)) }
         messages.append(ChatMessage(role: "user", content: prompt))
         let text = try tokenizer.applyChatTemplate(messages: messages, addGenerationPrompt: true)
-        return tokenizer.encode(text, parseSpecial: true)
+        return tokenizer.encode(text, addBOS: tokenizer.addsBOSByDefault, parseSpecial: true)
     }
 
     /// The run's figures, from the generator's statistics and the cache.

@@ -88,6 +88,44 @@ struct ChatTemplateTests {
         #expect(text == "<|user|>\nHi<|endoftext|>\n<|assistant|>\n")
     }
 
+    /// Gemma 3's published template (abridged to what recognition reads): `<start_of_turn>` turns, the
+    /// assistant called `model`, a system message folded into the first user turn (llama.cpp's
+    /// LLM_CHAT_TEMPLATE_GEMMA).
+    static let gemma =
+        "{{ bos_token }}{%- if messages[0]['role'] == 'system' -%}{%- set first_user_prefix = messages[0]['content'] + '\n\n' -%}{%- endif -%}{%- for message in messages -%}{%- if (message['role'] == 'assistant') -%}{%- set role = \"model\" -%}{%- else -%}{%- set role = message['role'] -%}{%- endif -%}{{ '<start_of_turn>' + role + '\n' }}{{ message['content'] | trim }}{{ '<end_of_turn>\n' }}{%- endfor -%}{%- if add_generation_prompt -%}{{'<start_of_turn>model\n'}}{%- endif -%}"
+
+    @Test func gemmaFoldsTheSystemMessageIntoTheFirstUserTurn() throws {
+        let template = try ChatTemplate(recognizing: Self.gemma)
+        #expect(template == .gemma)
+        let text = try template.render(Self.conversation, addGenerationPrompt: true)
+        #expect(text == """
+            <start_of_turn>user
+            Be brief.
+
+            Hi<end_of_turn>
+            <start_of_turn>model
+            Hello!<end_of_turn>
+            <start_of_turn>user
+            Bye<end_of_turn>
+            <start_of_turn>model
+
+            """)
+        #expect(try template.render([ChatMessage(role: "user", content: " Hi\n")], addGenerationPrompt: false) == "<start_of_turn>user\nHi<end_of_turn>\n")
+    }
+
+    /// What follows a user message up to the assistant's reply, per family (KVzip's chat repeat turn).
+    @Test(arguments: [
+        (ChatTemplate.chatML(defaultSystemMessage: "You are helpful."), "<|im_end|>\n<|im_start|>assistant\n"),
+        (.chatML(defaultSystemMessage: nil), "<|im_end|>\n<|im_start|>assistant\n"),
+        (.gemma, "<end_of_turn>\n<start_of_turn>model\n"),
+        (.llama3, "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n"),
+        (.llama2(systemBlock: true, bosInsideHistory: true, stripsMessages: true), " [/INST]"),
+        (.zephyr, "<|endoftext|>\n<|assistant|>\n"),
+    ])
+    func userTurnClosing(template: ChatTemplate, closing: String) throws {
+        #expect(try template.userTurnClosing() == closing)
+    }
+
     @Test func unknownTemplatesAreRefusedWithAnExcerpt() {
         let template = "{% for m in messages %}### {{ m.role }}: {{ m.content }}{% endfor %}"
         #expect(throws: BPETokenizerError.unrecognizedChatTemplate(excerpt: template)) {

@@ -52,6 +52,17 @@ struct SentencePieceParityTests {
         #expect(tokenizer.addsBOSByDefault && !tokenizer.addsSpacePrefix)
     }
 
+    /// This GGUF (the pretrained 270M) carries no chat template, and says so; the Gemma family's turn
+    /// markers, as `ChatTemplate.gemma` renders them, are single control tokens of its vocabulary
+    /// (`<start_of_turn>` 105, `<end_of_turn>` 106, the ids KVzip's code stops Gemma 3 at).
+    @Test func gemmaTurnMarkersAreSingleTokensAndTheMissingTemplateIsNamed() throws {
+        let tokenizer = try Gemma3Model.tokenizer()
+        #expect(throws: BPETokenizerError.missingChatTemplate) { try tokenizer.chatTemplate() }
+        let text = try ChatTemplate.gemma.render([ChatMessage(role: "user", content: "Hi")], addGenerationPrompt: true)
+        let ids = tokenizer.encode(text, addBOS: true, parseSpecial: true)
+        #expect(ids.first == 2 && ids[1] == 105 && ids.filter { $0 == 105 }.count == 2 && ids.filter { $0 == 106 }.count == 1)
+    }
+
     @Test func everyFixtureTextMatchesLlamaCpp() throws {
         let tokenizer = try Gemma3Model.tokenizer()
         #expect(fixture.cases.count > 2000)

@@ -95,7 +95,9 @@ import Testing
         _ = try Self.model.prefill(document, sequence: sequence, cache: cache)
         let context = ScoringContext(model: Self.model, tokenizer: Self.tokenizer, tokens: document)
         let pass = ReconstructionPass(chunkLength: 16)
-        let (scores, extra) = try pass.scores(sequence, cache: cache, context: context)
+        let result = try pass.scores(sequence, cache: cache, context: context)
+        let (scores, extra) = (result.scores, result.extraTokens)
+        #expect(result.reusedSeconds == 0)
         let repeatTokens = Self.tokenizer.encodeContinuation(ReconstructionPass.repeatPrompt)
         #expect(extra == repeatTokens.count + document.count)
         #expect(cache.nextPosition(sequence) == 70 && cache.sequences.count == 1)  // the fork is gone
@@ -110,6 +112,69 @@ import Testing
                 #expect(abs(scores[head][i] - expected) <= 1e-5 * max(1, expected), "head \(head) slot \(i)")
             }
         }
+    }
+
+    /// A memo in the scoring context: a second fork of the same prefill reuses the first pass's scores
+    /// (same numbers, its seconds reported as reused, the same extra tokens charged); another setting
+    /// or other tokens run their own pass.
+    @Test func reconstructionMemoSharesOnePassBetweenForks() throws {
+        var rng = SplitMix64(seed: 12)
+        let document = (0..<50).map { _ in Int32(rng.next() % 256) }
+        let cache = try Self.model.makeCache(blockSize: 16, kvType: .f32, capacityBlocks: 300)
+        let base = cache.addSequence()
+        _ = try Self.model.prefill(document, sequence: base, cache: cache)
+        let memo = ReconstructionMemo()
+        let context = ScoringContext(model: Self.model, tokenizer: Self.tokenizer, tokens: document, reconstructionMemo: memo)
+        let fresh = try ReconstructionPass().scores(base, cache: cache, context: ScoringContext(model: Self.model, tokenizer: Self.tokenizer, tokens: document))
+        let first = try cache.fork(base), second = try cache.fork(base)
+        let a = try ReconstructionPass().scores(first, cache: cache, context: context)
+        let b = try ReconstructionPass().scores(second, cache: cache, context: context)
+        #expect(memo.count == 1)
+        #expect(a.reusedSeconds == 0 && b.reusedSeconds > 0)
+        #expect(a.scores == fresh.scores && b.scores == fresh.scores)
+        #expect(a.extraTokens == fresh.extraTokens && b.extraTokens == fresh.extraTokens)
+        _ = try ReconstructionPass(chunkLength: 7).scores(first, cache: cache, context: context)
+        #expect(memo.count == 2)
+        let shorter = ScoringContext(model: Self.model, tokenizer: Self.tokenizer, tokens: Array(document.dropLast()), reconstructionMemo: memo)
+        let third = cache.addSequence()
+        _ = try Self.model.prefill(Array(document.dropLast()), sequence: third, cache: cache)
+        let c = try ReconstructionPass().scores(third, cache: cache, context: shorter)
+        #expect(memo.count == 3 && c.reusedSeconds == 0)
+    }
+
+    /// `repeat_turn: chat` (KVzip's model/wrapper.py): the request closes a user turn of the model's
+    /// chat template and the document is read again as the assistant's reply.
+    @Test func kvzipChatRepeatTurnPutsTheDocumentInTheAssistantsReply() throws {
+        let specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+        let tokenizer = try BPETokenizer(
+            tokens: EvaluationSupport.byteAlphabet + specials, merges: [], tokenTypes: Array(repeating: 1, count: 256) + [3, 3, 3],
+            bos: nil, eos: 256, preTokenizer: "gpt-2",
+            chatTemplate: "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}",
+            addBOS: false)
+        let document: [Int32] = [72, 105]
+        let chat = try ReconstructionPass(repeatTurn: .chat).repetition(of: document, tokenizer: tokenizer)
+        let expected =
+            tokenizer.encodeContinuation("\n\nRepeat the previous context exactly.") + [258] + tokenizer.encodeContinuation("\n") + [257]
+            + tokenizer.encodeContinuation("assistant\n") + document
+        #expect(chat == expected)
+        #expect(try ReconstructionPass().repetition(of: document, tokenizer: tokenizer) == tokenizer.encodeContinuation(ReconstructionPass.repeatPrompt) + document)
+        // A model without a chat template: a clear error naming the option.
+        #expect {
+            try ReconstructionPass(repeatTurn: .chat).repetition(of: document, tokenizer: Self.tokenizer)
+        } throws: { error in
+            guard case CompressionError.invalidConfiguration(let message) = error else { return false }
+            return message.contains("repeat_turn: chat") && message.contains("chat template")
+        }
+    }
+
+    @Test func kvzipRepeatTurnIsAnOptionWithItsValuesChecked() throws {
+        let registry = PluginRegistry.withAllPlugins()
+        let chat = try #require(try registry.makeScorer(PluginSpec("kvzip", options: ["repeat_turn": "chat"])) as? KVzipScorer)
+        #expect(chat.reconstruction.repeatTurn == .chat)
+        #expect(chat.settings["repeat_turn"] == .string("chat"))
+        let plain = try #require(try registry.makeScorer(PluginSpec("kvzip")) as? KVzipScorer)
+        #expect(plain.reconstruction.repeatTurn == .plain)
+        #expect(throws: CompressionError.self) { try registry.makeScorer(PluginSpec("kvzip", options: ["repeat_turn": "verbatim"])) }
     }
 
     @Test func kvzipWithoutContextIsAClearError() throws {

@@ -147,16 +147,17 @@ public struct Compressor: Sendable {
     /// and the scoring's cost. Gathers exactly the inputs the scorer asked for.
     public func scoredInput(
         _ input: EvictionInput, scorer: any KVScorer, sequence: SequenceID, cache: PagedKVCache, context: ScoringContext?
-    ) throws -> (input: EvictionInput, extraTokens: Int) {
+    ) throws -> (input: EvictionInput, extraTokens: Int, reusedSeconds: Double) {
         let layout = cache.layout
         var reconstruction: [[Float]]?
-        var extraTokens = 0
+        var extraTokens = 0, reusedSeconds = 0.0
         if scorer.inputs.contains(.reconstructionAttention) {
             guard let context else {
                 throw CompressionError.invalidConfiguration(
                     "scorer \(configuration.scorer?.name ?? "?") reads the document again (KVzip) and needs the model and the sequence's token ids; this caller gave none")
             }
-            (reconstruction, extraTokens) = try ReconstructionPass().scores(sequence, cache: cache, context: context)
+            let pass = try scorer.reconstruction.scores(sequence, cache: cache, context: context)
+            (reconstruction, extraTokens, reusedSeconds) = (pass.scores, pass.extraTokens, pass.reusedSeconds)
         }
         var scores: [[Float]] = []
         scores.reserveCapacity(layout.headCount)
@@ -195,7 +196,7 @@ public struct Compressor: Sendable {
             }
             scores += layerScores
         }
-        return (input.withScores(scores), extraTokens)
+        return (input.withScores(scores), extraTokens, reusedSeconds)
     }
 
     /// W_O of `layer` when the scorer asks for it.
@@ -222,10 +223,10 @@ public struct Compressor: Sendable {
             }
             input.windowAttention = recorded
         }
-        var extraTokens = 0
+        var extraTokens = 0, reusedSeconds = 0.0
         let scoringStarted = clock.now
         if let scorer = plugins.scorer {
-            (input, extraTokens) = try scoredInput(input, scorer: scorer, sequence: sequence, cache: cache, context: context)
+            (input, extraTokens, reusedSeconds) = try scoredInput(input, scorer: scorer, sequence: sequence, cache: cache, context: context)
         }
         let scored = clock.now
         let plan = try plugins.policy.plan(input)
@@ -247,6 +248,7 @@ public struct Compressor: Sendable {
             schedulingSeconds: (scheduled - started).seconds - (scored - scoringStarted).seconds, moveSeconds: (moved - scheduled).seconds)
         report.scoringSeconds = (scored - scoringStarted).seconds
         report.scoringExtraTokens = extraTokens
+        report.reusedScoringSeconds = reusedSeconds
         return (report, snapshot ? CompressionSnapshot(input: input, plan: plan, cache: cache) : nil)
     }
 }

@@ -30,11 +30,15 @@ public protocol KVScorer: Sendable {
     func score(_ layer: LayerScoringInput) throws -> [[Float]]
     /// The plug-in's resolved settings (defaults included), recorded in reports and dumps.
     var settings: [String: OptionValue] { get }
+    /// With `.reconstructionAttention`: how the framework runs the reconstruction pass (the repeat
+    /// request's form, the chunk length).
+    var reconstruction: ReconstructionPass { get }
 }
 
 extension KVScorer {
     public var inputs: ScorerInputs { [] }
     public var settings: [String: OptionValue] { [:] }
+    public var reconstruction: ReconstructionPass { ReconstructionPass() }
 }
 
 /// Inputs a scorer may ask for beyond the cached keys and values.
@@ -202,15 +206,19 @@ public struct ScoringContext: Sendable {
     /// The observation window's attention rows per (layer, KV head), when the collector recorded them
     /// (`MetricCollector.recordsWindowAttention`), for policies that read them (CAKE).
     public let windowAttention: [HeadIndex: ObservedAttention]
+    /// Reconstruction passes already run over these tokens (KVzip), shared by the compressions of forks
+    /// of one prefill; nil: every compression runs its own.
+    public let reconstructionMemo: ReconstructionMemo?
 
     public init(
         model: LlamaModel, tokenizer: any TextTokenizer, tokens: [Int32], windowQueries: [HeadIndex: ObservedQueries] = [:],
-        windowAttention: [HeadIndex: ObservedAttention] = [:]
+        windowAttention: [HeadIndex: ObservedAttention] = [:], reconstructionMemo: ReconstructionMemo? = nil
     ) {
         self.model = model
         self.tokenizer = tokenizer
         self.tokens = tokens
         self.windowQueries = windowQueries
         self.windowAttention = windowAttention
+        self.reconstructionMemo = reconstructionMemo
     }
 }

@@ -31,8 +31,12 @@ public struct CompressionReport: Sendable, Hashable, Codable {
     public let moveSeconds: Double
     /// Seconds the scorer's inputs and scores took (a KVzip reconstruction pass included), 0 without a scorer.
     public var scoringSeconds: Double = 0
-    /// Tokens prefilled only to score (KVzip's repeat prompt and second reading of the document).
+    /// Tokens prefilled only to score (KVzip's repeat prompt and second reading of the document), also
+    /// when the pass's scores were reused: what this compression costs on its own.
     public var scoringExtraTokens: Int = 0
+    /// Seconds of a reconstruction pass whose scores were reused from the `ScoringContext`'s memo
+    /// instead of run again (not in `scoringSeconds`); 0 when it ran.
+    public var reusedScoringSeconds: Double = 0
 
     /// Fraction of the sequence's tokens whose KV the head still holds (after repeated compressions,
     /// relative to the uncompressed cache, not to the previous compression).
