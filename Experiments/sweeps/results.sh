@@ -15,7 +15,8 @@
 # needle's KVs kept, for tasks with a needle), by Experiments/sweeps/retention.py; results/NAME-f16-vs-f32.md
 # for sweeps over kv_type, by Experiments/sweeps/compare_axis.py (all need h5py, as in .venv from
 # scripts/setup-bench.sh); and, for sweeps with kvcompress among several methods,
-# results/NAME-vs-kvcompress.md (the report paired against kvcompress's same cell).
+# results/NAME-vs-kvcompress.md (the report paired against kvcompress's same cell); for the KVzip-variant
+# sweeps, results/NAME-vs-kvzip.md (paired against the kvzip preset's same cell).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 KVC=${KVC:-.build/release/kvc}
@@ -26,7 +27,8 @@ PYTHON=${PYTHON:-.venv/bin/python}
 NAMES=("$@")
 if [[ ${#NAMES[@]} -eq 0 ]]; then
   NAMES=(all-methods new-presets prose-needle passkey multikey-agnostic task-suite-quick gemma-task-suite
-    gemma-multikey-agnostic gemma-long kvzip-protected-window task-suite-rest)
+    gemma-multikey-agnostic gemma-long kvzip-protected-window task-suite-rest multikey-agnostic-parity
+    multikey-agnostic-sinks multikey-agnostic-confirm task-suite-4k)
 fi
 mkdir -p results
 for name in "${NAMES[@]}"; do
@@ -44,6 +46,11 @@ for name in "${NAMES[@]}"; do
   if grep -qE "^methods: \[kvcompress, |^  - \{name: kvcompress, " "$spec"; then
     "$KVC" sweep report "$out" --baseline kvcompress >"results/$name-vs-kvcompress.md"
   fi
+  # The KVzip-variant sweeps: each variant paired against the kvzip preset's same cell.
+  case $name in
+    multikey-agnostic-parity | multikey-agnostic-sinks | multikey-agnostic-confirm)
+      "$KVC" sweep report "$out" --baseline kvzip >"results/$name-vs-kvzip.md" ;;
+  esac
   if "$PYTHON" -c "import h5py" 2>/dev/null; then
     "$PYTHON" Experiments/sweeps/matrix.py "$out" >"results/$name-matrix.md"
     "$PYTHON" Experiments/sweeps/matrix.py "$out" --score >"results/$name-score.md"
