@@ -81,6 +81,16 @@ import Testing
         }
     }
 
+    /// A float32 cache holding one prefilled sequence of `tokens` random byte tokens.
+    static func prefilledRandomDocument(seed: UInt64, tokens: Int, capacityBlocks: Int) throws -> (PagedKVCache, SequenceID, [Int32]) {
+        var rng = SplitMix64(seed: seed)
+        let document = (0..<tokens).map { _ in Int32(rng.next() % 256) }
+        let cache = try model.makeCache(blockSize: 16, kvType: .f32, capacityBlocks: capacityBlocks)
+        let sequence = cache.addSequence()
+        _ = try model.prefill(document, sequence: sequence, cache: cache)
+        return (cache, sequence, document)
+    }
+
     /// KVzip's score of a KV is the largest attention any reconstruction query of its group paid it.
     /// Reference: one prefill of document + repeat prompt + document in a single chunk, recording the
     /// probabilities of the queries after the document. The pass under test forks the prefilled cache
@@ -88,11 +98,7 @@ import Testing
     /// float16 the chunked and the single-chunk reading round queries, probabilities and keys at
     /// different points (up to 3.5e-4 apart on an AMD EPYC), which is the cache's error, not the pass's.
     @Test func kvzipScoresAreTheLargestReconstructionAttention() throws {
-        var rng = SplitMix64(seed: 3)
-        let document = (0..<70).map { _ in Int32(rng.next() % 256) }
-        let cache = try Self.model.makeCache(blockSize: 16, kvType: .f32, capacityBlocks: 200)
-        let sequence = cache.addSequence()
-        _ = try Self.model.prefill(document, sequence: sequence, cache: cache)
+        let (cache, sequence, document) = try Self.prefilledRandomDocument(seed: 3, tokens: 70, capacityBlocks: 200)
         let context = ScoringContext(model: Self.model, tokenizer: Self.tokenizer, tokens: document)
         let pass = ReconstructionPass(chunkLength: 16)
         let result = try pass.scores(sequence, cache: cache, context: context)
@@ -118,11 +124,7 @@ import Testing
     /// (same numbers, its seconds reported as reused, the same extra tokens charged); another setting
     /// or other tokens run their own pass.
     @Test func reconstructionMemoSharesOnePassBetweenForks() throws {
-        var rng = SplitMix64(seed: 12)
-        let document = (0..<50).map { _ in Int32(rng.next() % 256) }
-        let cache = try Self.model.makeCache(blockSize: 16, kvType: .f32, capacityBlocks: 300)
-        let base = cache.addSequence()
-        _ = try Self.model.prefill(document, sequence: base, cache: cache)
+        let (cache, base, document) = try Self.prefilledRandomDocument(seed: 12, tokens: 50, capacityBlocks: 300)
         let memo = ReconstructionMemo()
         let context = ScoringContext(model: Self.model, tokenizer: Self.tokenizer, tokens: document, reconstructionMemo: memo)
         let fresh = try ReconstructionPass().scores(base, cache: cache, context: ScoringContext(model: Self.model, tokenizer: Self.tokenizer, tokens: document))

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Regenerates notebooks-export/task-suite.{ipynb,html} from the two sweeps it plots, running each sweep
+# Regenerates notebooks-export/task-suite.{ipynb,html} from the sweeps it plots, running each sweep
 # (release kvc) when its results file is missing, resuming it when it is incomplete.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 python=${PYTHON:-.venv/bin/python}
 swift build -c release --product kvc >&2
 mkdir -p results
-for spec in task-suite-quick multikey-agnostic; do
+for spec in task-suite-quick multikey-agnostic task-suite-4k multikey-agnostic-parity multikey-agnostic-sinks \
+  multikey-agnostic-confirm; do
   if [[ -f results/$spec.h5 ]]; then
     .build/release/kvc sweep --spec Experiments/sweeps/$spec.yaml --out results/$spec.h5 --resume >&2
   else
