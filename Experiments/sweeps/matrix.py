@@ -12,7 +12,11 @@ ran the sweep (shared machines inflate them; compare methods within one file).
 With --wide: one table per task (and length), both question placements side by side (columns
 "aware, rate 4", …), for sweeps with many methods.
 
-Usage: python3 Experiments/sweeps/matrix.py RESULTS.h5 [--score] [--wide] | --costs
+Several files (of one model, and made on the same documents: same tasks, lengths, seed and prompts,
+e.g. two sweeps over different rates) make one table: their trials are counted together. A cell
+(method, placement, rate) present in two files is counted from both.
+
+Usage: python3 Experiments/sweeps/matrix.py RESULTS.h5 [MORE.h5 ...] [--score] [--wide] | --costs
 """
 import argparse
 import json
@@ -22,59 +26,63 @@ from collections import OrderedDict, defaultdict
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("results")
+    parser.add_argument("results", nargs="+")
     parser.add_argument("--score", action="store_true", help="show the mean task score instead of k/n")
     parser.add_argument("--costs", action="store_true", help="compression cost per method instead of accuracy")
     parser.add_argument("--wide", action="store_true", help="question placements as columns of one table per task")
     args = parser.parse_args()
     import h5py
 
-    with h5py.File(args.results, "r") as f:
-        if f.attrs.get("format") != "kvc-sweep/2":
-            sys.exit(f"error: {args.results} is not a kvc-sweep/2 results file (format {f.attrs.get('format')!r})")
-        tasks = list(f["tasks"].asstr()[:])
-        lengths = [int(x) for x in f["lengths"][:]]
-        axes = list(f["axes"].asstr()[:])
-        values = f["cells/values"].asstr()[:]
-        methods = list(f["cells/method"].asstr()[:])
-        placements = list(f["cells/question"].asstr()[:])
-        width = len(axes)
-        cell_axes = [dict(zip(axes, values[i * width:(i + 1) * width])) for i in range(len(methods))]
-        t = f["trials"]
-        task, length, cell = t["task"][:], t["length_index"][:], t["cell"][:]
-        correct, score = t["correct"][:], t["score"][:]
-        compress_seconds, prefill_seconds = t["compress_seconds"][:], t["prefill_seconds"][:]
-        compressions, document_tokens = t["compressions"][:], t["document_tokens"][:]
-        prompt = t["prompt"][:]
-        # Recorded since 2026-12-05; older files lack it.
-        extra_tokens = t["scoring_extra_tokens"][:] if "scoring_extra_tokens" in t else None
-        complete = int(f.attrs.get("complete", 0)) == 1
-
-    if args.costs:
-        documents = [(int(task[i]), int(length[i]), int(prompt[i])) for i in range(len(cell))]
-        print_costs(methods, cell_axes, cell, documents, compress_seconds, prefill_seconds, compressions, document_tokens,
-                    extra_tokens)
-        return
-
-    # Group: (task, length, placement, other axes) -> method -> rate -> [correct, score, n]
     tables = OrderedDict()
     rates = set()
-    for i in range(len(cell)):
-        c = int(cell[i])
-        a = cell_axes[c]
-        rate = float(a.get("rate", "1"))
-        rates.add(rate)
-        others = ", ".join(f"{k}={v}" for k, v in a.items() if k not in ("method", "rate", "question"))
-        key = (tasks[task[i]], lengths[length[i]], placements[c], others)
-        entry = tables.setdefault(key, OrderedDict()).setdefault(methods[c], defaultdict(lambda: [0, 0.0, 0]))
-        e = entry[rate]
-        e[0] += int(correct[i])
-        e[1] += float(score[i])
-        e[2] += 1
+    complete = True
+    for path in args.results:
+        with h5py.File(path, "r") as f:
+            if f.attrs.get("format") != "kvc-sweep/2":
+                sys.exit(f"error: {path} is not a kvc-sweep/2 results file (format {f.attrs.get('format')!r})")
+            tasks = list(f["tasks"].asstr()[:])
+            lengths = [int(x) for x in f["lengths"][:]]
+            axes = list(f["axes"].asstr()[:])
+            values = f["cells/values"].asstr()[:]
+            methods = list(f["cells/method"].asstr()[:])
+            placements = list(f["cells/question"].asstr()[:])
+            width = len(axes)
+            cell_axes = [dict(zip(axes, values[i * width:(i + 1) * width])) for i in range(len(methods))]
+            t = f["trials"]
+            task, length, cell = t["task"][:], t["length_index"][:], t["cell"][:]
+            correct, score = t["correct"][:], t["score"][:]
+            compress_seconds, prefill_seconds = t["compress_seconds"][:], t["prefill_seconds"][:]
+            compressions, document_tokens = t["compressions"][:], t["document_tokens"][:]
+            prompt = t["prompt"][:]
+            # Recorded since 2026-12-05; older files lack it.
+            extra_tokens = t["scoring_extra_tokens"][:] if "scoring_extra_tokens" in t else None
+            if int(f.attrs.get("complete", 0)) != 1:
+                complete = False
+                print(f"(incomplete: {path} does not yet hold every trial)\n")
+
+        if args.costs:
+            if len(args.results) > 1:
+                sys.exit("error: --costs reads one results file")
+            documents = [(int(task[i]), int(length[i]), int(prompt[i])) for i in range(len(cell))]
+            print_costs(methods, cell_axes, cell, documents, compress_seconds, prefill_seconds, compressions, document_tokens,
+                        extra_tokens)
+            return
+
+        # Group: (task, length, placement, other axes) -> method -> rate -> [correct, score, n]
+        for i in range(len(cell)):
+            c = int(cell[i])
+            a = cell_axes[c]
+            rate = float(a.get("rate", "1"))
+            rates.add(rate)
+            others = ", ".join(f"{k}={v}" for k, v in a.items() if k not in ("method", "rate", "question"))
+            key = (tasks[task[i]], lengths[length[i]], placements[c], others)
+            entry = tables.setdefault(key, OrderedDict()).setdefault(methods[c], defaultdict(lambda: [0, 0.0, 0]))
+            e = entry[rate]
+            e[0] += int(correct[i])
+            e[1] += float(score[i])
+            e[2] += 1
     rates = sorted(rates)
     name = lambda r: str(int(r)) if r == int(r) else f"{r:g}"
-    if not complete:
-        print(f"(incomplete: {args.results} does not yet hold every trial)\n")
     if args.wide:
         print_wide(tables, rates, name, args.score)
         return

@@ -8,7 +8,8 @@
 #   Experiments/sweeps/results.sh [NAME ...]   # default: every sweep RESULTS.md shows, in this order
 #   THREADS=2 KVC=.build/release/kvc PYTHON=.venv/bin/python ...   # (defaults)
 #
-# Also written: results/NAME-matrix.md (method × rate, k/n), results/NAME-score.md (the same with
+# Also written, when both task-suite-quick and task-suite-rates have run: results/task-suite-all-rates-wide{,-score}.md
+# (their six methods over rates 1-64 in one table). And: results/NAME-matrix.md (method × rate, k/n), results/NAME-score.md (the same with
 # the mean task score, RULER's fraction of expected strings, for tasks no method fully solves), results/NAME-wide.md and
 # results/NAME-wide-score.md (the same with both question placements side by side) and results/NAME-costs.md (each method's
 # compression cost), by Experiments/sweeps/matrix.py; results/NAME-evidence.md (the share of the
@@ -28,7 +29,7 @@ NAMES=("$@")
 if [[ ${#NAMES[@]} -eq 0 ]]; then
   NAMES=(all-methods new-presets prose-needle passkey multikey-agnostic task-suite-quick gemma-task-suite
     gemma-multikey-agnostic gemma-long kvzip-protected-window task-suite-rest multikey-agnostic-parity
-    multikey-agnostic-sinks multikey-agnostic-confirm task-suite-4k)
+    multikey-agnostic-sinks multikey-agnostic-confirm task-suite-4k task-suite-rates)
 fi
 mkdir -p results
 for name in "${NAMES[@]}"; do
@@ -68,3 +69,10 @@ for name in "${NAMES[@]}"; do
     echo "   (no h5py for $PYTHON: results/$name-matrix.md not written)" >&2
   fi
 done
+# The six methods of task-suite-quick over rates 1-64 (the same documents in two sweeps), one table.
+if [[ -f results/task-suite-quick.h5 && -f results/task-suite-rates.h5 ]] && "$PYTHON" -c "import h5py" 2>/dev/null; then
+  "$PYTHON" Experiments/sweeps/matrix.py results/task-suite-quick.h5 results/task-suite-rates.h5 --wide >results/task-suite-all-rates-wide.md
+  "$PYTHON" Experiments/sweeps/matrix.py results/task-suite-quick.h5 results/task-suite-rates.h5 --wide --score \
+    >results/task-suite-all-rates-wide-score.md
+  echo "   tables: results/task-suite-all-rates-wide{,-score}.md" >&2
+fi
