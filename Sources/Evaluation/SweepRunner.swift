@@ -40,6 +40,12 @@ public final class SweepRunner {
         self.tokenizer = tokenizer
         self.plugins = plugins
         tasks = try Self.checkTasks(specification, registry: registry, tokenizer: tokenizer, contextLength: model.configuration.contextLength)
+        // What the cells' scorers need of this model's tokenizer (KVzip's chat repeat turn: a chat template).
+        for cell in specification.cells where cell.configuration.scorer != nil {
+            do { try Compressor(configuration: cell.configuration, registry: plugins).checkScorer(tokenizer: tokenizer) } catch {
+                throw EvaluationError.invalidCell(cell: cell.label, why: "\(error)")
+            }
+        }
     }
 
     /// The tasks of `specification`, each checked at every length (long enough for its needles, short

@@ -53,6 +53,42 @@ import Testing
         }
     }
 
+    /// A document's KVzip reconstruction is run once and shared by the cells that compress it (two
+    /// rates, two allocations): every trial equals the one a sweep of that cell alone gives, and each
+    /// cell's compression is charged the pass's extra tokens.
+    @Test func sharedReconstructionGivesEachCellWhatItWouldGetAlone() throws {
+        let methods = "methods: [kvzip, {name: kvzip-per-head, preset: kvzip, policy: uniform}]\nquestion: agnostic\n"
+        let together = try EvaluationSupport.run(try Self.spec(methods + "grid: {rate: [2, 4]}", questions: 2, prompts: 1))
+        #expect(together.count == 2 * 2 * 2)
+        // Each cell compresses its document once (charged to its first question's trial), paying the pass's tokens.
+        for cell in 0..<4 {
+            let compressing = together.filter { $0.key.cell == cell && $0.compressions == 1 }
+            #expect(compressing.count == 1 && compressing.allSatisfy { ($0.scoringExtraTokens ?? 0) > $0.documentTokens })
+        }
+        for (index, (method, rate)) in [("kvzip", 2), ("kvzip", 4), ("kvzip-per-head", 2), ("kvzip-per-head", 4)].enumerated() {
+            let preset = method == "kvzip" ? "kvzip" : "{name: kvzip-per-head, preset: kvzip, policy: uniform}"
+            let alone = try EvaluationSupport.run(
+                try Self.spec("methods: [\(preset)]\nquestion: agnostic\ngrid: {rate: [\(rate)]}", questions: 2, prompts: 1))
+            let mine = together.filter { $0.key.cell == index }
+            #expect(mine.map(\.generatedTokens) == alone.map(\.generatedTokens), "\(method) rate \(rate)")
+            #expect(mine.map(\.keptKVs) == alone.map(\.keptKVs), "\(method) rate \(rate)")
+            #expect(mine.map(\.scoringExtraTokens) == alone.map(\.scoringExtraTokens))
+        }
+    }
+
+    /// KVzip's chat repeat turn on a model without a chat template: refused before any model work,
+    /// naming the cell and what is missing.
+    @Test func aScorerSettingTheModelCannotServeIsRefusedUpFront() throws {
+        let s = try Self.spec(
+            "methods: [{name: kvzip-chat, preset: kvzip, scorer: {name: kvzip, options: {repeat_turn: chat}}}]\nquestion: agnostic\ngrid: {rate: [4]}")
+        #expect {
+            try EvaluationSupport.runner(s)
+        } throws: { error in
+            guard case EvaluationError.invalidCell(let cell, let why) = error else { return false }
+            return cell.contains("kvzip-chat") && why.contains("chat template")
+        }
+    }
+
     @Test func agnosticCompressesOnceAndForksTheCompressedDocumentForEachQuestion() throws {
         let s = try Self.spec("methods: [kvcompress, snapkv]\nquestion: agnostic\ngrid: {rate: [4]}", questions: 3, prompts: 1)
         let trials = try EvaluationSupport.run(s)
