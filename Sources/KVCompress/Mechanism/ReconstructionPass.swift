@@ -83,8 +83,7 @@ public struct ReconstructionPass: Sendable, Hashable {
             let started = ContinuousClock.now
             (byPosition, extraTokens) = try positionScores(sequence, cache: cache, context: context)
             reusedSeconds = 0
-            let elapsed = ContinuousClock.now - started
-            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+            let seconds = (ContinuousClock.now - started).seconds
             context.reconstructionMemo?.store(.init(byPosition: byPosition, extraTokens: extraTokens, seconds: seconds), for: key)
         }
         var scores: [[Float]] = []
