@@ -21,7 +21,10 @@ import PagedKVCache
 ///   compressed cache with no observer, so no question token reaches the metric (as kvpress
 ///   evaluates by default); the first answer token comes from that question prefill.
 ///
-/// Rate 1 runs no compression, so both placements feed the model the same tokens over the full cache.
+/// Rate 1 runs no compression, so both placements feed the model the same tokens over the full cache,
+/// though not in the same prefill chunks: the sums of the attention products are associated
+/// differently, and on a real model greedy answers can differ where it is unsure. Each placement is
+/// compared with its own rate-1 cell.
 public final class SweepRunner {
     public let specification: SweepSpecification
     public let model: LlamaModel
