@@ -35,7 +35,8 @@ def main():
 
     tables = OrderedDict()
     rates = set()
-    complete = True
+    if args.costs and len(args.results) > 1:
+        sys.exit("error: --costs reads one results file")
     for path in args.results:
         with h5py.File(path, "r") as f:
             if f.attrs.get("format") != "kvc-sweep/2":
@@ -57,12 +58,9 @@ def main():
             # Recorded since 2026-12-05; older files lack it.
             extra_tokens = t["scoring_extra_tokens"][:] if "scoring_extra_tokens" in t else None
             if int(f.attrs.get("complete", 0)) != 1:
-                complete = False
                 print(f"(incomplete: {path} does not yet hold every trial)\n")
 
         if args.costs:
-            if len(args.results) > 1:
-                sys.exit("error: --costs reads one results file")
             documents = [(int(task[i]), int(length[i]), int(prompt[i])) for i in range(len(cell))]
             print_costs(methods, cell_axes, cell, documents, compress_seconds, prefill_seconds, compressions, document_tokens,
                         extra_tokens)

@@ -44,8 +44,9 @@ public final class SweepRunner {
         self.plugins = plugins
         tasks = try Self.checkTasks(specification, registry: registry, tokenizer: tokenizer, contextLength: model.configuration.contextLength)
         // What the cells' scorers need of this model's tokenizer (KVzip's chat repeat turn: a chat template).
-        for cell in specification.cells where cell.configuration.scorer != nil {
-            do { try Compressor(configuration: cell.configuration, registry: plugins).checkScorer(tokenizer: tokenizer) } catch {
+        for cell in specification.cells {
+            guard let scorer = cell.configuration.scorer else { continue }
+            do { try plugins.makeScorer(scorer).check(tokenizer: tokenizer) } catch {
                 throw EvaluationError.invalidCell(cell: cell.label, why: "\(error)")
             }
         }

@@ -111,7 +111,7 @@ struct Compress: ParsableCommand {
             layers: llama.layers, kvHeads: llama.kvHeads, headDim: llama.headDim, blockSize: blockSize,
             kvType: configuration.resolvedKVType)
         // A scorer that reads the document again (kvzip) forks the sequence and prefills it a second time.
-        try compressor.checkScorer(tokenizer: loaded.tokenizer)
+        try compressor.plugins.scorer?.check(tokenizer: loaded.tokenizer)
         let rereads = compressor.plugins.scorer?.inputs.contains(.reconstructionAttention) ?? false
         let cache = try model.makeCache(
             blockSize: blockSize, kvType: layout.kvType,

@@ -66,7 +66,7 @@ struct Generate: ParsableCommand {
         let compressionConfiguration = compressor?.configuration
         let driver = compressor.map { CompressionDriver(compressor: $0) }
         driver?.scoringModel = (model, tokenizer)  // for scorers that read the document again (kvzip)
-        try compressor?.checkScorer(tokenizer: tokenizer)
+        try compressor?.plugins.scorer?.check(tokenizer: tokenizer)
         let readTokens = zip(promptTokens.indices, promptTokens).map { $1 + (questionTokens?[$0] ?? []) }
         let cache = try makeCache(for: model.configuration, compressor: compressor, promptTokens: readTokens)
 

@@ -1,4 +1,3 @@
-import BPETokenizer
 import Foundation
 import LlamaInference
 import PagedKVCache
@@ -33,14 +32,6 @@ public struct Compressor: Sendable {
         }
         if plugins.policy.needsWindowAttention { needs.append("policy \(configuration.policy.name) reads the observation window's attention") }
         return needs.isEmpty ? nil : needs.joined(separator: "; ")
-    }
-
-    /// Checks, before any model work, what the scorer needs of the model's tokenizer (KVzip's chat
-    /// repeat turn needs a chat template).
-    /// - Throws: `CompressionError.invalidConfiguration` naming the option and what is missing.
-    public func checkScorer(tokenizer: any TextTokenizer) throws {
-        guard let scorer = plugins.scorer, scorer.inputs.contains(.reconstructionAttention) else { return }
-        _ = try scorer.reconstruction.repetition(of: [], tokenizer: tokenizer)
     }
 
     /// The RoPE that `layer` applied to the keys and queries the scorer reads: its base (per layer in

@@ -92,10 +92,7 @@ public struct ReconstructionPass: Sendable, Hashable {
             for head in 0..<layout.kvHeads {
                 let view = cache.view(sequence, layer: layer, head: head)
                 let row = byPosition[layer * layout.kvHeads + head]
-                scores.append((0..<view.length).map { i in
-                    let p = Int(view.position(i))
-                    return p < row.count ? row[p] : 0
-                })
+                scores.append((0..<view.length).map { row[Int(view.position($0))] })
             }
         }
         return Result(scores: scores, extraTokens: extraTokens, reusedSeconds: reusedSeconds)

@@ -39,6 +39,14 @@ extension KVScorer {
     public var inputs: ScorerInputs { [] }
     public var settings: [String: OptionValue] { [:] }
     public var reconstruction: ReconstructionPass { ReconstructionPass() }
+
+    /// Checks, before any model work, what the scorer needs of the model's tokenizer (KVzip's chat
+    /// repeat turn needs a chat template).
+    /// - Throws: `CompressionError.invalidConfiguration` naming the option and what is missing.
+    public func check(tokenizer: any TextTokenizer) throws {
+        guard inputs.contains(.reconstructionAttention) else { return }
+        _ = try reconstruction.repetition(of: [], tokenizer: tokenizer)
+    }
 }
 
 /// Inputs a scorer may ask for beyond the cached keys and values.
