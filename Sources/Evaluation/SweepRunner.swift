@@ -10,9 +10,15 @@ import PagedKVCache
 /// Sharing, so N configurations of a document cost about one prefill plus N × (compress + decode)
 /// (issue 9 item 8): cells whose prefill is the same — same physical block size, metric, window and
 /// question placement — share one prefill with the metric observing; each cell then works on its own
-/// fork of that cache (`PagedKVCache.fork`). A KVzip reconstruction of a document is run once per
-/// pass setting and KV layout and shared by every cell that compresses it (`ReconstructionMemo`): its
-/// scores do not depend on the rate or the allocation. Each trial is still charged the pass's seconds.
+/// fork of that cache (`PagedKVCache.fork`). With `prefill_tail: T` in the specification the groups
+/// share more: all but the prompt's last T tokens is prefilled once, unobserved, and each group whose
+/// window reads only queries of the tail (a last-w window with w ≤ T, or none) forks it and prefills
+/// the tail observed, so a sweep of the baselines pays about one prefill per prompt instead of one
+/// per metric (seven for the built-in methods); H2O's window reads the whole prompt, so its group
+/// prefills it all. A KVzip reconstruction of a document is run once per pass setting and KV layout
+/// and shared by every cell that compresses it (`ReconstructionMemo`): its scores do not depend on
+/// the rate or the allocation. Each trial is still charged the pass's seconds. Answers are decoded
+/// together, up to `decodeBatch` at a time, which changes no answer (tested against one at a time).
 ///
 /// - `aware` (KV-Compress §4, and every result before issue 10): document + question prefilled
 ///   together, compressed, and the first answer token taken from the prefill's logits.
@@ -83,6 +89,16 @@ public final class SweepRunner {
             targetTokens: specification.lengths[unit.length], seed: specification.seed(ofPrompt: unit.prompt), tokenizer: tokenizer)
     }
 
+    /// Answers decoded together in one batch, at most (each decode step streams the weights once for
+    /// all of them). Batched and single decoding give the same logits row for row (a token's products
+    /// never depend on the step's other tokens, and attention runs per sequence), so this changes the
+    /// speed only; 1 decodes each answer alone.
+    public var decodeBatch = 32
+
+    /// Tokens prefilled for the groups' prompts so far (shared prefixes once, tails, whole prompts;
+    /// not the agnostic questions nor a scorer's own passes): what `prefill_tail` saves.
+    public private(set) var promptTokensPrefilled = 0
+
     /// Runs the trials of `units` not in `done`, calling `record` with each as soon as it finishes
     /// (the caller makes it durable) and `documentFinished` after each document.
     public func run(
@@ -92,16 +108,16 @@ public final class SweepRunner {
         let groups = try prefillGroups()
         // One pool per (block size, KV element type) the cells use.
         var caches: [CacheKind: PagedKVCache] = [:]
-        func cache(blockSize: Int, kvType: KVStorageType) throws -> PagedKVCache {
-            let kind = CacheKind(blockSize: blockSize, kvType: kvType)
+        func cache(_ kind: CacheKind) throws -> PagedKVCache {
             if let cache = caches[kind] { return cache }
-            // Base + cell fork + question fork, each at most the longest prompt plus the answer, per head;
-            // a scorer that reads the document again (KVzip) also holds a copy of it and its repetition.
-            let longest = s.lengths.max()! + (s.cells.compactMap(\.maxNewTokens) + tasks.map(\.maxNewTokens)).max()! + 2 * blockSize
-            let sequences = s.cells.contains { $0.configuration.scorer != nil } ? 5 : 3
+            // Shared prefix + group base + a batch of answer forks (+ the document a cell compresses
+            // while its questions are forked), each at most the longest prompt plus the answer, per
+            // head; a scorer that reads the document again (KVzip) also holds a copy and its repetition.
+            let longest = s.lengths.max()! + (s.cells.compactMap(\.maxNewTokens) + tasks.map(\.maxNewTokens)).max()! + 2 * kind.blockSize
+            let sequences = 3 + max(1, decodeBatch) + (s.cells.contains { $0.configuration.scorer != nil } ? 2 : 0)
             let cache = try model.makeCache(
-                blockSize: blockSize, kvType: kvType,
-                capacityBlocks: sequences * c.layers * c.kvHeads * ((longest + blockSize - 1) / blockSize) + 1)
+                blockSize: kind.blockSize, kvType: kind.kvType,
+                capacityBlocks: sequences * c.layers * c.kvHeads * ((longest + kind.blockSize - 1) / kind.blockSize) + 1)
             caches[kind] = cache
             return cache
         }
@@ -109,72 +125,170 @@ public final class SweepRunner {
             let instance = try instance(unit)
             let task = tasks[unit.task]
             let reconstructionMemo = ReconstructionMemo()
-            let questions = instance.questions.indices
-            for group in groups {
-                let pending = group.cells.filter { cell in questions.contains { !done.contains(key(unit, $0, cell)) } }
-                guard !pending.isEmpty else { continue }
-                let cache = try cache(blockSize: group.blockSize, kvType: group.kvType)
-                let observer = MetricCollector(
+            let questions = Array(instance.questions.indices)
+            let observers = try groups.map { group in
+                MetricCollector(
                     metric: try plugins.makeMetric(group.metric), window: try plugins.makeWindow(group.window),
                     recordsWindowQueries: group.recordsWindowQueries, recordsWindowAttention: group.recordsWindowAttention)
-                let context = TrialContext(
-                    unit: unit, instance: instance, task: task, cache: cache, observer: observer, reconstructionMemo: reconstructionMemo)
-                switch group.placement {
-                case .aware:
-                    for question in questions where pending.contains(where: { !done.contains(key(unit, question, $0)) }) {
-                        let base = cache.addSequence()
-                        defer { cache.removeSequence(base) }
-                        let (logits, prefillSeconds) = try timed {
-                            try model.prefill(instance.promptTokens(question: question), sequence: base, cache: cache, observer: observer)
+            }
+            // Aware: one prompt per question (document + question); agnostic: the document once.
+            for placement in [QuestionPlacement.aware, .agnostic] {
+                let prompts: [(tokens: [Int32], questions: [Int])] =
+                    placement == .aware ? questions.map { (instance.promptTokens(question: $0), [$0]) } : [(instance.documentTokens, questions)]
+                for prompt in prompts {
+                    var prefixes = SharedPrefixes()
+                    defer { prefixes.removeAll() }
+                    for (group, observer) in zip(groups, observers) where group.placement == placement {
+                        let pending = group.cells.filter { cell in prompt.questions.contains { !done.contains(key(unit, $0, cell)) } }
+                        guard !pending.isEmpty else { continue }
+                        let cache = try cache(CacheKind(blockSize: group.blockSize, kvType: group.kvType))
+                        let base = try prefill(prompt.tokens, observer: observer, cache: cache, prefixes: &prefixes)
+                        defer {
+                            cache.removeSequence(base.sequence)
+                            observer.forget(base.sequence)
                         }
-                        var unpaid = prefillSeconds
-                        for cell in pending where !done.contains(key(unit, question, cell)) {
-                            var timings = TrialTimings()
-                            (timings.prefill, unpaid) = (unpaid, 0)
-                            let fork = try cache.fork(base)
-                            defer { cache.removeSequence(fork) }
-                            let compression = try compressAfterPrefill(
-                                fork, cell: cell, context: context, prefilled: (base, instance.promptTokens(question: question)), timings: &timings)
-                            try record(
-                                try answer(
-                                    question: question, firstLogits: logits, sequence: fork, cell: cell, context: context,
-                                    compression: compression, timings: timings))
-                        }
-                    }
-                case .agnostic:
-                    let base = cache.addSequence()
-                    defer { cache.removeSequence(base) }
-                    let (_, prefillSeconds) = try timed { try model.prefill(instance.documentTokens, sequence: base, cache: cache, observer: observer) }
-                    var unpaid = prefillSeconds
-                    for cell in pending {
-                        var timings = TrialTimings()
-                        (timings.prefill, unpaid) = (unpaid, 0)
-                        let document = try cache.fork(base)
-                        defer { cache.removeSequence(document) }
-                        // Compressed once for every question of the document.
-                        var compression = try compressAfterPrefill(
-                            document, cell: cell, context: context, prefilled: (base, instance.documentTokens), timings: &timings)
-                        for question in questions where !done.contains(key(unit, question, cell)) {
-                            let fork = try cache.fork(document)
-                            defer { cache.removeSequence(fork) }
-                            // No observer: the question's queries never reach the metric.
-                            let (logits, seconds) = try timed {
-                                try model.prefill(instance.questionTokens[question], sequence: fork, cache: cache, observer: nil)
-                            }
-                            timings.questionPrefill = seconds
-                            try record(
-                                try answer(
-                                    question: question, firstLogits: logits, sequence: fork, cell: cell, context: context,
-                                    compression: compression, timings: timings))
-                            timings = TrialTimings()
-                            compression.count = 0
-                            compression.scoringExtraTokens = 0
+                        let context = TrialContext(
+                            unit: unit, instance: instance, task: task, cache: cache, observer: observer, reconstructionMemo: reconstructionMemo,
+                            prefilled: (base.sequence, prompt.tokens))
+                        switch placement {
+                        case .aware:
+                            try answerAware(
+                                question: prompt.questions[0], cells: pending, base: base, context: context, done: done, record: record)
+                        case .agnostic:
+                            try answerAgnostic(questions: prompt.questions, cells: pending, base: base, context: context, done: done, record: record)
                         }
                     }
                 }
             }
             try documentFinished(unit)
         }
+    }
+
+    /// Aware: each cell compresses its own fork of the prefilled document + question; the first
+    /// answer token comes from the prefill's logits.
+    func answerAware(
+        question: Int, cells: [SweepCell], base: PrefilledBase, context: TrialContext, done: Set<TrialKey>, record: (TrialRecord) throws -> Void
+    ) throws {
+        let cells = cells.filter { !done.contains(key(context.unit, question, $0)) }
+        var unpaid = base.seconds
+        for batch in cells.chunked(max(1, decodeBatch)) {
+            var answers: [PendingAnswer] = []
+            defer { for answer in answers { context.cache.removeSequence(answer.sequence) } }
+            for cell in batch {
+                var timings = TrialTimings()
+                (timings.prefill, unpaid) = (unpaid, 0)
+                let fork = try context.cache.fork(base.sequence)
+                answers.append(PendingAnswer(question: question, sequence: fork, firstLogits: base.logits, cell: cell, timings: timings))
+                answers[answers.count - 1].compression = try compressAfterPrefill(
+                    fork, cell: cell, context: context, timings: &answers[answers.count - 1].timings)
+            }
+            for trial in try answer(answers, context: context) { try record(trial) }
+        }
+    }
+
+    /// Agnostic ("compress once, answer many"): each cell compresses one fork of the document, and
+    /// every question is prefilled through its own fork of the compressed document with no observer.
+    func answerAgnostic(
+        questions: [Int], cells: [SweepCell], base: PrefilledBase, context: TrialContext, done: Set<TrialKey>,
+        record: (TrialRecord) throws -> Void
+    ) throws {
+        let cache = context.cache, instance = context.instance
+        var unpaid = base.seconds
+        for batch in cells.chunked(max(1, decodeBatch / max(1, questions.count))) {
+            var answers: [PendingAnswer] = []
+            defer { for answer in answers { cache.removeSequence(answer.sequence) } }
+            for cell in batch {
+                var timings = TrialTimings()
+                (timings.prefill, unpaid) = (unpaid, 0)
+                let document = try cache.fork(base.sequence)
+                defer { cache.removeSequence(document) }
+                // Compressed once for every question of the document, charged to its first trial.
+                var compression = try compressAfterPrefill(document, cell: cell, context: context, timings: &timings)
+                for question in questions where !done.contains(key(context.unit, question, cell)) {
+                    let fork = try cache.fork(document)
+                    answers.append(PendingAnswer(question: question, sequence: fork, firstLogits: [], cell: cell, timings: timings))
+                    // No observer: the question's queries never reach the metric.
+                    let (logits, seconds) = try timed {
+                        try model.prefill(instance.questionTokens[question], sequence: fork, cache: cache, observer: nil)
+                    }
+                    answers[answers.count - 1].firstLogits = logits
+                    answers[answers.count - 1].timings.questionPrefill = seconds
+                    answers[answers.count - 1].compression = compression
+                    timings = TrialTimings()
+                    compression.count = 0
+                    compression.scoringExtraTokens = 0
+                }
+            }
+            for trial in try answer(answers, context: context) { try record(trial) }
+        }
+    }
+
+    // MARK: - Prefill, shared where the observation allows
+
+    /// A group's prefilled prompt: the sequence its cells fork, the logits of its last token, and the
+    /// seconds it cost (a shared prefix is charged to the first group that needed it).
+    struct PrefilledBase {
+        let sequence: SequenceID
+        let logits: [Float]
+        let seconds: Double
+    }
+
+    /// The prompt's prefix (all but the last `prefill_tail` tokens) prefilled with no observer, per
+    /// cache pool, for the groups of one prompt.
+    struct SharedPrefixes {
+        var sequences: [ObjectIdentifier: (cache: PagedKVCache, sequence: SequenceID)] = [:]
+        mutating func removeAll() {
+            for (cache, sequence) in sequences.values { cache.removeSequence(sequence) }
+            sequences = [:]
+        }
+    }
+
+    /// Prefills `tokens` into a new sequence of `cache` with `observer` watching. With `prefill_tail`
+    /// set and an observer that reads only queries of the tail, the prefix comes from `prefixes`
+    /// (prefilled there once, unobserved) and only the tail is prefilled here, observed: the observer
+    /// sees the same queries over the same keys as in one whole-prompt chunk.
+    func prefill(_ tokens: [Int32], observer: MetricCollector, cache: PagedKVCache, prefixes: inout SharedPrefixes) throws -> PrefilledBase {
+        let n = tokens.count, tail = specification.prefillTail
+        guard tail > 0, tail < n, Self.observesOnlyTail(observer, promptLength: n, tail: tail) else {
+            let sequence = cache.addSequence()
+            do {
+                let (logits, seconds) = try timed { try model.prefill(tokens, sequence: sequence, cache: cache, observer: observer) }
+                promptTokensPrefilled += n
+                return PrefilledBase(sequence: sequence, logits: logits, seconds: seconds)
+            } catch {
+                cache.removeSequence(sequence)
+                throw error
+            }
+        }
+        var prefixSeconds = 0.0
+        let prefix: SequenceID
+        if let shared = prefixes.sequences[ObjectIdentifier(cache)] {
+            prefix = shared.sequence
+        } else {
+            prefix = cache.addSequence()
+            prefixes.sequences[ObjectIdentifier(cache)] = (cache, prefix)
+            (_, prefixSeconds) = try timed { try model.prefill(Array(tokens[..<(n - tail)]), sequence: prefix, cache: cache, observer: nil) }
+            promptTokensPrefilled += n - tail
+        }
+        let (sequence, forkSeconds) = try timed { try cache.fork(prefix) }
+        do {
+            let (logits, seconds) = try timed { try model.prefill(Array(tokens[(n - tail)...]), sequence: sequence, cache: cache, observer: observer) }
+            promptTokensPrefilled += tail
+            return PrefilledBase(sequence: sequence, logits: logits, seconds: prefixSeconds + forkSeconds + seconds)
+        } catch {
+            cache.removeSequence(sequence)
+            throw error
+        }
+    }
+
+    /// Whether the queries `observer` reads of a whole-prompt chunk of `promptLength` tokens are exactly
+    /// those it reads of the prompt's last `tail` tokens as a chunk of their own (none, or the last w ≤ tail).
+    static func observesOnlyTail(_ observer: any AttentionObserver, promptLength n: Int, tail: Int) -> Bool {
+        let probe = SequenceID(-1)
+        let whole = observer.observedQueries(sequence: probe, chunkLength: n, startPosition: 0).clamped(to: 0..<n)
+        let split = observer.observedQueries(sequence: probe, chunkLength: tail, startPosition: n - tail).clamped(to: 0..<tail)
+        if whole.isEmpty { return split.isEmpty }
+        return whole == (split.lowerBound + n - tail)..<(split.upperBound + n - tail)
     }
 
     // MARK: - Prefill groups
@@ -256,29 +370,38 @@ public final class SweepRunner {
         let observer: MetricCollector
         /// KVzip reconstructions of this document, shared by its cells (the scores do not depend on the rate).
         let reconstructionMemo: ReconstructionMemo
+        /// The observed prefill's sequence and tokens, for scorers that read the document again or the
+        /// window's queries (KVzip; `ScoringContext`).
+        let prefilled: (sequence: SequenceID, tokens: [Int32])
     }
 
     /// What the compression after prefill left.
     struct Compression {
-        var count: Int
-        var budgetHeld: Bool
-        var keptKVs: [Int]
-        var residentBlocks: Int
+        var count = 0
+        var budgetHeld = true
+        var keptKVs: [Int] = []
+        var residentBlocks = 0
         /// Tokens the scorer prefilled beyond the sequence to score it (KVzip's reconstruction pass).
         var scoringExtraTokens = 0
+    }
+
+    /// A trial ready to decode: its compressed (and, agnostic, question-prefilled) sequence and the
+    /// logits its first answer token is taken from.
+    struct PendingAnswer {
+        let question: Int
+        let sequence: SequenceID
+        var firstLogits: [Float]
+        let cell: SweepCell
+        var timings: TrialTimings
+        var compression = Compression()
     }
 
     func key(_ unit: SweepUnit, _ question: Int, _ cell: SweepCell) -> TrialKey {
         TrialKey(task: unit.task, length: unit.length, prompt: unit.prompt, question: question, cell: cell.index)
     }
 
-    /// - Parameter prefilled: the observed prefill's sequence and tokens, for scorers that read the
-    ///   document again or the window's queries (KVzip; `ScoringContext`).
-    func compressAfterPrefill(
-        _ sequence: SequenceID, cell: SweepCell, context: TrialContext, prefilled: (sequence: SequenceID, tokens: [Int32]),
-        timings: inout TrialTimings
-    ) throws -> Compression {
-        var compression = Compression(count: 0, budgetHeld: true, keptKVs: [], residentBlocks: 0)
+    func compressAfterPrefill(_ sequence: SequenceID, cell: SweepCell, context: TrialContext, timings: inout TrialTimings) throws -> Compression {
+        var compression = Compression()
         if cell.compresses, cell.configuration.schedule.afterPrefill {
             let compressor = try Compressor(configuration: cell.configuration, registry: plugins)
             // Scorers read the model, the tokens or the window's queries; CAKE's policy the window's attention.
@@ -286,9 +409,9 @@ public final class SweepRunner {
                 compressor.plugins.scorer == nil && !compressor.plugins.policy.needsWindowAttention
                 ? nil
                 : ScoringContext(
-                    model: model, tokenizer: tokenizer, tokens: prefilled.tokens,
-                    windowQueries: context.observer.windowQueries(prefilled.sequence),
-                    windowAttention: context.observer.windowAttention(prefilled.sequence),
+                    model: model, tokenizer: tokenizer, tokens: context.prefilled.tokens,
+                    windowQueries: context.observer.windowQueries(context.prefilled.sequence),
+                    windowAttention: context.observer.windowAttention(context.prefilled.sequence),
                     reconstructionMemo: context.reconstructionMemo)
             let (report, seconds) = try timed {
                 try compressor.compress(sequence, cache: context.cache, trigger: .afterPrefill, context: scoring)
@@ -305,51 +428,101 @@ public final class SweepRunner {
         return compression
     }
 
-    /// Greedy decoding from `firstLogits`, compressing every `schedule.interval` steps when asked, then scoring.
-    func answer(
-        question: Int, firstLogits: [Float], sequence: SequenceID, cell: SweepCell, context: TrialContext, compression: Compression,
-        timings: TrialTimings
-    ) throws -> TrialRecord {
-        var timings = timings, compression = compression
-        let cache = context.cache, instance = context.instance
-        let evidence = instance.questions[question].evidence
-        let evidenceKept = evidence.isEmpty ? [] : Self.keptPositions(in: evidence, sequence: sequence, cache: cache)
-        let maxNewTokens = cell.maxNewTokens ?? context.task.maxNewTokens
-        let interval = cell.compresses ? cell.configuration.schedule.interval : 0
-        let compressor = interval > 0 ? try Compressor(configuration: cell.configuration, registry: plugins) : nil
+    /// Greedy decoding of `answers`, then scoring: those that compress during decoding one at a time
+    /// (their compressions interleave with the steps), the others in one batch. A batched step's
+    /// seconds are charged in equal shares to the answers it advanced.
+    func answer(_ answers: [PendingAnswer], context: TrialContext) throws -> [TrialRecord] {
+        var records = [TrialRecord?](repeating: nil, count: answers.count)
+        // Evidence kept is measured before decoding appends anything.
+        let evidenceKept = answers.map { answer in
+            let evidence = context.instance.questions[answer.question].evidence
+            return evidence.isEmpty ? [] : Self.keptPositions(in: evidence, sequence: answer.sequence, cache: context.cache)
+        }
+        var batched: [Int] = []
+        for (i, answer) in answers.enumerated() {
+            if answer.cell.compresses, answer.cell.configuration.schedule.interval > 0 {
+                records[i] = try answerCompressingWhileDecoding(answer, evidenceKept: evidenceKept[i], context: context)
+            } else {
+                batched.append(i)
+            }
+        }
+        let stopTokens = tokenizer.endOfTurnIDs
+        var generated = [[Int32]](repeating: [], count: answers.count)
+        var decodeSeconds = [Double](repeating: 0, count: answers.count)
+        var next: [Int32] = answers.map { var greedy = Sampler.greedy; return $0.firstLogits.isEmpty ? 0 : greedy.sample($0.firstLogits) }
+        var active = batched
+        while true {
+            // Each answer takes its sampled token unless it ends the turn, and stops at its length.
+            active = active.filter { i in
+                guard !stopTokens.contains(next[i]) else { return false }
+                generated[i].append(next[i])
+                return generated[i].count < (answers[i].cell.maxNewTokens ?? context.task.maxNewTokens)
+            }
+            guard !active.isEmpty else { break }
+            let (rows, seconds) = try timed { try model.decode(active.map { (answers[$0].sequence, next[$0]) }, cache: context.cache) }
+            for (row, i) in zip(rows, active) {
+                var greedy = Sampler.greedy
+                next[i] = greedy.sample(row)
+                decodeSeconds[i] += seconds / Double(active.count)
+            }
+        }
+        for i in batched {
+            var timings = answers[i].timings
+            timings.decode = decodeSeconds[i]
+            records[i] = trialRecord(
+                answers[i], generated: generated[i], evidenceKept: evidenceKept[i], compression: answers[i].compression, timings: timings, context: context)
+        }
+        return records.map { $0! }
+    }
+
+    /// Greedy decoding of one answer, compressing every `schedule.interval` steps (decode queries then
+    /// feed the metric).
+    func answerCompressingWhileDecoding(_ answer: PendingAnswer, evidenceKept: [Int], context: TrialContext) throws -> TrialRecord {
+        var timings = answer.timings, compression = answer.compression
+        let cache = context.cache, sequence = answer.sequence
+        let maxNewTokens = answer.cell.maxNewTokens ?? context.task.maxNewTokens
+        let interval = answer.cell.configuration.schedule.interval
+        let compressor = try Compressor(configuration: answer.cell.configuration, registry: plugins)
         let stopTokens = tokenizer.endOfTurnIDs
         let decodeStart = ContinuousClock.now
         var sampler = Sampler.greedy
         var generated: [Int32] = []
-        var next = sampler.sample(firstLogits)
+        var next = sampler.sample(answer.firstLogits)
         var steps = 0
         var intervalSeconds = 0.0
         while !stopTokens.contains(next) {
             generated.append(next)
             if generated.count == maxNewTokens { break }
-            if let compressor {
-                steps += 1
-                if steps >= interval {
-                    let (report, seconds) = try timed { try compressor.compress(sequence, cache: cache, trigger: .interval) }
-                    timings.compress += seconds
-                    intervalSeconds += seconds
-                    compression.count += 1
-                    compression.budgetHeld = compression.budgetHeld && report.budgetHeld
-                    compression.scoringExtraTokens += report.scoringExtraTokens
-                    steps = 0
-                }
+            steps += 1
+            if steps >= interval {
+                let (report, seconds) = try timed { try compressor.compress(sequence, cache: cache, trigger: .interval) }
+                timings.compress += seconds
+                intervalSeconds += seconds
+                compression.count += 1
+                compression.budgetHeld = compression.budgetHeld && report.budgetHeld
+                compression.scoringExtraTokens += report.scoringExtraTokens
+                steps = 0
             }
-            // Decode queries feed the metric only when a later compression will read it.
-            next = sampler.sample(try model.decode([(sequence, next)], cache: cache, observer: compressor == nil ? nil : context.observer)[0])
+            next = sampler.sample(try model.decode([(sequence, next)], cache: cache, observer: context.observer)[0])
         }
         timings.decode = (ContinuousClock.now - decodeStart).seconds - intervalSeconds
+        return trialRecord(answer, generated: generated, evidenceKept: evidenceKept, compression: compression, timings: timings, context: context)
+    }
+
+    /// The record of a decoded answer, scored by its task.
+    func trialRecord(
+        _ answer: PendingAnswer, generated: [Int32], evidenceKept: [Int], compression: Compression, timings: TrialTimings, context: TrialContext
+    ) -> TrialRecord {
+        let instance = context.instance, question = answer.question
+        let evidence = instance.questions[question].evidence
         let text = tokenizer.decode(generated, renderSpecial: false)
         return TrialRecord(
-            key: key(context.unit, question, cell), task: instance.task, targetTokens: instance.targetTokens, seed: instance.seed,
+            key: key(context.unit, question, answer.cell), task: instance.task, targetTokens: instance.targetTokens, seed: instance.seed,
             questionCount: instance.questions.count, documentTokens: instance.documentTokens.count,
             promptTokens: instance.documentTokens.count + instance.questionTokens[question].count, answers: instance.questions[question].answers,
             generated: text, generatedTokens: generated, score: context.task.score(text, for: instance.questions[question]),
-            keptKVs: compression.keptKVs, residentBlocks: compression.residentBlocks, residentBytes: compression.residentBlocks * cache.layout.bytesPerBlock,
+            keptKVs: compression.keptKVs, residentBlocks: compression.residentBlocks,
+            residentBytes: compression.residentBlocks * context.cache.layout.bytesPerBlock,
             evidenceTokens: evidence.reduce(0) { $0 + $1.count }, evidenceKVsKept: evidenceKept, budgetHeld: compression.budgetHeld,
             compressions: compression.count, scoringExtraTokens: compression.scoringExtraTokens, timings: timings)
     }
@@ -369,6 +542,13 @@ public final class SweepRunner {
             }
         }
         return kept
+    }
+}
+
+extension Array {
+    /// Consecutive slices of at most `size` elements.
+    func chunked(_ size: Int) -> [ArraySlice<Element>] {
+        stride(from: 0, to: count, by: size).map { self[$0..<Swift.min($0 + size, count)] }
     }
 }
 

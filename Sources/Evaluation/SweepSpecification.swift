@@ -20,6 +20,8 @@ import KVCompress
 /// seed: 1000
 /// question: aware                 # aware | agnostic (also an axis); default aware
 /// max_new_tokens: 8               # default: the task's (also an axis)
+/// prefill_tail: 128               # optional: cells observing only the prompt's last 128 tokens share
+///                                 # one prefill of the rest (SweepRunner, "Sharing"); default 0: none
 /// methods:
 ///   - kvcompress                  # a preset (metric + window + policy) or a registered policy
 ///   - snapkv
@@ -54,8 +56,17 @@ public struct SweepSpecification: Sendable {
     /// The axis keys, in expansion order: `method` first, then the grid's, then each zip group's.
     public let axisKeys: [String]
     public let cells: [SweepCell]
+    /// `prefill_tail`: when > 0, the prompt (document + question, or the document alone) is prefilled
+    /// in two chunks, all but its last `prefillTail` tokens once with no observer, and the tail once
+    /// per metric group, observed; a group whose window reads queries before the tail prefills the
+    /// whole prompt itself. 0 (the default): every group prefills the whole prompt in one chunk.
+    /// Part of the specification because the split changes the association of attention's sums, so
+    /// greedy answers may differ from a one-chunk prefill where the model is unsure.
+    public let prefillTail: Int
 
-    static let topLevelKeys = ["model", "configuration", "methods", "task", "tasks", "lengths", "prompts", "seed", "question", "max_new_tokens", "grid", "zip"]
+    static let topLevelKeys = [
+        "model", "configuration", "methods", "task", "tasks", "lengths", "prompts", "seed", "question", "max_new_tokens", "prefill_tail", "grid", "zip",
+    ]
     /// Axes that are settings of the sweep rather than configuration keys.
     static let sweepAxes: Set<String> = ["question", "max_new_tokens", "rate"]
 
@@ -134,6 +145,11 @@ public struct SweepSpecification: Sendable {
         guard let prompts = source["prompts"] else { throw invalid("missing key 'prompts' (seeded documents per task and length)") }
         guard case .int(let count) = prompts, count >= 1 else { throw invalid("prompts must be an integer ≥ 1 (got \(prompts))") }
         self.prompts = count
+        switch source["prefill_tail"] {
+        case nil: prefillTail = 0
+        case .int(let tail)? where tail >= 0: prefillTail = tail
+        case let other?: throw invalid("prefill_tail must be an integer ≥ 0, the prompt's last tokens prefilled once per metric group (got \(other))")
+        }
         switch source["seed"] {
         case nil: seed = 0
         case .int(let s)? where s >= 0: seed = UInt64(s)
@@ -297,7 +313,7 @@ public struct SweepSpecification: Sendable {
     static func checkAxisKey(_ key: String, seen: [String]) throws(EvaluationError) {
         func invalid(_ why: String) -> EvaluationError { .invalidSpecification(why) }
         if key == "method" || key == "methods" { throw invalid("'\(key)' cannot be an axis: the methods come from `methods:`") }
-        if ["task", "tasks", "lengths", "length", "prompts", "seed"].contains(key) { throw invalid("'\(key)' cannot be an axis: give it at the top level") }
+        if ["task", "tasks", "lengths", "length", "prompts", "seed", "prefill_tail"].contains(key) { throw invalid("'\(key)' cannot be an axis: give it at the top level") }
         if seen.contains(key) { throw invalid("axis '\(key)' appears twice (grid and zip keys must be distinct)") }
         let root = String(key.split(separator: ".").first ?? "")
         guard sweepAxes.contains(key) || CompressionConfiguration.keys.contains(root) else {

@@ -76,8 +76,11 @@ enum EvaluationSupport {
     }
 
     /// Every trial of `specification` (or of `units`), in memory.
-    static func run(_ specification: SweepSpecification, units: [SweepUnit]? = nil, done: Set<TrialKey> = []) throws -> [TrialRecord] {
+    static func run(
+        _ specification: SweepSpecification, units: [SweepUnit]? = nil, done: Set<TrialKey> = [], decodeBatch: Int = 32
+    ) throws -> [TrialRecord] {
         let r = try runner(specification)
+        r.decodeBatch = decodeBatch
         var trials: [TrialRecord] = []
         try r.run(units: units ?? r.allUnits, done: done) { trials.append($0) }
         return trials.sorted { $0.key < $1.key }

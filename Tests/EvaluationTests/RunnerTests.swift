@@ -147,6 +147,77 @@ import Testing
         #expect(trials.count { $0.timings.prefill > 0 } == 2 * 2)
     }
 
+    /// Answers decoded in batches (of every size, cells of several methods and rates, a full-cache cell
+    /// and one compressing while it decodes) are the answers decoded one at a time.
+    @Test(arguments: [QuestionPlacement.aware, .agnostic])
+    func batchedDecodingGivesEachAnswerWhatDecodingItAloneGives(placement: QuestionPlacement) throws {
+        let s = try Self.spec(
+            "methods: [kvcompress, snapkv, key-norm]\nquestion: \(placement.rawValue)\nmax_new_tokens: 6\n"
+                + "grid: {rate: [1, 2, 4], schedule.interval: [0, 2]}", questions: 3, prompts: 2)
+        let alone = try EvaluationSupport.run(s, decodeBatch: 1)
+        #expect(alone.count == 3 * 3 * 2 * 3 * 2)
+        #expect(alone.contains { $0.generatedTokens.count > 1 })
+        for batch in [2, 5, 64] {
+            let together = try EvaluationSupport.run(s, decodeBatch: batch)
+            #expect(together.map(\.key) == alone.map(\.key))
+            #expect(together.map(\.generatedTokens) == alone.map(\.generatedTokens), "batch \(batch)")
+            #expect(together.map(\.keptKVs) == alone.map(\.keptKVs), "batch \(batch)")
+            #expect(together.map(\.compressions) == alone.map(\.compressions), "batch \(batch)")
+            #expect(together.allSatisfy { $0.generatedTokens.isEmpty || $0.timings.decode > 0 })
+        }
+    }
+
+    /// `prefill_tail`: groups whose window reads only the prompt's tail (last-w windows, none) share one
+    /// unobserved prefill of the rest and prefill the tail observed; a group reading earlier queries
+    /// (H2O's whole prompt) prefills it all. The observed positions are those of a one-chunk prefill.
+    @Test(arguments: [QuestionPlacement.aware, .agnostic])
+    func aSharedPrefixServesTheGroupsThatObserveOnlyTheTail(placement: QuestionPlacement) throws {
+        func observed(_ window: String, tail: Int) throws -> (positions: Set<Int32>, trials: [TrialRecord]) {
+            let log = "tail-\(placement.rawValue)-\(window.filter(\.isLetter))-\(tail)"
+            let s = try Self.spec(
+                "configuration: {metric: {name: recording, options: {log: \(log)}}, window: \(window)}\n"
+                    + "methods: [{name: uniform-recorded, policy: uniform}]\nquestion: \(placement.rawValue)\nprefill_tail: \(tail)\ngrid: {rate: [4]}",
+                questions: 2, prompts: 1)
+            let trials = try EvaluationSupport.run(s)
+            return (QueryLog.named(log).positions, trials)
+        }
+        for window in ["{name: last, options: {queries: 8}}", "{name: full}", "{name: none}"] {
+            let whole = try observed(window, tail: 0), split = try observed(window, tail: 24)
+            #expect(split.positions == whole.positions, "\(window): the same queries observed")
+            #expect(split.trials.map(\.keptKVs) == whole.trials.map(\.keptKVs), "\(window)")
+        }
+        // One shared prefix per prompt, then each group's tail; H2O's window reads the whole prompt, so
+        // it prefills it all. Each group's prefill is charged to its first trial.
+        func prefilled(tail: Int) throws -> (tokens: Int, trials: [TrialRecord], prompts: [Int]) {
+            let s = try Self.spec(
+                "methods: [kvcompress, snapkv, h2o, key-norm]\nquestion: \(placement.rawValue)\nprefill_tail: \(tail)\ngrid: {rate: [4]}",
+                questions: 2, prompts: 1)
+            let runner = try EvaluationSupport.runner(s)
+            var trials: [TrialRecord] = []
+            try runner.run(units: runner.allUnits) { trials.append($0) }
+            let instance = try runner.instance(runner.allUnits[0])
+            let prompts = placement == .aware ? (0..<2).map { instance.promptTokens(question: $0).count } : [instance.documentTokens.count]
+            return (runner.promptTokensPrefilled, trials, prompts)
+        }
+        let split = try prefilled(tail: 64), whole = try prefilled(tail: 0)
+        #expect(whole.tokens == whole.prompts.reduce(0) { $0 + 4 * $1 })
+        #expect(split.tokens == split.prompts.reduce(0) { $0 + ($1 - 64) + 3 * 64 + $1 })
+        #expect(split.trials.count { $0.timings.prefill > 0 } == 4 * split.prompts.count)
+        // Tail longer than the prompt: one chunk, as without the setting.
+        let long = try Self.spec("methods: [kvcompress]\nquestion: \(placement.rawValue)\nprefill_tail: 100000\ngrid: {rate: [4]}", questions: 2, prompts: 1)
+        let plain = try Self.spec("methods: [kvcompress]\nquestion: \(placement.rawValue)\ngrid: {rate: [4]}", questions: 2, prompts: 1)
+        #expect(try EvaluationSupport.run(long).map(\.generatedTokens) == EvaluationSupport.run(plain).map(\.generatedTokens))
+    }
+
+    @Test(arguments: ["prefill_tail: -1", "prefill_tail: 8.5", "prefill_tail: many", "grid: {prefill_tail: [0, 8]}"])
+    func aBadPrefillTailIsRefusedNamingTheKey(line: String) {
+        #expect {
+            try Self.spec("methods: [kvcompress]\n\(line)")
+        } throws: { error in
+            "\(error)".contains("prefill_tail")
+        }
+    }
+
     @Test func intervalCompressionDuringDecodingIsAnAxis() throws {
         let s = try Self.spec("methods: [kvcompress]\ngrid: {rate: [4], schedule.interval: [0, 1]}\nmax_new_tokens: 4", questions: 1, prompts: 1)
         let trials = try EvaluationSupport.run(s)
