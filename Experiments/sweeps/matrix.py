@@ -14,7 +14,9 @@ With --wide: one table per task (and length), both question placements side by s
 
 Several files (of one model, and made on the same documents: same tasks, lengths, seed and prompts,
 e.g. two sweeps over different rates) make one table: their trials are counted together. A cell
-(method, placement, rate) present in two files is counted from both.
+(method, placement, rate) present in several files (rate 1, which each file runs so that its own report
+has a full cache to pair with) is counted from the first file that has it only: the same documents
+again are not new evidence.
 
 Usage: python3 Experiments/sweeps/matrix.py RESULTS.h5 [MORE.h5 ...] [--score] [--wide] | --costs
 """
@@ -37,7 +39,8 @@ def main():
     rates = set()
     if args.costs and len(args.results) > 1:
         sys.exit("error: --costs reads one results file")
-    for path in args.results:
+    owner = {}  # (table key, method, rate) -> the file counted for it
+    for number, path in enumerate(args.results):
         with h5py.File(path, "r") as f:
             if f.attrs.get("format") != "kvc-sweep/2":
                 sys.exit(f"error: {path} is not a kvc-sweep/2 results file (format {f.attrs.get('format')!r})")
@@ -74,6 +77,8 @@ def main():
             rates.add(rate)
             others = ", ".join(f"{k}={v}" for k, v in a.items() if k not in ("method", "rate", "question"))
             key = (tasks[task[i]], lengths[length[i]], placements[c], others)
+            if owner.setdefault((key, methods[c], rate), number) != number:
+                continue
             entry = tables.setdefault(key, OrderedDict()).setdefault(methods[c], defaultdict(lambda: [0, 0.0, 0]))
             e = entry[rate]
             e[0] += int(correct[i])
