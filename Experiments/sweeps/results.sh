@@ -29,7 +29,7 @@ NAMES=("$@")
 if [[ ${#NAMES[@]} -eq 0 ]]; then
   NAMES=(all-methods new-presets prose-needle passkey multikey-agnostic task-suite-quick gemma-task-suite
     gemma-multikey-agnostic gemma-long kvzip-protected-window task-suite-rest multikey-agnostic-parity
-    multikey-agnostic-sinks multikey-agnostic-confirm task-suite-4k)
+    multikey-agnostic-sinks multikey-agnostic-confirm task-suite-4k task-suite-rates)
 fi
 mkdir -p results
 for name in "${NAMES[@]}"; do
