@@ -6,7 +6,7 @@ cd "$(dirname "$0")/../.."
 python=${PYTHON:-.venv/bin/python}
 swift build -c release --product kvc >&2
 mkdir -p results
-for spec in task-suite-quick multikey-agnostic task-suite-4k multikey-agnostic-parity multikey-agnostic-sinks \
+for spec in task-suite-quick task-suite-rates multikey-agnostic task-suite-4k multikey-agnostic-parity multikey-agnostic-sinks \
   multikey-agnostic-confirm; do
   if [[ -f results/$spec.h5 ]]; then
     .build/release/kvc sweep --spec Experiments/sweeps/$spec.yaml --out results/$spec.h5 --resume >&2
