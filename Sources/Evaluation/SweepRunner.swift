@@ -110,8 +110,8 @@ public final class SweepRunner {
         var caches: [CacheKind: PagedKVCache] = [:]
         func cache(_ kind: CacheKind) throws -> PagedKVCache {
             if let cache = caches[kind] { return cache }
-            // Shared prefix + group base + a batch of answer forks (+ the document a cell compresses
-            // while its questions are forked), each at most the longest prompt plus the answer, per
+            // Shared prefix + group base + a batch of answer forks + the document a cell compresses
+            // while its questions are forked, each at most the longest prompt plus the answer, per
             // head; a scorer that reads the document again (KVzip) also holds a copy and its repetition.
             let longest = s.lengths.max()! + (s.cells.compactMap(\.maxNewTokens) + tasks.map(\.maxNewTokens)).max()! + 2 * kind.blockSize
             let sequences = 3 + max(1, decodeBatch) + (s.cells.contains { $0.configuration.scorer != nil } ? 2 : 0)
@@ -169,21 +169,18 @@ public final class SweepRunner {
     func answerAware(
         question: Int, cells: [SweepCell], base: PrefilledBase, context: TrialContext, done: Set<TrialKey>, record: (TrialRecord) throws -> Void
     ) throws {
-        let cells = cells.filter { !done.contains(key(context.unit, question, $0)) }
+        var batch = AnswerBatch(capacity: decodeBatch, cache: context.cache)
+        defer { batch.removeAll() }
         var unpaid = base.seconds
-        for batch in cells.chunked(max(1, decodeBatch)) {
-            var answers: [PendingAnswer] = []
-            defer { for answer in answers { context.cache.removeSequence(answer.sequence) } }
-            for cell in batch {
-                var timings = TrialTimings()
-                (timings.prefill, unpaid) = (unpaid, 0)
-                let fork = try context.cache.fork(base.sequence)
-                answers.append(PendingAnswer(question: question, sequence: fork, firstLogits: base.logits, cell: cell, timings: timings))
-                answers[answers.count - 1].compression = try compressAfterPrefill(
-                    fork, cell: cell, context: context, timings: &answers[answers.count - 1].timings)
-            }
-            for trial in try answer(answers, context: context) { try record(trial) }
+        for cell in cells where !done.contains(key(context.unit, question, cell)) {
+            try batch.makeRoom { try answer($0, context: context).forEach(record) }
+            var timings = TrialTimings()
+            (timings.prefill, unpaid) = (unpaid, 0)
+            let fork = batch.add(PendingAnswer(question: question, sequence: try context.cache.fork(base.sequence), firstLogits: base.logits, cell: cell, timings: timings))
+            batch.answers[fork].compression = try compressAfterPrefill(
+                batch.answers[fork].sequence, cell: cell, context: context, timings: &batch.answers[fork].timings)
         }
+        try batch.flush { try answer($0, context: context).forEach(record) }
     }
 
     /// Agnostic ("compress once, answer many"): each cell compresses one fork of the document, and
@@ -193,33 +190,65 @@ public final class SweepRunner {
         record: (TrialRecord) throws -> Void
     ) throws {
         let cache = context.cache, instance = context.instance
+        var batch = AnswerBatch(capacity: decodeBatch, cache: cache)
+        defer { batch.removeAll() }
         var unpaid = base.seconds
-        for batch in cells.chunked(max(1, decodeBatch / max(1, questions.count))) {
-            var answers: [PendingAnswer] = []
-            defer { for answer in answers { cache.removeSequence(answer.sequence) } }
-            for cell in batch {
-                var timings = TrialTimings()
-                (timings.prefill, unpaid) = (unpaid, 0)
-                let document = try cache.fork(base.sequence)
-                defer { cache.removeSequence(document) }
-                // Compressed once for every question of the document, charged to its first trial.
-                var compression = try compressAfterPrefill(document, cell: cell, context: context, timings: &timings)
-                for question in questions where !done.contains(key(context.unit, question, cell)) {
-                    let fork = try cache.fork(document)
-                    answers.append(PendingAnswer(question: question, sequence: fork, firstLogits: [], cell: cell, timings: timings))
-                    // No observer: the question's queries never reach the metric.
-                    let (logits, seconds) = try timed {
-                        try model.prefill(instance.questionTokens[question], sequence: fork, cache: cache, observer: nil)
-                    }
-                    answers[answers.count - 1].firstLogits = logits
-                    answers[answers.count - 1].timings.questionPrefill = seconds
-                    answers[answers.count - 1].compression = compression
-                    timings = TrialTimings()
-                    compression.count = 0
-                    compression.scoringExtraTokens = 0
+        for cell in cells {
+            var timings = TrialTimings()
+            (timings.prefill, unpaid) = (unpaid, 0)
+            let document = try cache.fork(base.sequence)
+            defer { cache.removeSequence(document) }
+            // Compressed once for every question of the document, charged to its first trial.
+            var compression = try compressAfterPrefill(document, cell: cell, context: context, timings: &timings)
+            for question in questions where !done.contains(key(context.unit, question, cell)) {
+                try batch.makeRoom { try answer($0, context: context).forEach(record) }
+                let fork = batch.add(PendingAnswer(question: question, sequence: try cache.fork(document), firstLogits: [], cell: cell, timings: timings))
+                // No observer: the question's queries never reach the metric.
+                let (logits, seconds) = try timed {
+                    try model.prefill(instance.questionTokens[question], sequence: batch.answers[fork].sequence, cache: cache, observer: nil)
                 }
+                batch.answers[fork].firstLogits = logits
+                batch.answers[fork].timings.questionPrefill = seconds
+                batch.answers[fork].compression = compression
+                timings = TrialTimings()
+                compression.count = 0
+                compression.scoringExtraTokens = 0
             }
-            for trial in try answer(answers, context: context) { try record(trial) }
+        }
+        try batch.flush { try answer($0, context: context).forEach(record) }
+    }
+
+    /// Answers waiting to be decoded together, at most `capacity`; their forks are removed once decoded
+    /// (or on an error).
+    struct AnswerBatch {
+        let capacity: Int
+        let cache: PagedKVCache
+        var answers: [PendingAnswer] = []
+
+        init(capacity: Int, cache: PagedKVCache) {
+            self.capacity = max(1, capacity)
+            self.cache = cache
+        }
+
+        /// Adds `answer` (whose fork this batch now owns) and returns its index.
+        mutating func add(_ answer: PendingAnswer) -> Int {
+            answers.append(answer)
+            return answers.count - 1
+        }
+
+        /// Decodes the batch with `decode` first when it is full.
+        mutating func makeRoom(_ decode: ([PendingAnswer]) throws -> Void) throws {
+            if answers.count >= capacity { try flush(decode) }
+        }
+
+        mutating func flush(_ decode: ([PendingAnswer]) throws -> Void) throws {
+            defer { removeAll() }
+            if !answers.isEmpty { try decode(answers) }
+        }
+
+        mutating func removeAll() {
+            for answer in answers { cache.removeSequence(answer.sequence) }
+            answers = []
         }
     }
 
@@ -542,13 +571,6 @@ public final class SweepRunner {
             }
         }
         return kept
-    }
-}
-
-extension Array {
-    /// Consecutive slices of at most `size` elements.
-    func chunked(_ size: Int) -> [ArraySlice<Element>] {
-        stride(from: 0, to: count, by: size).map { self[$0..<Swift.min($0 + size, count)] }
     }
 }
 

@@ -167,6 +167,16 @@ import Testing
         }
     }
 
+    /// A document with more questions than the decode batch holds: its answers are decoded in several
+    /// batches, and the pool (sized for one batch) never holds more than one batch of full-cache forks.
+    @Test func aDocumentWithMoreQuestionsThanTheBatchDecodesInSeveralBatches() throws {
+        let s = try Self.spec("methods: [kvcompress]\nquestion: agnostic\nmax_new_tokens: 4\ngrid: {rate: [1, 4]}", questions: 8, prompts: 1)
+        let alone = try EvaluationSupport.run(s, decodeBatch: 1)
+        let together = try EvaluationSupport.run(s, decodeBatch: 3)
+        #expect(alone.count == 16)
+        #expect(together.map(\.generatedTokens) == alone.map(\.generatedTokens))
+    }
+
     /// `prefill_tail`: groups whose window reads only the prompt's tail (last-w windows, none) share one
     /// unobserved prefill of the rest and prefill the tail observed; a group reading earlier queries
     /// (H2O's whole prompt) prefills it all. The observed positions are those of a one-chunk prefill.
