@@ -11,6 +11,8 @@ public enum EvaluationError: Error, Equatable, CustomStringConvertible {
     case invalidTask(String)
     /// `--shard I/N` out of range or malformed.
     case invalidShard(String)
+    /// `--only` with a malformed term, or a task or length the specification does not have.
+    case invalidFilter(String)
     /// An output that exists and would be overwritten without `--resume`.
     case outputExists(path: String)
     /// `--resume` against results of another specification, model or shard; names the difference.
@@ -31,6 +33,7 @@ public enum EvaluationError: Error, Equatable, CustomStringConvertible {
         case let .invalidCell(cell, why): "invalid sweep specification: cell {\(cell)}: \(why)"
         case .invalidTask(let why): "invalid sweep specification: \(why)"
         case .invalidShard(let why): "invalid --shard: \(why)"
+        case .invalidFilter(let why): "invalid --only: \(why)"
         case .outputExists(let path):
             "\(path) exists; pass --resume to continue that sweep, or choose another --out (an existing output is never overwritten)"
         case let .resumeMismatch(path, difference): "cannot resume \(path): \(difference)"

@@ -95,6 +95,10 @@ public final class SweepRunner {
     /// speed only; 1 decodes each answer alone.
     public var decodeBatch = 32
 
+    /// Whether the compressions of one prefill's forks share each scorer's scores (`ScoreMemo`): a
+    /// method's rates score the document once. Speed only; false scores every compression anew.
+    public var sharesScores = true
+
     /// Tokens prefilled for the groups' prompts so far (shared prefixes once, tails, whole prompts;
     /// not the agnostic questions nor a scorer's own passes): what `prefill_tail` saves.
     public private(set) var promptTokensPrefilled = 0
@@ -149,7 +153,7 @@ public final class SweepRunner {
                         }
                         let context = TrialContext(
                             unit: unit, instance: instance, task: task, cache: cache, observer: observer, reconstructionMemo: reconstructionMemo,
-                            prefilled: (base.sequence, prompt.tokens))
+                            scoreMemo: sharesScores ? ScoreMemo() : nil, prefilled: (base.sequence, prompt.tokens))
                         switch placement {
                         case .aware:
                             try answerAware(
@@ -399,6 +403,8 @@ public final class SweepRunner {
         let observer: MetricCollector
         /// KVzip reconstructions of this document, shared by its cells (the scores do not depend on the rate).
         let reconstructionMemo: ReconstructionMemo
+        /// Scores of this prefill, shared by the compressions of its forks (after prefill only).
+        let scoreMemo: ScoreMemo?
         /// The observed prefill's sequence and tokens, for scorers that read the document again or the
         /// window's queries (KVzip; `ScoringContext`).
         let prefilled: (sequence: SequenceID, tokens: [Int32])
@@ -441,7 +447,7 @@ public final class SweepRunner {
                     model: model, tokenizer: tokenizer, tokens: context.prefilled.tokens,
                     windowQueries: context.observer.windowQueries(context.prefilled.sequence),
                     windowAttention: context.observer.windowAttention(context.prefilled.sequence),
-                    reconstructionMemo: context.reconstructionMemo)
+                    reconstructionMemo: context.reconstructionMemo, scoreMemo: context.scoreMemo)
             let (report, seconds) = try timed {
                 try compressor.compress(sequence, cache: context.cache, trigger: .afterPrefill, context: scoring)
             }

@@ -65,6 +65,16 @@ public final class SweepSession {
             specification: specification, to: output)
     }
 
+    /// The documents of `units` that lack some trial: none recorded, or fewer than their questions ×
+    /// `cells` (a document a killed run left half done).
+    public func unfinished(_ units: [SweepUnit], cells: Int) -> [SweepUnit] {
+        let recorded = Dictionary(grouping: trials, by: \.key.unit)
+        return units.filter { unit in
+            guard let some = recorded[unit] else { return true }
+            return Set(some.map(\.key)).count < some[0].questionCount * cells
+        }
+    }
+
     public var results: SweepResults {
         SweepResults(header: header, specificationText: specificationText, trials: trials, complete: true, attributes: attributes)
     }

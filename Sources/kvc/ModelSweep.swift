@@ -40,20 +40,24 @@ struct ModelSweep {
             attributes: ["kernels": QuantizedKernels.name, "model_path": path])
     }
 
-    /// Loads the weights and runs every trial `session` lacks (of `shard`), journalling each and
-    /// rewriting the results file after each document; progress and a summary line on stderr.
-    func run(_ specification: SweepSpecification, session: SweepSession, shard: SweepShard?) throws {
+    /// Loads the weights and runs every trial `session` lacks (of `shard`, of the documents `filter`
+    /// takes), journalling each and rewriting the results file after each document; progress and a
+    /// summary line on stderr. With a filter the file is marked complete only if no document of the
+    /// shard is left without trials.
+    func run(_ specification: SweepSpecification, session: SweepSession, shard: SweepShard?, filter: SweepUnitFilter? = nil) throws {
         let start = Date()
         let model = try LlamaModel(file: file)
         Terminal.note("loaded \(name) in \(Format.fixed(Date().timeIntervalSince(start), digits: 2)) s")
         let runner = try SweepRunner(specification: specification, model: model, tokenizer: tokenizer, plugins: Sweep.plugins, tasks: Sweep.tasks)
         let all = runner.allUnits
-        let units = shard?.units(of: all) { specification.lengths[$0.length] } ?? all
+        let shardUnits = shard?.units(of: all) { specification.lengths[$0.length] } ?? all
+        let units = filter.map { filter in shardUnits.filter(filter.includes) } ?? shardUnits
         let cells = specification.cells.count
         let reused = session.trials.count
         Terminal.note(
             "sweep: \(specification.tasks.count) task(s) × \(specification.lengths.count) length(s) × \(specification.prompts) prompt(s) = \(all.count) documents"
-                + (shard.map { ", shard \($0): \(units.count) documents" } ?? "") + "; \(cells) cells"
+                + (shard.map { ", shard \($0): \(shardUnits.count) documents" } ?? "")
+                + (filter.map { ", only \($0): \(units.count) documents" } ?? "") + "; \(cells) cells"
                 + (reused > 0 ? "; resuming with \(reused) finished trials" : ""))
         var progress = SweepProgress(documents: units.count, cellsPerDocument: cells, done: reused)
         do {
@@ -64,7 +68,12 @@ struct ModelSweep {
                 try session.checkpoint(specification: specification, complete: false)
                 progress.documentFinished()
             }
-            try session.checkpoint(specification: specification, complete: true)
+            let unfinished = filter == nil ? [] : session.unfinished(shardUnits, cells: cells)
+            try session.checkpoint(specification: specification, complete: unfinished.isEmpty)
+            if !unfinished.isEmpty {
+                Terminal.note(
+                    "\(unfinished.count) documents outside --only \(filter!) are not finished; run again with --resume (and another --only, or none) to finish the sweep")
+            }
         } catch {
             progress.finish()
             throw error

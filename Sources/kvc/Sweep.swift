@@ -58,6 +58,12 @@ struct SweepRun: ParsableCommand {
 
     @Option(
         help: ArgumentHelp(
+            "Run only the documents of this task or length (task=NAME, length=N; repeat: values of one key are alternatives, keys narrow). Not part of the output's identity: a later --resume with another filter or none continues the same file.",
+            valueName: "KEY=VALUE"))
+    var only: [String] = []
+
+    @Option(
+        help: ArgumentHelp(
             "Write every prompt (JSON lines: task, length, prompt, question, seed, answers, tokens, text = document + question) to this file and stop, without loading the weights (for Experiments/sweeps/llamacpp_full_cache.py).",
             valueName: "path"),
         completion: .file())
@@ -92,8 +98,10 @@ struct SweepRun: ParsableCommand {
         // its cells, the shard, the output, and the tasks' lengths against the tokenizer and context.
         let specification = try SweepSpecification.load(path: spec, plugins: Sweep.plugins, tasks: Sweep.tasks)
         let shard = try shard.map { try SweepShard(parsing: $0) }
+        let filter = only.isEmpty ? nil : try SweepUnitFilter(parsing: only, specification: specification)
         let specText = (try? String(contentsOfFile: spec, encoding: .utf8)) ?? ""
         if let models = specification.modelAxis {
+            if let filter { throw ValidationError("--only \(filter) with a model list (model: [...]) is not supported: run a copy of the specification per model") }
             return try runModelAxis(models, specification: specification, specificationText: specText, shard: shard)
         }
         if let named = specification.model, let given = modelOptions.model, named != given {
@@ -111,7 +119,7 @@ struct SweepRun: ParsableCommand {
         let session = try part.session(specification, specificationText: specText, shard: shard, out: out, resume: resume)
         try compute.apply()
         BLAS.threads = compute.threads
-        try part.run(specification, session: session, shard: shard)
+        try part.run(specification, session: session, shard: shard, filter: filter)
         let report = try SweepReport(results: session.results, specification: specification)
         // The summary table is the product: stdout, as `kvc sweep report` prints it.
         Terminal.emit(try report.render(.markdown))

@@ -77,10 +77,11 @@ enum EvaluationSupport {
 
     /// Every trial of `specification` (or of `units`), in memory.
     static func run(
-        _ specification: SweepSpecification, units: [SweepUnit]? = nil, done: Set<TrialKey> = [], decodeBatch: Int = 32
+        _ specification: SweepSpecification, units: [SweepUnit]? = nil, done: Set<TrialKey> = [], decodeBatch: Int = 32, sharesScores: Bool = true
     ) throws -> [TrialRecord] {
         let r = try runner(specification)
         r.decodeBatch = decodeBatch
+        r.sharesScores = sharesScores
         var trials: [TrialRecord] = []
         try r.run(units: units ?? r.allUnits, done: done) { trials.append($0) }
         return trials.sorted { $0.key < $1.key }

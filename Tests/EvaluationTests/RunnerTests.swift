@@ -167,6 +167,22 @@ import Testing
         }
     }
 
+    /// Scores shared between a prefill's forks (`ScoreMemo`): every scorer's cells at several rates, in
+    /// both placements, keep and answer exactly what
+    /// scoring each compression anew gives; a later rate's compression reports the reused seconds.
+    @Test func sharedScoresGiveWhatScoringEachCompressionAnewGives() throws {
+        let s = try Self.spec(
+            "methods: [lagkv, expected-attention, critical-kv, key-norm]\nmax_new_tokens: 5\n"
+                + "grid: {rate: [2, 4, 8], question: [aware, agnostic]}", questions: 2, prompts: 2)
+        let anew = try EvaluationSupport.run(s, sharesScores: false)
+        let shared = try EvaluationSupport.run(s)
+        #expect(shared.count == 4 * 3 * 2 * 2 * 2 && shared.map(\.key) == anew.map(\.key))
+        #expect(shared.map(\.keptKVs) == anew.map(\.keptKVs))
+        #expect(shared.map(\.generatedTokens) == anew.map(\.generatedTokens))
+        #expect(shared.map(\.compressions) == anew.map(\.compressions))
+        #expect(shared.allSatisfy { $0.compressions == 0 || $0.timings.compress > 0 || $0.key.question > 0 })
+    }
+
     /// A document with more questions than the decode batch holds: its answers are decoded in several
     /// batches, and the pool (sized for one batch) never holds more than one batch of full-cache forks.
     @Test func aDocumentWithMoreQuestionsThanTheBatchDecodesInSeveralBatches() throws {

@@ -120,6 +120,46 @@ struct SweepCommandTests {
         #expect(json.status == 0 && json.stdout.contains("\"wilson_lower\"") && json.stdout.contains("\"decode_seconds\""))
     }
 
+    /// `--only` runs some documents first into the same file, which stays incomplete; `--resume`
+    /// without it finishes the rest: the single run's trials, and a complete file.
+    @Test func onlyRunsSomeDocumentsAndResumeFinishesTheSameFile() throws {
+        let directory = try ScratchDirectory()
+        let text = Self.spec.replacingOccurrences(of: "lengths: [200]\nprompts: 2", with: "lengths: [200, 260]\nprompts: 1")
+        let spec = try Self.writeSpec(in: directory, text)
+        let single = directory.path("single.h5")
+        #expect(try KVCProcess.run(["sweep", "--spec", spec, "--out", single]).status == 0)
+        let out = directory.path("first-200.h5")
+        let first = try KVCProcess.run(["sweep", "--spec", spec, "--out", out, "--only", "length=200"])
+        #expect(first.status == 0, "stderr: \(first.stderr)")
+        #expect(first.stderr.contains("only length=200: 1 documents") && first.stderr.contains("1 documents outside --only length=200 are not finished"))
+        let partial = try HDF5File.open(path: out)
+        #expect(try partial.attribute("complete", as: Int.self) == 0)
+        #expect(try partial.read(Int32.self, dataset: "trials/cell").shape == [4])
+        try partial.close()
+        let rest = try KVCProcess.run(["sweep", "--spec", spec, "--out", out, "--resume", "--only", "task=passkey", "--only", "length=260"])
+        #expect(rest.status == 0 && rest.stderr.contains("resuming with 4 finished trials"), "stderr: \(rest.stderr)")
+        let finished = try HDF5File.open(path: out)
+        #expect(try finished.attribute("complete", as: Int.self) == 1)
+        try finished.close()
+        #expect(try Self.csv(out) == Self.csv(single))
+    }
+
+    @Test(arguments: [
+        (["--only", "length=999"], "length=999: the specification has no such length (its lengths: 200)"),
+        (["--only", "task=niah_single"], "task=niah_single: the specification has no such task (its tasks: passkey)"),
+        (["--only", "prompt=1"], "unknown key 'prompt' in 'prompt=1'"),
+        (["--only", "length"], "'length' is not KEY=VALUE"),
+    ])
+    func badFiltersAreRefusedBeforeTheModelLoads(arguments: [String], mentions: String) throws {
+        let directory = try ScratchDirectory()
+        let spec = try Self.writeSpec(in: directory)
+        let out = directory.path("never.h5")
+        let outcome = try KVCProcess.run(["sweep", "--spec", spec, "--out", out] + arguments)
+        #expect(outcome.status != 0 && outcome.stderr.contains("invalid --only: " + mentions), "stderr: \(outcome.stderr)")
+        #expect(!outcome.stderr.contains("loaded "), "refused before the weights load")
+        #expect(!FileManager.default.fileExists(atPath: out) && !FileManager.default.fileExists(atPath: out + ".journal"))
+    }
+
     @Test(arguments: [
         ("grid: {rate: [1, 4], window.options.querys: [8]}", "querys"),
         ("grid: {rate: [0.5]}", "rate=0.5"),

@@ -144,6 +144,59 @@ import Testing
         #expect(memo.count == 3 && c.reusedSeconds == 0)
     }
 
+    /// A user's scorer that counts its calls: ‖v‖₂ per KV.
+    final class CountingScorer: KVScorer, @unchecked Sendable {
+        private let lock = NSLock()
+        private(set) var calls = 0
+        func score(_ layer: LayerScoringInput) throws -> [[Float]] {
+            lock.withLock { calls += 1 }
+            return layer.heads.map { head in (0..<head.length).map { i in head.value(i).reduce(0) { $0 + $1 * $1 }.squareRoot() } }
+        }
+    }
+
+    /// The token positions each (layer, KV head) of `sequence` holds.
+    static func keptPositions(_ sequence: SequenceID, cache: PagedKVCache) -> [[Int32]] {
+        (0..<4).map { h in
+            let view = cache.view(sequence, layer: h / 2, head: h % 2)
+            return (0..<view.length).map { view.position($0) }
+        }
+    }
+
+    /// A score memo: forks of one prefill compressed at rates 2, 4 and 8 score the document once (one
+    /// call per layer) and keep exactly what compressions scoring anew keep; the reused scoring is
+    /// reported in seconds; a fork changed by an earlier compression, or another scorer, scores anew.
+    @Test func aScoreMemoScoresAPrefillOnceForEveryRate() throws {
+        let counting = CountingScorer()
+        let registry = PluginRegistry.withAllPlugins()
+        registry.register(scorer: "counting-value-norm", summary: "test: ‖v‖₂, counting calls") { _ in counting }
+        let (cache, base, document) = try Self.prefilledRandomDocument(seed: 21, tokens: 96, capacityBlocks: 400)
+        func compressor(rate: Double, scorer: String = "counting-value-norm") throws -> Compressor {
+            try Compressor(
+                configuration: CompressionConfiguration(policy: "uniform", budget: .rate(rate), protectedWindow: 8, scorer: PluginSpec(scorer)),
+                registry: registry)
+        }
+        let memo = ScoreMemo()
+        let shared = ScoringContext(model: Self.model, tokenizer: Self.tokenizer, tokens: document, scoreMemo: memo)
+        let alone = ScoringContext(model: Self.model, tokenizer: Self.tokenizer, tokens: document)
+        for (i, rate) in [2.0, 4, 8].enumerated() {
+            let viaMemo = try cache.fork(base), anew = try cache.fork(base)
+            let report = try compressor(rate: rate).compress(viaMemo, cache: cache, trigger: .afterPrefill, context: shared)
+            _ = try compressor(rate: rate).compress(anew, cache: cache, trigger: .afterPrefill, context: alone)
+            #expect(Self.keptPositions(viaMemo, cache: cache) == Self.keptPositions(anew, cache: cache), "rate \(rate)")
+            #expect(i == 0 ? report.reusedScoringSeconds == 0 : report.reusedScoringSeconds > 0)
+            cache.removeSequence(viaMemo)
+            cache.removeSequence(anew)
+        }
+        // 2 layers: once for the memo's three rates, three times for the three fresh compressions.
+        #expect(counting.calls == 2 * 4 && memo.count == 1 && memo.hits == 2)
+        let twice = try cache.fork(base)
+        _ = try compressor(rate: 2).compress(twice, cache: cache, trigger: .afterPrefill, context: shared)
+        _ = try compressor(rate: 4).compress(twice, cache: cache, trigger: .afterPrefill, context: shared)
+        #expect(memo.count == 2 && counting.calls == 2 * 5, "the compressed fork's lengths differ: scored anew")
+        _ = try compressor(rate: 2, scorer: "lagkv").compress(try cache.fork(base), cache: cache, trigger: .afterPrefill, context: shared)
+        #expect(memo.count == 3)
+    }
+
     /// `repeat_turn: chat` (KVzip's model/wrapper.py): the request closes a user turn of the model's
     /// chat template and the document is read again as the assistant's reply.
     @Test func kvzipChatRepeatTurnPutsTheDocumentInTheAssistantsReply() throws {

@@ -144,10 +144,32 @@ public struct Compressor: Sendable {
     }
 
     /// The eviction input with the scorer's scores in place of the metric's (protected KVs stay +inf),
-    /// and the scoring's cost. Gathers exactly the inputs the scorer asked for.
+    /// and the scoring's cost. Gathers exactly the inputs the scorer asked for; with a
+    /// `context.scoreMemo` that holds this scorer's scores of an identical fork, reuses them and
+    /// reports their seconds as reused.
     public func scoredInput(
         _ input: EvictionInput, scorer: any KVScorer, sequence: SequenceID, cache: PagedKVCache, context: ScoringContext?
     ) throws -> (input: EvictionInput, extraTokens: Int, reusedSeconds: Double) {
+        let memoKey = ScoreMemo.Key(
+            scorer: "\(configuration.scorer?.description ?? "?") \(scorer.settings.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" })",
+            observation: "\(configuration.metric) \(configuration.window)", sequenceLength: input.sequenceLength,
+            contextLengths: input.heads.map(\.contextLength))
+        if let memo = context?.scoreMemo, let entry = memo.entry(memoKey) {
+            return (input.withScores(entry.scores), entry.extraTokens, entry.seconds)
+        }
+        let started = ContinuousClock.now
+        let (scores, extraTokens, reusedSeconds) = try scores(input, scorer: scorer, sequence: sequence, cache: cache, context: context)
+        // A reconstruction reused from its own memo counts in the seconds a later reuse reports.
+        context?.scoreMemo?.store(
+            .init(scores: scores, extraTokens: extraTokens, seconds: (ContinuousClock.now - started).seconds + reusedSeconds), for: memoKey)
+        return (input.withScores(scores), extraTokens, reusedSeconds)
+    }
+
+    /// The scorer's scores of every (layer, KV head), `[layers * kvHeads][contextLength]`, the tokens a
+    /// reconstruction prefilled and the seconds of a reconstruction reused from its memo.
+    private func scores(
+        _ input: EvictionInput, scorer: any KVScorer, sequence: SequenceID, cache: PagedKVCache, context: ScoringContext?
+    ) throws -> (scores: [[Float]], extraTokens: Int, reusedSeconds: Double) {
         let layout = cache.layout
         var reconstruction: [[Float]]?
         var extraTokens = 0, reusedSeconds = 0.0
@@ -196,7 +218,7 @@ public struct Compressor: Sendable {
             }
             scores += layerScores
         }
-        return (input.withScores(scores), extraTokens, reusedSeconds)
+        return (scores, extraTokens, reusedSeconds)
     }
 
     /// W_O of `layer` when the scorer asks for it.

@@ -26,7 +26,9 @@ public protocol KVScorer: Sendable {
     /// are always there).
     var inputs: ScorerInputs { get }
     /// One score per logical slot of every KV head of `layer.layer`: `[kvHeads][contextLength]`.
-    /// Protected KVs (protected window, sinks) are kept whatever the score says.
+    /// Protected KVs (protected window, sinks) are kept whatever the score says. The scores must be a
+    /// function of `layer` (and the plug-in's options): a sweep scores a prefilled document once and
+    /// reuses the scores for every rate (`ScoreMemo`).
     func score(_ layer: LayerScoringInput) throws -> [[Float]]
     /// The plug-in's resolved settings (defaults included), recorded in reports and dumps.
     var settings: [String: OptionValue] { get }
@@ -217,10 +219,14 @@ public struct ScoringContext: Sendable {
     /// Reconstruction passes already run over these tokens (KVzip), shared by the compressions of forks
     /// of one prefill; nil: every compression runs its own.
     public let reconstructionMemo: ReconstructionMemo?
+    /// Scores already computed for this prefilled sequence, shared by compressions of its unchanged
+    /// forks (a sweep's rates); nil: every compression scores anew. Pass one only when the sequence
+    /// compressed is such a fork (`ScoreMemo`).
+    public let scoreMemo: ScoreMemo?
 
     public init(
         model: LlamaModel, tokenizer: any TextTokenizer, tokens: [Int32], windowQueries: [HeadIndex: ObservedQueries] = [:],
-        windowAttention: [HeadIndex: ObservedAttention] = [:], reconstructionMemo: ReconstructionMemo? = nil
+        windowAttention: [HeadIndex: ObservedAttention] = [:], reconstructionMemo: ReconstructionMemo? = nil, scoreMemo: ScoreMemo? = nil
     ) {
         self.model = model
         self.tokenizer = tokenizer
@@ -228,5 +234,6 @@ public struct ScoringContext: Sendable {
         self.windowQueries = windowQueries
         self.windowAttention = windowAttention
         self.reconstructionMemo = reconstructionMemo
+        self.scoreMemo = scoreMemo
     }
 }
