@@ -7,6 +7,7 @@
 #
 #   Experiments/sweeps/results.sh [NAME ...]   # default: every sweep RESULTS.md shows, in this order
 #   THREADS=2 KVC=.build/release/kvc PYTHON=.venv/bin/python ...   # (defaults)
+#   ONLY="length=2000" Experiments/sweeps/results.sh task-suite      # run only those documents (kvc sweep --only), report the file
 #
 # Also written, when both task-suite-quick and task-suite-rates have run: results/task-suite-all-rates-wide{,-score}.md
 # (their six methods over rates 1-64 in one table). And: results/NAME-matrix.md (method × rate, k/n), results/NAME-score.md (the same with
@@ -23,6 +24,8 @@ cd "$(dirname "$0")/../.."
 KVC=${KVC:-.build/release/kvc}
 THREADS=${THREADS:-2}
 PYTHON=${PYTHON:-.venv/bin/python}
+only=()
+for term in ${ONLY:-}; do only+=(--only "$term"); done
 [[ -x $PYTHON ]] || PYTHON=python3
 [[ -x $KVC ]] || { echo "error: $KVC is missing: run 'swift build -c release --product kvc' first" >&2; exit 1; }
 NAMES=("$@")
@@ -40,7 +43,7 @@ for name in "${NAMES[@]}"; do
   if [[ -e $out || -e $out.journal ]]; then resume=(--resume); fi
   echo "== $name ($spec -> $out${resume:+, resumed})" >&2
   start=$(date +%s)
-  "$KVC" sweep --spec "$spec" --out "$out" --threads "$THREADS" "${resume[@]}" >/dev/null
+  "$KVC" sweep --spec "$spec" --out "$out" --threads "$THREADS" "${resume[@]}" "${only[@]}" >/dev/null
   echo "   $(( $(date +%s) - start )) s" >&2
   "$KVC" sweep report "$out" >"results/$name.md"
   echo "   report: results/$name.md" >&2

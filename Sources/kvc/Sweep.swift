@@ -252,6 +252,10 @@ struct SweepProgress {
     private(set) var trials: Int
     private(set) var documentsDone = 0
     private var trialsThisRun = 0
+    /// Documents that recorded trials in this run (a resumed sweep passes its finished ones at once):
+    /// the ETA's pace.
+    private var documentsRun = 0
+    private var trialsAtLastDocument = 0
     private let start = Date()
     private var lastDraw = Date.distantPast
     private var drawn = false
@@ -275,6 +279,8 @@ struct SweepProgress {
 
     mutating func documentFinished() {
         documentsDone += 1
+        if trialsThisRun > trialsAtLastDocument { documentsRun += 1 }
+        trialsAtLastDocument = trialsThisRun
         if !Terminal.stderrIsTerminal { Terminal.note(line()) } else {
             drawn = true
             Terminal.noteRaw("\r\u{1B}[2K" + line())
@@ -293,8 +299,8 @@ struct SweepProgress {
         let fraction = documents > 0 ? Double(documentsDone) / Double(documents) : 1
         let width = 20, filled = Int(fraction * Double(width))
         let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
-        let perDocument = documentsDone > 0 ? seconds / Double(documentsDone) : 0
-        let eta = documentsDone > 0 ? " ETA \(Format.fixed(perDocument * Double(documents - documentsDone), digits: 0)) s" : ""
+        let perDocument = documentsRun > 0 ? seconds / Double(documentsRun) : 0
+        let eta = documentsRun > 0 ? " ETA \(Format.fixed(perDocument * Double(documents - documentsDone), digits: 0)) s" : ""
         return "sweep [\(bar)] \(documentsDone)/\(documents) documents, \(trials) trials, \(Format.fixed(rate, digits: 2)) trials/s,\(eta)"
     }
 }
