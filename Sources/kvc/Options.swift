@@ -18,7 +18,8 @@ struct ModelOptions: ParsableArguments {
 
 /// `--threads N`: how many CPU cores the forward pass runs on (see ``CPUAffinity``).
 struct ComputeOptions: ParsableArguments {
-    @Option(help: "CPU cores to run on (the process is pinned to that many; default: all it may use).")
+    @Option(
+        help: "CPU cores to run on: the process is pinned to the first N of the CPUs it may use (default: all of them). Runs side by side: start each under its own `taskset -c LIST`, or they share the same cores.")
     var threads: Int = CPUAffinity.allowedCPUs().count
 
     func validate() throws {
