@@ -12,13 +12,17 @@ ran the sweep (shared machines inflate them; compare methods within one file).
 With --wide: one table per task (and length), both question placements side by side (columns
 "aware, rate 4", …), for sweeps with many methods.
 
+With --average: one such wide table per length, each entry the mean task score averaged over the tasks
+(each task weighs the same, as kvpress and RULER average their tasks), with the tasks and their
+document counts listed above it.
+
 Several files (of one model, and made on the same documents: same tasks, lengths, seed and prompts,
 e.g. two sweeps over different rates) make one table: their trials are counted together. A cell
 (method, placement, rate) present in several files (rate 1, which each file runs so that its own report
 has a full cache to pair with) is counted from the first file that has it only: the same documents
 again are not new evidence.
 
-Usage: python3 Experiments/sweeps/matrix.py RESULTS.h5 [MORE.h5 ...] [--score] [--wide] | --costs
+Usage: python3 Experiments/sweeps/matrix.py RESULTS.h5 [MORE.h5 ...] [--score] [--wide] | --average | --costs
 """
 import argparse
 import json
@@ -32,6 +36,7 @@ def main():
     parser.add_argument("--score", action="store_true", help="show the mean task score instead of k/n")
     parser.add_argument("--costs", action="store_true", help="compression cost per method instead of accuracy")
     parser.add_argument("--wide", action="store_true", help="question placements as columns of one table per task")
+    parser.add_argument("--average", action="store_true", help="mean score averaged over the tasks, one wide table per length")
     args = parser.parse_args()
     import h5py
 
@@ -86,6 +91,9 @@ def main():
             e[2] += 1
     rates = sorted(rates)
     name = lambda r: str(int(r)) if r == int(r) else f"{r:g}"
+    if args.average:
+        print_average(tables, rates, name)
+        return
     if args.wide:
         print_wide(tables, rates, name, args.score)
         return
@@ -102,6 +110,35 @@ def main():
                     continue
                 k, s, n = by_rate[r]
                 cells.append(f"{s / n:.2f}" if args.score else f"{k}/{n}")
+            print(f"| {method} | " + " | ".join(cells) + " |")
+        print()
+
+
+def print_average(tables, rates, name):
+    """Per (length, other axes): a row per method, a column per (placement, rate); each entry the
+    mean over tasks of the task's mean score in that cell."""
+    merged = OrderedDict()  # (target, others) -> method -> (placement, rate) -> [task means]
+    counts = OrderedDict()  # (target, others) -> task -> documents' trials at rate 1 (its n)
+    for (task_name, target, placement, others), rows in tables.items():
+        table = merged.setdefault((target, others), OrderedDict())
+        for method, by_rate in rows.items():
+            for r, (_, s, n) in by_rate.items():
+                table.setdefault(method, OrderedDict()).setdefault((placement, r), []).append(s / n)
+                counts.setdefault((target, others), OrderedDict()).setdefault(task_name, n)
+    for (target, others), rows in merged.items():
+        tasks = counts[(target, others)]
+        placements = list(OrderedDict.fromkeys(p for row in rows.values() for p, _ in row))
+        columns = [(p, r) for p in placements for r in rates if any((p, r) in row for row in rows.values())]
+        title = f"Mean over {len(tasks)} tasks, {target} tokens" + (f", {others}" if others else "")
+        print(f"#### {title}\n")
+        print("Tasks (n per cell): " + ", ".join(f"{t} ({n})" for t, n in tasks.items()) + "\n")
+        print("| method | " + " | ".join(f"{p}, rate {name(r)}" for p, r in columns) + " |")
+        print("|:--|" + "--:|" * len(columns))
+        for method, by_column in rows.items():
+            cells = []
+            for column in columns:
+                means = by_column.get(column, [])
+                cells.append(f"{sum(means) / len(means):.2f}" if len(means) == len(tasks) else "")
             print(f"| {method} | " + " | ".join(cells) + " |")
         print()
 

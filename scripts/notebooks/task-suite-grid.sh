@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Regenerates notebooks-export/task-suite-grid.{ipynb,html} from the whole task-suite grid
+# Regenerates notebooks-export/task-suite-grid.{ipynb,html} and the tables of RESULTS.md's "whole grid"
+# section from the whole task-suite grid
 # (Experiments/sweeps/task-suite.yaml): results/task-suite.h5, plus any parts run beside it into
 # results/task-suite.part*.h5 (the same specification over other documents, e.g. another --only),
 # joined by `kvc sweep merge` into results/task-suite-grid.h5 (missing documents are listed, not an
@@ -22,5 +23,15 @@ status=0
 # Exit 2: merged, with documents still missing (listed in results/task-suite-grid.missing).
 if ((status != 0 && status != 2)); then cat results/task-suite-grid.missing >&2; exit "$status"; fi
 echo "merged ${#parts[@]} file(s) into results/task-suite-grid.h5 ($(grep -c 'missing: document' results/task-suite-grid.missing || true) documents missing)" >&2
+# The tables of Experiments/RESULTS.md ("The whole grid"): the report (Wilson intervals, Holm-corrected
+# McNemar tests against each cell's full cache), the same against kvcompress, and matrix.py's tables.
+"$kvc" sweep report results/task-suite-grid.h5 >results/task-suite-grid.md
+"$kvc" sweep report results/task-suite-grid.h5 --baseline kvcompress >results/task-suite-grid-vs-kvcompress.md
+"$kvc" sweep report results/task-suite-grid.h5 --baseline uniform >results/task-suite-grid-vs-uniform.md
+"$python" Experiments/sweeps/matrix.py results/task-suite-grid.h5 --wide >results/task-suite-grid-wide.md
+"$python" Experiments/sweeps/matrix.py results/task-suite-grid.h5 --wide --score >results/task-suite-grid-wide-score.md
+"$python" Experiments/sweeps/matrix.py results/task-suite-grid.h5 --average >results/task-suite-grid-average.md
+"$python" Experiments/sweeps/matrix.py results/task-suite-grid.h5 --costs >results/task-suite-grid-costs.md
+echo "tables: results/task-suite-grid{,-vs-kvcompress,-vs-uniform,-wide,-wide-score,-average,-costs}.md" >&2
 "$python" -m jupyter nbconvert --to notebook --execute --inplace notebooks-export/task-suite-grid.ipynb
 "$python" -m jupyter nbconvert --to html notebooks-export/task-suite-grid.ipynb
