@@ -89,6 +89,33 @@ import Testing
         } throws: { "\($0)".contains("the shard changed") }
     }
 
+    /// `--only`: values of one key are alternatives, keys narrow; a task matches by name (every entry
+    /// of that name) or by its full description; a session lists the documents still unfinished.
+    @Test func onlyFiltersByTaskAndLengthAndTheSessionKnowsWhatIsUnfinished() throws {
+        let s = try EvaluationSupport.specification(
+            "tasks: [{name: key_value, options: {questions: 1}}, {name: key_value, options: {questions: 2}}, passkey]\n"
+                + "lengths: [240, 300]\nprompts: 2\nseed: 3\nmethods: [kvcompress]")
+        let all = try EvaluationSupport.runner(s).allUnits
+        func taken(_ terms: [String]) throws -> [SweepUnit] { all.filter(try SweepUnitFilter(parsing: terms, specification: s).includes) }
+        #expect(try taken(["task=key_value"]).map(\.task).allSatisfy { $0 < 2 } && taken(["task=key_value"]).count == 8)
+        #expect(try taken(["task=key_value(questions=2)"]).allSatisfy { $0.task == 1 } && taken(["task=key_value(questions=2)"]).count == 4)
+        #expect(try taken(["length=300"]).allSatisfy { $0.length == 1 } && taken(["length=300"]).count == 6)
+        #expect(try taken(["length=240", "length=300"]) == all)
+        #expect(try taken(["task=passkey", "length=240"]) == [SweepUnit(task: 2, length: 0, prompt: 0), SweepUnit(task: 2, length: 0, prompt: 1)])
+        #expect(throws: EvaluationError.self) { _ = try SweepUnitFilter(parsing: ["length=200"], specification: s) }
+
+        let directory = try EvaluationSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let session = try SweepSession(
+            output: directory.appendingPathComponent("only.h5").path, resume: false, header: EvaluationSupport.header(s), specificationText: "")
+        let first = SweepUnit(task: 0, length: 0, prompt: 0)
+        let trials = try EvaluationSupport.run(s, units: [first])
+        try trials.dropLast().forEach(session.record)
+        #expect(session.unfinished(all, cells: s.cells.count).contains(first), "a document missing a trial is unfinished")
+        try trials.suffix(1).forEach(session.record)
+        #expect(session.unfinished(all, cells: s.cells.count) == Array(all.dropFirst()))
+    }
+
     @Test func shardsAreDeterministicBalancedAndWholeDocuments() throws {
         let runner = try EvaluationSupport.runner(Self.specification)
         let all = runner.allUnits
