@@ -78,10 +78,7 @@ public final class SweepRunner {
     }
 
     /// Every document of the sweep, task-major then length then prompt.
-    public var allUnits: [SweepUnit] {
-        let s = specification
-        return s.tasks.indices.flatMap { t in s.lengths.indices.flatMap { l in (0..<s.prompts).map { SweepUnit(task: t, length: l, prompt: $0) } } }
-    }
+    public var allUnits: [SweepUnit] { specification.units }
 
     /// The instance of a document.
     public func instance(_ unit: SweepUnit) throws -> TaskInstance {

@@ -65,14 +65,12 @@ public final class SweepSession {
             specification: specification, to: output)
     }
 
-    /// The documents of `units` that lack some trial: none recorded, or fewer than their questions ×
-    /// `cells` (a document a killed run left half done).
+    /// The documents of `units` that lack some trial: none recorded, or not every question × cell (a
+    /// document a killed run left half done), in `units`' order.
     public func unfinished(_ units: [SweepUnit], cells: Int) -> [SweepUnit] {
-        let recorded = Dictionary(grouping: trials, by: \.key.unit)
-        return units.filter { unit in
-            guard let some = recorded[unit] else { return true }
-            return Set(some.map(\.key)).count < some[0].questionCount * cells
-        }
+        let missing = SweepMerge.missing(units, trials: trials, cells: cells)
+        let incomplete = Set(missing.documents + missing.trials.map(\.unit))
+        return units.filter(incomplete.contains)
     }
 
     public var results: SweepResults {
@@ -108,31 +106,32 @@ public enum SweepMerge {
                 trials.append(trial)
             }
         }
-        var missing = Missing()
-        let present = Dictionary(grouping: trials, by: \.key.unit)
-        let s = specification
-        for t in s.tasks.indices {
-            for l in s.lengths.indices {
-                for p in 0..<s.prompts {
-                    let unit = SweepUnit(task: t, length: l, prompt: p)
-                    guard let some = present[unit] else {
-                        missing.documents.append(unit)
-                        continue
-                    }
-                    let keys = Set(some.map(\.key))
-                    for q in 0..<some[0].questionCount {
-                        for c in s.cells.indices {
-                            let key = TrialKey(task: t, length: l, prompt: p, question: q, cell: c)
-                            if !keys.contains(key) { missing.trials.append(key) }
-                        }
-                    }
-                }
-            }
-        }
+        let missing = missing(specification.units, trials: trials, cells: specification.cells.count)
         var header = first.header
         header.shard = nil
         let merged = SweepResults(
             header: header, specificationText: first.specificationText, trials: trials, complete: missing.isEmpty, attributes: first.attributes)
         return (merged, missing)
+    }
+
+    /// What `trials` lack of `units`: documents with no trial, and each absent (question, cell) of
+    /// the documents that have some (a document's question count is read off its trials).
+    static func missing(_ units: [SweepUnit], trials: [TrialRecord], cells: Int) -> Missing {
+        var missing = Missing()
+        let present = Dictionary(grouping: trials, by: \.key.unit)
+        for unit in units {
+            guard let some = present[unit] else {
+                missing.documents.append(unit)
+                continue
+            }
+            let keys = Set(some.map(\.key))
+            for q in 0..<some[0].questionCount {
+                for c in 0..<cells {
+                    let key = TrialKey(task: unit.task, length: unit.length, prompt: unit.prompt, question: q, cell: c)
+                    if !keys.contains(key) { missing.trials.append(key) }
+                }
+            }
+        }
+        return missing
     }
 }

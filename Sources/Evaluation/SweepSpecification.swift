@@ -73,6 +73,11 @@ public struct SweepSpecification: Sendable {
     /// The seed of prompt `index` of every (task, length).
     public func seed(ofPrompt index: Int) -> UInt64 { seed &+ UInt64(index) }
 
+    /// Every document, in run order: task, then length, then prompt.
+    public var units: [SweepUnit] {
+        tasks.indices.flatMap { t in lengths.indices.flatMap { l in (0..<prompts).map { SweepUnit(task: t, length: l, prompt: $0) } } }
+    }
+
     /// The canonical text of ``source``, stored in result files.
     public var canonicalJSON: String { source.json(canonical: true) }
 

@@ -150,18 +150,21 @@ public struct Compressor: Sendable {
     public func scoredInput(
         _ input: EvictionInput, scorer: any KVScorer, sequence: SequenceID, cache: PagedKVCache, context: ScoringContext?
     ) throws -> (input: EvictionInput, extraTokens: Int, reusedSeconds: Double) {
+        guard let memo = context?.scoreMemo else {
+            let (scores, extraTokens, reusedSeconds) = try scores(input, scorer: scorer, sequence: sequence, cache: cache, context: context)
+            return (input.withScores(scores), extraTokens, reusedSeconds)
+        }
         let memoKey = ScoreMemo.Key(
             scorer: "\(configuration.scorer?.description ?? "?") \(scorer.settings.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" })",
             observation: "\(configuration.metric) \(configuration.window)", sequenceLength: input.sequenceLength,
             contextLengths: input.heads.map(\.contextLength))
-        if let memo = context?.scoreMemo, let entry = memo.entry(memoKey) {
+        if let entry = memo.entry(memoKey) {
             return (input.withScores(entry.scores), entry.extraTokens, entry.seconds)
         }
         let started = ContinuousClock.now
         let (scores, extraTokens, reusedSeconds) = try scores(input, scorer: scorer, sequence: sequence, cache: cache, context: context)
         // A reconstruction reused from its own memo counts in the seconds a later reuse reports.
-        context?.scoreMemo?.store(
-            .init(scores: scores, extraTokens: extraTokens, seconds: (ContinuousClock.now - started).seconds + reusedSeconds), for: memoKey)
+        memo.store(.init(scores: scores, extraTokens: extraTokens, seconds: (ContinuousClock.now - started).seconds + reusedSeconds), for: memoKey)
         return (input.withScores(scores), extraTokens, reusedSeconds)
     }
 
