@@ -33,5 +33,8 @@ echo "merged ${#parts[@]} file(s) into results/task-suite-grid.h5 ($(grep -c 'mi
 "$python" Experiments/sweeps/matrix.py results/task-suite-grid.h5 --average >results/task-suite-grid-average.md
 "$python" Experiments/sweeps/matrix.py results/task-suite-grid.h5 --costs >results/task-suite-grid-costs.md
 echo "tables: results/task-suite-grid{,-vs-kvcompress,-vs-uniform,-wide,-wide-score,-average,-costs}.md" >&2
+# NOTEBOOK=0: tables only, the committed notebook kept (a run over other tasks than the notebook's
+# plots, e.g. one --only share of the grid, would otherwise replace them).
+if [[ ${NOTEBOOK:-1} == 0 ]]; then echo "notebook not re-executed (NOTEBOOK=0)" >&2; exit 0; fi
 "$python" -m jupyter nbconvert --to notebook --execute --inplace notebooks-export/task-suite-grid.ipynb
 "$python" -m jupyter nbconvert --to html notebooks-export/task-suite-grid.ipynb
