@@ -2,9 +2,11 @@ import Foundation
 import KVCStatistics
 
 /// `kvc sweep report`: per (task, length, cell) the accuracy k/n with its Wilson 95% interval, the
-/// mean task score, the fraction of the full cache's accuracy, and an exact McNemar test paired on
-/// (prompt, question) against a baseline, Holm-corrected across every test of the report (KVCStatistics,
-/// GSL). Deterministic: the same trials give byte-identical text; timings appear only when asked.
+/// mean task score, the fraction of the full cache's accuracy, and an exact sign test on the task
+/// scores paired on (prompt, question) against a baseline, Holm-corrected across every test of the
+/// report (KVCStatistics, GSL). On tasks scored 0 or 1 the sign test is McNemar's exact test; on
+/// RULER's fractional scores (several values, words) it also counts partly right answers, which a
+/// test on "fully right" would call ties. Deterministic: the same trials give byte-identical text; timings appear only when asked.
 ///
 /// Over several results files of one specification, one model each (``SweepModelAxis``), every cell
 /// gains `model=NAME` as its first component and is compared only with cells of its own model.
@@ -92,7 +94,8 @@ public struct SweepReport {
         public let meanScore: Double
         /// Accuracy over the full cache's on the same trials; nil when there is no full-cache cell or it got none right.
         public let fractionOfFullCache: Double?
-        /// The baseline cell's label, the exact McNemar p-value against it, and Holm's adjustment.
+        /// The baseline cell's label, the exact sign test's p-value on paired scores against it
+        /// (McNemar's exact test where scores are 0 or 1), and Holm's adjustment.
         public let baseline: String?
         public let pValue: Double?
         public let pHolm: Double?
@@ -149,10 +152,10 @@ public struct SweepReport {
         var pValues: [Int: Double] = [:]
         for (i, d) in drafts.enumerated() {
             guard let b = d.baselineCell, let other = byCell[Triple(run: d.key.run, task: d.key.task, length: d.key.length, cell: b)] else { continue }
-            let theirs = Dictionary(uniqueKeysWithValues: other.map { (QuestionID($0.key), $0.correct) })
-            let pairs = d.trials.compactMap { t in theirs[QuestionID(t.key)].map { (t.correct, $0) } }
+            let theirs = Dictionary(uniqueKeysWithValues: other.map { (QuestionID($0.key), $0.score) })
+            let pairs = d.trials.compactMap { t in theirs[QuestionID(t.key)].map { (t.score, $0) } }
             guard !pairs.isEmpty else { continue }
-            pValues[i] = try PairedComparison.mcNemarExact(pairs.map(\.0), pairs.map(\.1)).pValue
+            pValues[i] = try PairedComparison.signTest(pairs.map(\.0), pairs.map(\.1)).pValue
         }
         let tested = pValues.keys.sorted()
         let adjusted = MultipleComparisons.holm(tested.map { pValues[$0]! })
@@ -239,7 +242,8 @@ public struct SweepReport {
             lines.append("### \(row.task), \(row.targetTokens) tokens")
             lines.append("")
             lines.append(
-                "Accuracy k/n with Wilson 95% interval; mean score; accuracy as a fraction of the full cache's; exact McNemar p against "
+                "Accuracy k/n with Wilson 95% interval; mean score; accuracy as a fraction of the full cache's; exact sign-test p on paired scores "
+                    + "(McNemar's exact test where scores are 0 or 1) against "
                     + "\(comparedWithinModel), Holm-corrected over the \(rows.filter { $0.pValue != nil }.count) tests of this report; resident KV MiB after compression.")
             lines.append("")
             var header = "| cell | k/n | accuracy [95% CI] | mean score | of full cache | p (Holm) | KV MiB |"

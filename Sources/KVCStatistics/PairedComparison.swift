@@ -65,6 +65,35 @@ public enum PairedComparison {
         return McNemarTest(onlyFirstCorrect: onlyFirst, onlySecondCorrect: onlySecond, pValue: pValue)
     }
 
+    /// Result of an exact sign test on paired scores.
+    public struct PairedSignTest: Sendable, Equatable {
+        /// Pairs where the first score is higher.
+        public let firstHigher: Int
+        /// Pairs where the second score is higher.
+        public let secondHigher: Int
+        /// Two-sided exact p-value of "either score is as likely to be the higher".
+        public let pValue: Double
+    }
+
+    /// Exact sign test on paired scores (RULER's fraction of expected strings found, say): every pair
+    /// whose scores differ counts for the higher one, ties are left out. On scores that are only 0 or
+    /// 1 it is exactly McNemar's exact test on "fully right" (`mcNemarExact`); on fractional scores it
+    /// also counts the partial answers that McNemar's test on "fully right" throws away (a method that
+    /// finds 2 of 4 values where its baseline finds none is a discordant pair here, a tie there).
+    /// Magnitudes are not used: no assumption on the scores' distribution (cf. a paired t-test).
+    public static func signTest(_ first: [Double], _ second: [Double]) throws(StatisticsError) -> PairedSignTest {
+        guard first.count == second.count else {
+            throw .lengthMismatch(what: "paired sign test", first: first.count, second: second.count)
+        }
+        guard !first.isEmpty else { throw .tooFewValues(what: "paired sign test", needed: 1, got: 0) }
+        guard first.allSatisfy(\.isFinite), second.allSatisfy(\.isFinite) else {
+            throw .invalidCount(what: "paired sign test", reason: "scores must be finite numbers")
+        }
+        let firstHigher = zip(first, second).count { $0 > $1 }
+        let secondHigher = zip(first, second).count { $0 < $1 }
+        return PairedSignTest(firstHigher: firstHigher, secondHigher: secondHigher, pValue: try signTest(positive: firstHigher, negative: secondHigher))
+    }
+
     /// Two-sided exact sign test: p-value of seeing a split at least as uneven as `positive` vs
     /// `negative` when each is equally likely. Ties (zero differences) are left out by the caller.
     public static func signTest(positive: Int, negative: Int) throws(StatisticsError) -> Double {

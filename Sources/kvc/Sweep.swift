@@ -346,7 +346,7 @@ struct SweepMerge: ParsableCommand {
 /// `kvc sweep report FILE... [--format markdown|csv|json] [--baseline METHOD | --baseline AXIS=VALUE] [--timings]`.
 struct SweepReportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "report", abstract: "Accuracy per cell with Wilson intervals, fraction of full cache, McNemar tests (Holm) against a baseline.",
+        commandName: "report", abstract: "Accuracy per cell with Wilson intervals, fraction of full cache, exact sign tests on paired scores (McNemar's on 0/1 scores; Holm) against a baseline.",
         discussion: """
             Several files of one specification, one model each (a sweep with `model: [A, B]` writes them), are reported \
             together: each cell starts with model=NAME and is compared only with cells of its own model.

@@ -3,7 +3,7 @@ import Foundation
 import KVCStatistics
 import Testing
 
-/// Reports: Wilson intervals, fraction of full cache, paired McNemar with Holm, CSV rows, determinism.
+/// Reports: Wilson intervals, fraction of full cache, paired sign tests on scores (McNemar on 0/1) with Holm, CSV rows, determinism.
 @Suite struct ReportTests {
     static let specification = try! EvaluationSupport.specification(
         "task: {name: key_value, options: {questions: 2}}\nlengths: [220]\nprompts: 3\nmethods: [kvcompress, random]\ngrid: {rate: [1, 8]}")
@@ -105,6 +105,25 @@ import Testing
         first.trials = scored(results.trials) { _ in 0 }
         second.trials = scored(results.trials) { specification.cells[$0.key.cell].compresses ? 0 : 1 }
         return [first, second]
+    }
+
+    /// The paired test reads the scores, not only "fully right": a cell that finds half of what its
+    /// full cache finds fully is tested as worse on every question (McNemar on "fully right" would
+    /// agree here), and one that finds half where the full cache finds nothing as better (McNemar
+    /// would see ties and p = 1).
+    @Test func thePairedTestCountsPartlyRightAnswers() throws {
+        let spec = Self.specification
+        var results = Self.results
+        results.trials = Self.scored(Self.results.trials) { t in
+            let compressed = spec.cells[t.key.cell].compresses
+            return spec.cells[t.key.cell].method == "random" ? (compressed ? 0.5 : 0) : (compressed ? 0.5 : 1)
+        }
+        let rows = try SweepReport(results: results, specification: spec).summaries()
+        let tested = Dictionary(uniqueKeysWithValues: rows.filter { $0.pValue != nil }.map { ($0.method, $0.pValue!) })
+        let expected = try PairedComparison.signTest(positive: 6, negative: 0)  // 6 questions, all one way
+        #expect(tested == ["kvcompress": expected, "random": expected] && expected < 0.05)
+        let markdown = try SweepReport(results: results, specification: spec).render(.markdown)
+        #expect(markdown.contains("exact sign-test p on paired scores (McNemar's exact test where scores are 0 or 1)"))
     }
 
     @Test func aReportOverTwoModelsNamesTheModelAndTestsWithinIt() throws {

@@ -184,8 +184,34 @@ func isClose(_ actual: Double, _ expected: Double, tolerance: Double = 1e-9) -> 
         #expect(isClose(try PairedComparison.signTest(positive: onlySecond, negative: onlyFirst), expected))
     }
 
+    /// On 0/1 scores the sign test on paired scores is McNemar's exact test on "fully right".
+    @Test("the sign test on 0/1 scores equals McNemar's exact test", arguments: [(3, 9), (10, 2), (0, 0), (20, 40)])
+    func signTestOnBinaryScoresIsMcNemar(onlyFirst: Int, onlySecond: Int) throws {
+        let first = [true, false] + Array(repeating: true, count: onlyFirst) + Array(repeating: false, count: onlySecond)
+        let second = [true, false] + Array(repeating: false, count: onlyFirst) + Array(repeating: true, count: onlySecond)
+        let scores = try PairedComparison.signTest(first.map { $0 ? 1 : 0 }, second.map { $0 ? 1 : 0 })
+        let mcNemar = try PairedComparison.mcNemarExact(first, second)
+        #expect(scores.firstHigher == mcNemar.onlyFirstCorrect && scores.secondHigher == mcNemar.onlySecondCorrect)
+        #expect(scores.pValue == mcNemar.pValue)
+    }
+
+    /// Partly right answers count: 2 of 4 values found against none is a discordant pair (McNemar on
+    /// "fully right" sees a tie). 9 pairs favour the first, 1 the second, 2 tie:
+    /// `scipy.stats.binomtest(9, 10, 0.5).pvalue` = 0.021484375.
+    @Test func theSignTestOnScoresCountsPartlyRightAnswers() throws {
+        let first = Array(repeating: 0.5, count: 9) + [0.25, 1, 0]
+        let second = Array(repeating: 0.0, count: 9) + [0.75, 1, 0]
+        let result = try PairedComparison.signTest(first, second)
+        #expect(result.firstHigher == 9 && result.secondHigher == 1)
+        #expect(isClose(result.pValue, 0.021484375))
+        #expect(try PairedComparison.mcNemarExact(first.map { $0 == 1 }, second.map { $0 == 1 }).pValue == 1)
+    }
+
     @Test("mismatched or empty outcome lists are errors")
     func mcNemarErrors() {
+        #expect(throws: StatisticsError.self) { try PairedComparison.signTest([0.5], [0.5, 1]) }
+        #expect(throws: StatisticsError.self) { try PairedComparison.signTest([Double](), []) }
+        #expect(throws: StatisticsError.self) { try PairedComparison.signTest([.nan], [0]) }
         #expect(throws: StatisticsError.self) { try PairedComparison.mcNemarExact([true], [true, false]) }
         #expect(throws: StatisticsError.self) { try PairedComparison.mcNemarExact([], []) }
         #expect(throws: StatisticsError.self) { try PairedComparison.signTest(positive: -1, negative: 2) }
