@@ -52,17 +52,11 @@ public enum PairedComparison {
 
     /// Exact McNemar test: only the discordant prompts carry information, and under the null
     /// hypothesis each is equally likely to favour either method, so the count favouring the first
-    /// is Binomial(discordant, 1/2) — a sign test. Same as
+    /// is Binomial(discordant, 1/2) — the sign test on 0/1 scores (`signTest(_:_:)`). Same as
     /// `scipy.stats.binomtest(b, b + c, 0.5).pvalue`.
     public static func mcNemarExact(_ firstCorrect: [Bool], _ secondCorrect: [Bool]) throws(StatisticsError) -> McNemarTest {
-        guard firstCorrect.count == secondCorrect.count else {
-            throw .lengthMismatch(what: "McNemar test", first: firstCorrect.count, second: secondCorrect.count)
-        }
-        guard !firstCorrect.isEmpty else { throw .tooFewValues(what: "McNemar test", needed: 1, got: 0) }
-        let onlyFirst = zip(firstCorrect, secondCorrect).count { $0 && !$1 }
-        let onlySecond = zip(firstCorrect, secondCorrect).count { !$0 && $1 }
-        let pValue = try signTest(positive: onlyFirst, negative: onlySecond)
-        return McNemarTest(onlyFirstCorrect: onlyFirst, onlySecondCorrect: onlySecond, pValue: pValue)
+        let test = try signTest(firstCorrect.map { $0 ? 1 : 0 }, secondCorrect.map { $0 ? 1 : 0 }, what: "McNemar test")
+        return McNemarTest(onlyFirstCorrect: test.firstHigher, onlySecondCorrect: test.secondHigher, pValue: test.pValue)
     }
 
     /// Result of an exact sign test on paired scores.
@@ -82,12 +76,15 @@ public enum PairedComparison {
     /// finds 2 of 4 values where its baseline finds none is a discordant pair here, a tie there).
     /// Magnitudes are not used: no assumption on the scores' distribution (cf. a paired t-test).
     public static func signTest(_ first: [Double], _ second: [Double]) throws(StatisticsError) -> PairedSignTest {
-        guard first.count == second.count else {
-            throw .lengthMismatch(what: "paired sign test", first: first.count, second: second.count)
-        }
-        guard !first.isEmpty else { throw .tooFewValues(what: "paired sign test", needed: 1, got: 0) }
+        try signTest(first, second, what: "paired sign test")
+    }
+
+    /// `signTest(_:_:)`, its errors naming the test as `what`.
+    static func signTest(_ first: [Double], _ second: [Double], what: String) throws(StatisticsError) -> PairedSignTest {
+        guard first.count == second.count else { throw .lengthMismatch(what: what, first: first.count, second: second.count) }
+        guard !first.isEmpty else { throw .tooFewValues(what: what, needed: 1, got: 0) }
         guard first.allSatisfy(\.isFinite), second.allSatisfy(\.isFinite) else {
-            throw .invalidCount(what: "paired sign test", reason: "scores must be finite numbers")
+            throw .invalidCount(what: what, reason: "scores must be finite numbers")
         }
         let firstHigher = zip(first, second).count { $0 > $1 }
         let secondHigher = zip(first, second).count { $0 < $1 }
