@@ -22,9 +22,12 @@ status=0
 "$kvc" sweep merge --out results/task-suite-grid.h5 "${parts[@]}" 2>results/task-suite-grid.missing || status=$?
 # Exit 2: merged, with documents still missing (listed in results/task-suite-grid.missing).
 if ((status != 0 && status != 2)); then cat results/task-suite-grid.missing >&2; exit "$status"; fi
-echo "merged ${#parts[@]} file(s) into results/task-suite-grid.h5 ($(grep -c 'missing: document' results/task-suite-grid.missing || true) documents missing)" >&2
+# merge lists the first 20 missing documents, then "missing N documents and M trials in all".
+missing=$(sed -n 's/^missing \([0-9]*\) documents.*/\1/p' results/task-suite-grid.missing)
+echo "merged ${#parts[@]} file(s) into results/task-suite-grid.h5 (${missing:-0} documents missing)" >&2
 # The tables of Experiments/RESULTS.md ("The whole grid"): the report (Wilson intervals, Holm-corrected
-# McNemar tests against each cell's full cache), the same against kvcompress, and matrix.py's tables.
+# exact sign tests on paired scores against each cell's full cache), the same against kvcompress and
+# uniform, and matrix.py's tables.
 "$kvc" sweep report results/task-suite-grid.h5 >results/task-suite-grid.md
 "$kvc" sweep report results/task-suite-grid.h5 --baseline kvcompress >results/task-suite-grid-vs-kvcompress.md
 "$kvc" sweep report results/task-suite-grid.h5 --baseline uniform >results/task-suite-grid-vs-uniform.md
