@@ -14,7 +14,9 @@ With --wide: one table per task (and length), both question placements side by s
 
 With --average: one such wide table per length, each entry the mean task score averaged over the tasks
 (each task weighs the same, as kvpress and RULER average their tasks), with the tasks and their
-document counts listed above it.
+document counts listed above it, then the same table of 95% intervals: percentile intervals of a
+bootstrap that resamples each task's documents (a document's questions stay together; 2 000
+resamples, seed 0, the same resamples for every cell).
 
 Several files (of one model, and made on the same documents: same tasks, lengths, seed and prompts,
 e.g. two sweeps over different rates) make one table: their trials are counted together. A cell
@@ -41,6 +43,9 @@ def main():
     import h5py
 
     tables = OrderedDict()
+    # (task, length, placement, others) -> (method, rate) -> document -> [score sum, questions], for
+    # the averages' bootstrap intervals.
+    documents = defaultdict(lambda: defaultdict(lambda: defaultdict(lambda: [0.0, 0])))
     rates = set()
     if args.costs and len(args.results) > 1:
         sys.exit("error: --costs reads one results file")
@@ -89,10 +94,13 @@ def main():
             e[0] += int(correct[i])
             e[1] += float(score[i])
             e[2] += 1
+            d = documents[key][(methods[c], rate)][int(prompt[i])]
+            d[0] += float(score[i])
+            d[1] += 1
     rates = sorted(rates)
     name = lambda r: str(int(r)) if r == int(r) else f"{r:g}"
     if args.average:
-        print_average(tables, rates, name)
+        print_average(tables, documents, rates, name)
         return
     if args.wide:
         print_wide(tables, rates, name, args.score)
@@ -114,9 +122,10 @@ def main():
         print()
 
 
-def print_average(tables, rates, name):
+def print_average(tables, documents, rates, name):
     """Per (length, other axes): a row per method, a column per (placement, rate); each entry the
-    mean over tasks of the task's mean score in that cell."""
+    mean over tasks of the task's mean score in that cell; then each entry's 95% bootstrap interval
+    (`average_intervals`)."""
     merged = OrderedDict()  # (target, others) -> method -> (placement, rate) -> [task means]
     counts = OrderedDict()  # (target, others) -> task -> documents' trials at rate 1 (its n)
     for (task_name, target, placement, others), rows in tables.items():
@@ -141,6 +150,46 @@ def print_average(tables, rates, name):
                 cells.append(f"{sum(means) / len(means):.2f}" if len(means) == len(tasks) else "")
             print(f"| {method} | " + " | ".join(cells) + " |")
         print()
+        intervals = average_intervals(tables, documents, target, others, list(tasks))
+        print("95% intervals of the means above (documents resampled within each task, 2 000 times):\n")
+        print("| method | " + " | ".join(f"{p}, rate {name(r)}" for p, r in columns) + " |")
+        print("|:--|" + "--:|" * len(columns))
+        for method in rows:
+            cells = []
+            for placement, r in columns:
+                interval = intervals.get((method, placement, r))
+                cells.append(f"{interval[0]:.2f}–{interval[1]:.2f}" if interval else "")
+            print(f"| {method} | " + " | ".join(cells) + " |")
+        print()
+
+
+def average_intervals(tables, documents, target, others, tasks, resamples=2000, seed=0):
+    """(method, placement, rate) -> the 2.5th and 97.5th percentiles of the task-averaged mean score
+    over bootstrap resamples of the documents: each replicate draws, for each task, as many of its
+    documents as it has, with replacement (a document's questions stay together, so the 4-key task's
+    questions are not counted as independent), and every cell is scored on the same draws. A cell
+    missing a task or a document has no interval."""
+    import numpy as np
+    rng = np.random.default_rng(seed)
+    sums = None  # (method, placement, rate) -> replicate sums of task means
+    for task_name in tasks:
+        by_placement = {p: documents[(t, l, p, o)] for (t, l, p, o) in tables if t == task_name and l == target and o == others}
+        prompts = sorted({d for cells in by_placement.values() for docs in cells.values() for d in docs})
+        if not prompts:
+            return {}
+        column = {d: j for j, d in enumerate(prompts)}
+        draws = rng.multinomial(len(prompts), [1 / len(prompts)] * len(prompts), size=resamples)  # [resamples, documents]
+        task_sums = {}
+        for placement, cells in by_placement.items():
+            for (method, r), docs in cells.items():
+                if len(docs) != len(prompts):
+                    continue
+                score, count = np.zeros(len(prompts)), np.zeros(len(prompts))
+                for d, (s, n) in docs.items():
+                    score[column[d]], count[column[d]] = s, n
+                task_sums[(method, placement, r)] = (draws @ score) / (draws @ count)
+        sums = task_sums if sums is None else {k: sums[k] + v for k, v in task_sums.items() if k in sums}
+    return {k: (float(np.percentile(v / len(tasks), 2.5)), float(np.percentile(v / len(tasks), 97.5))) for k, v in (sums or {}).items()}
 
 
 def print_wide(tables, rates, name, score):
