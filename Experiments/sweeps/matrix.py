@@ -94,9 +94,10 @@ def main():
             e[0] += int(correct[i])
             e[1] += float(score[i])
             e[2] += 1
-            d = documents[key][(methods[c], rate)][int(prompt[i])]
-            d[0] += float(score[i])
-            d[1] += 1
+            if args.average:
+                d = documents[key][(methods[c], rate)][int(prompt[i])]
+                d[0] += float(score[i])
+                d[1] += 1
     rates = sorted(rates)
     name = lambda r: str(int(r)) if r == int(r) else f"{r:g}"
     if args.average:
