@@ -6,7 +6,9 @@ import KVCStatistics
 /// scores paired on (prompt, question) against a baseline, Holm-corrected across every test of the
 /// report (KVCStatistics, GSL). On tasks scored 0 or 1 the sign test is McNemar's exact test; on
 /// RULER's fractional scores (several values, words) it also counts partly right answers, which a
-/// test on "fully right" would call ties. Deterministic: the same trials give byte-identical text; timings appear only when asked.
+/// test on "fully right" would call ties. The markdown ends with the count of tests that survive Holm,
+/// by side of the baseline, per task and length and per method. Deterministic: the same trials give
+/// byte-identical text; timings appear only when asked.
 ///
 /// Over several results files of one specification, one model each (``SweepModelAxis``), every cell
 /// gains `model=NAME` as its first component and is compared only with cells of its own model.
@@ -99,6 +101,10 @@ public struct SweepReport {
         public let baseline: String?
         public let pValue: Double?
         public let pHolm: Double?
+        /// Of the questions paired with the baseline, how many scored above it and how many below
+        /// (ties are neither): the sign test's counts, so they give a significant cell's direction.
+        public let pairsAbove: Int?
+        public let pairsBelow: Int?
         public let residentMiB: Double
         public let prefillSeconds: Double?
         public let compressSeconds: Double?
@@ -115,6 +121,8 @@ public struct SweepReport {
             case fractionOfFullCache = "fraction_of_full_cache"
             case pValue = "p_value"
             case pHolm = "p_holm"
+            case pairsAbove = "pairs_above"
+            case pairsBelow = "pairs_below"
             case residentMiB = "resident_mib"
             case prefillSeconds = "prefill_seconds"
             case compressSeconds = "compress_seconds"
@@ -150,12 +158,14 @@ public struct SweepReport {
         }
         // Paired tests first, so Holm sees the whole family. A baseline is always the run's own (same model).
         var pValues: [Int: Double] = [:]
+        var signs: [Int: (above: Int, below: Int)] = [:]
         for (i, d) in drafts.enumerated() {
             guard let b = d.baselineCell, let other = byCell[Triple(run: d.key.run, task: d.key.task, length: d.key.length, cell: b)] else { continue }
             let theirs = Dictionary(uniqueKeysWithValues: other.map { (QuestionID($0.key), $0.score) })
             let pairs = d.trials.compactMap { t in theirs[QuestionID(t.key)].map { (t.score, $0) } }
             guard !pairs.isEmpty else { continue }
             pValues[i] = try PairedComparison.signTest(pairs.map(\.0), pairs.map(\.1)).pValue
+            signs[i] = (pairs.count { $0.0 > $0.1 }, pairs.count { $0.0 < $0.1 })
         }
         let tested = pValues.keys.sorted()
         let adjusted = MultipleComparisons.holm(tested.map { pValues[$0]! })
@@ -179,6 +189,7 @@ public struct SweepReport {
                 trials: n, correct: k, accuracy: Double(k) / Double(n), wilsonLower: interval.lower, wilsonUpper: interval.upper,
                 meanScore: d.trials.reduce(0) { $0 + $1.score } / Double(n), fractionOfFullCache: fraction,
                 baseline: pValues[i] != nil ? d.baselineCell.map { prefix + s.cells[$0].label } : nil, pValue: pValues[i], pHolm: holm[i],
+                pairsAbove: signs[i]?.above, pairsBelow: signs[i]?.below,
                 residentMiB: Double(d.trials.reduce(0) { $0 + $1.residentBytes }) / Double(n) / 1_048_576,
                 prefillSeconds: total(\.prefill), compressSeconds: total(\.compress), questionPrefillSeconds: total(\.questionPrefill),
                 decodeSeconds: total(\.decode), compressions: timings ? d.trials.reduce(0) { $0 + $1.compressions } : nil)
@@ -266,6 +277,7 @@ public struct SweepReport {
             }
             lines.append("")
         }
+        lines += significanceSummary(rows, comparedWith: comparedWithinModel)
         if timings {
             let t = runs.flatMap(\.results.trials)
             let prefills = t.count { $0.timings.prefill > 0 }
@@ -276,6 +288,47 @@ public struct SweepReport {
             lines.append("")
         }
         return lines.joined(separator: "\n")
+    }
+
+    /// How many tests of the report stay significant after Holm (adjusted p < 0.05), and in which
+    /// direction (the side more paired questions fall on), per task and length (and model), then per
+    /// method: the counts a results section quotes, so that they are regenerated with the report.
+    func significanceSummary(_ rows: [CellSummary], comparedWith: String) -> [String] {
+        let tested = rows.filter { $0.pHolm != nil }
+        guard !tested.isEmpty else { return [] }
+        struct Tally {
+            var tests = 0, below = 0, above = 0
+            mutating func add(_ r: CellSummary) {
+                tests += 1
+                guard r.pHolm! < 0.05 else { return }
+                if r.pairsAbove! > r.pairsBelow! { above += 1 } else if r.pairsBelow! > r.pairsAbove! { below += 1 }
+            }
+            var cells: String { "\(tests) | \(below) | \(above) |" }
+        }
+        /// Tallies of `rows` grouped by `key`, in the order the keys first appear.
+        func tallies(_ key: (CellSummary) -> String) -> [(String, Tally)] {
+            var order: [String] = [], byKey: [String: Tally] = [:]
+            for r in tested {
+                let k = key(r)
+                if byKey[k] == nil { order.append(k) }
+                byKey[k, default: Tally()].add(r)
+            }
+            return order.map { ($0, byKey[$0]!) }
+        }
+        var all = Tally()
+        tested.forEach { all.add($0) }
+        var lines = [
+            "### Tests significant after Holm", "",
+            "Of the \(tested.count) tests against \(comparedWith), those with Holm-adjusted p < 0.05, below or above it "
+                + "(the side more paired questions fall on); \(all.below + all.above) in all.", "",
+            "| task | tokens | tests | below | above |", "|:--|--:|--:|--:|--:|",
+        ]
+        for (key, t) in tallies({ "\($0.model.map { "model=\($0), " } ?? "")\($0.task) | \($0.targetTokens)" }) { lines.append("| \(key) | \(t.cells)") }
+        lines.append("| all | | \(all.cells)")
+        lines += ["", "| method | tests | below | above |", "|:--|--:|--:|--:|"]
+        for (key, t) in tallies({ "\($0.model.map { "model=\($0), " } ?? "")\($0.method)" }) { lines.append("| \(key) | \(t.cells)") }
+        lines.append("")
+        return lines
     }
 
     /// One row per trial: every axis value (the model first, when several), length, prompt, question,

@@ -126,6 +126,33 @@ import Testing
         #expect(markdown.contains("exact sign-test p on paired scores (McNemar's exact test where scores are 0 or 1)"))
     }
 
+    /// The report ends with how many tests survive Holm and in which direction, per task and length
+    /// and per method: here `random` at rate 8 loses all 8 questions its full cache answers (p = 2⁻⁷,
+    /// ×2 by Holm) while `kvcompress` ties; against `random`, `kvcompress` is above it.
+    @Test func theReportCountsTheTestsSignificantAfterHolmAndTheirDirection() throws {
+        let spec = try EvaluationSupport.specification(
+            "task: {name: key_value, options: {questions: 2}}\nlengths: [220]\nprompts: 4\nmethods: [kvcompress, random]\ngrid: {rate: [1, 8]}")
+        let trials = Self.scored(try EvaluationSupport.run(spec)) { t in
+            spec.cells[t.key.cell].method == "random" && spec.cells[t.key.cell].compresses ? 0 : 1
+        }
+        let results = SweepResults(header: EvaluationSupport.header(spec), specificationText: "", trials: trials, complete: true)
+        let rows = try SweepReport(results: results, specification: spec).summaries().filter { $0.pValue != nil }
+        #expect(rows.map(\.method) == ["kvcompress", "random"])
+        #expect(rows.map(\.pairsAbove) == [0, 0] && rows.map(\.pairsBelow) == [0, 8])
+        #expect(try SweepReport(results: results, specification: spec).render(.json).contains("\"pairs_below\" : 8"))
+        let task = rows[0].task
+        let markdown = try SweepReport(results: results, specification: spec).render(.markdown)
+        #expect(markdown.contains("### Tests significant after Holm"))
+        #expect(markdown.contains("Of the 2 tests against the full cache (rate 1, same placement), those with Holm-adjusted p < 0.05"))
+        #expect(markdown.contains("| \(task) | 220 | 2 | 1 | 0 |\n| all | | 2 | 1 | 0 |"))
+        #expect(markdown.contains("| kvcompress | 1 | 0 | 0 |\n| random | 1 | 1 | 0 |"))
+        let againstRandom = try SweepReport(results: results, specification: spec, baseline: "random").render(.markdown)
+        #expect(againstRandom.contains("| all | | 2 | 0 | 1 |") && againstRandom.contains("| kvcompress | 2 | 0 | 1 |"))
+        // Nothing significant: the section still says so, with zero counts.
+        let none = try SweepReport(results: Self.results, specification: Self.specification).render(.markdown)
+        #expect(none.contains("those with Holm-adjusted p < 0.05") && none.contains("| all | | 2 | 0 | 0 |"))
+    }
+
     @Test func aReportOverTwoModelsNamesTheModelAndTestsWithinIt() throws {
         let files = Self.twoModels()
         let runs = try SweepModelAxis.runs(files, specifications: [Self.specification, Self.specification], paths: ["a.h5", "b.h5"])
