@@ -95,7 +95,13 @@ struct ForwardPassTests {
             _ = try tinyModel.prefill(prompt, sequence: id, cache: alone)
             for step in 0..<4 {
                 let logits = try tinyModel.decode([(id, steps[i][step])], cache: alone)[0]
-                #expect(maxDifference(logits, batched[step][i]) < 1e-5, "sequence \(i), step \(step)")
+                // The tiny model's float32 weights go through OpenBLAS, whose sgemm kernel (picked by
+                // the CPU and the matrix shape) may sum a 1-row and a 3-row product in different
+                // orders: on a Xeon that OpenBLAS does not recognise (its generic "Prescott" kernels)
+                // batched and alone differ by 1.1e-5; with its Haswell kernels within 1e-5. Rounding stays
+                // far below the 1e-4 of the dense reference above; a sequence reading another's KVs
+                // or position moves logits by O(1). (The GGUF models' integer dot products are exact.)
+                #expect(maxDifference(logits, batched[step][i]) < 1e-4, "sequence \(i), step \(step)")
             }
         }
     }
