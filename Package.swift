@@ -109,13 +109,13 @@ let package = Package(
             name: "kvc",
             dependencies: [
                 "LlamaInference", "KVCompress", "EvictionPolicies", "EvaluationTasks", "Evaluation", "KVCHDF5", "KVCStatistics", "GGUF",
-                "BPETokenizer", "Serving", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "BPETokenizer", "Serving", "KVCLinearAlgebra", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
         .executableTarget(
             name: "KVCBenchmark",
             dependencies: [
-                "LlamaInference", "KVCompress", "EvictionPolicies", "KVCStatistics", "KVCHDF5", "Serving",
+                "LlamaInference", "KVCompress", "EvictionPolicies", "KVCStatistics", "KVCHDF5", "Serving", "KVCLinearAlgebra",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Experiments/Benchmark",

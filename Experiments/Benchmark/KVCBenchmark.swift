@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import GGUF
+import KVCLinearAlgebra
 import LlamaInference
 import PagedKVCache
 
@@ -12,6 +13,11 @@ struct KVCBenchmark: ParsableCommand {
         commandName: "kvc-bench",
         abstract: "Benchmarks of the engine: speed against llama.cpp, throughput under a fixed KV memory.",
         subcommands: [SpeedBenchmark.self, ThroughputBenchmark.self], defaultSubcommand: SpeedBenchmark.self)
+
+    static func main() {
+        BLAS.restartWithFasterKernelsIfGeneric()
+        main(nil)
+    }
 }
 
 /// `kvc-bench speed`: prefill and decode speed of our engine on a GGUF model, optionally beside

@@ -1,4 +1,7 @@
 import CBLAS
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Single-precision matrix products through OpenBLAS.
 ///
@@ -39,6 +42,22 @@ public enum BLAS {
     ) {
         if m == 0 { return }
         cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(m), Int32(n), alpha, a, Int32(lda ?? n), x, 1, beta, y, 1)
+    }
+
+    /// The kernels OpenBLAS chose for this CPU when it loaded (e.g. "Haswell", "SkylakeX", "Prescott").
+    public static var coreName: String { kvc_blas_core_name().map { String(cString: $0) } ?? "unknown" }
+
+    /// For an executable's `main`, before anything else: when OpenBLAS did not recognise the CPU and
+    /// fell back to its generic kernels although the CPU has AVX2 or AVX-512, restarts the process
+    /// (same pid, arguments and descriptors) with `OPENBLAS_CORETYPE` naming the kernels it can run.
+    /// OpenBLAS reads that variable only while it loads, so no in-process call can switch kernels.
+    /// A `OPENBLAS_CORETYPE` already set (by the user or by this restart) is left alone, so it runs
+    /// at most once; if the restart fails the process goes on with the generic kernels.
+    public static func restartWithFasterKernelsIfGeneric() {
+        guard getenv("OPENBLAS_CORETYPE") == nil, let faster = kvc_blas_faster_core() else { return }
+        setenv("OPENBLAS_CORETYPE", faster, 1)
+        execv("/proc/self/exe", CommandLine.unsafeArgv)
+        unsetenv("OPENBLAS_CORETYPE")
     }
 
     /// Dot product of two vectors of length n.

@@ -1,4 +1,5 @@
 import ArgumentParser
+import KVCLinearAlgebra
 
 /// `kvc`: run Llama-family GGUF models on the CPU over the KV-Compress paged cache.
 @main
@@ -11,4 +12,9 @@ struct KVC: ParsableCommand {
             \(ModelLocation.fetchCommand). Generated text goes to stdout; timings and cache figures to stderr.
             """,
         subcommands: [Generate.self, Tokenize.self, Logits.self, Compress.self, Sweep.self])
+
+    static func main() {
+        BLAS.restartWithFasterKernelsIfGeneric()
+        main(nil)
+    }
 }
