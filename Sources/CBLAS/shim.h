@@ -8,13 +8,10 @@
 static inline void kvc_blas_set_threads(int n) { openblas_set_num_threads(n); }
 static inline int kvc_blas_get_threads(void) { return openblas_get_num_threads(); }
 
-/// The kernels OpenBLAS picked when it loaded ("Haswell", "SkylakeX", "Zen", "Prescott", ...).
-static inline const char *kvc_blas_core_name(void) { return openblas_get_corename(); }
-
 /// The OPENBLAS_CORETYPE this CPU runs faster than what OpenBLAS picked, or NULL. A DYNAMIC_ARCH
 /// OpenBLAS (Debian's) that does not recognise a CPU model (seen: a virtual "Intel Xeon Processor"
 /// with AVX-512) falls back to its generic SSE3 "Prescott" kernels, which ran a 2.8k-token prefill
-/// 1.7 times slower than its SkylakeX ones; the CPU's own feature bits tell which kernels it can run.
+/// 1.4-1.9 times slower than its SkylakeX ones; the CPU's own feature bits tell which kernels it can run.
 static inline const char *kvc_blas_faster_core(void) {
     const char *core = openblas_get_corename();
     if (core == 0 || __builtin_strcmp(core, "Prescott") != 0) return 0;

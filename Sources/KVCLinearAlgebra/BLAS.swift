@@ -44,9 +44,6 @@ public enum BLAS {
         cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(m), Int32(n), alpha, a, Int32(lda ?? n), x, 1, beta, y, 1)
     }
 
-    /// The kernels OpenBLAS chose for this CPU when it loaded (e.g. "Haswell", "SkylakeX", "Prescott").
-    public static var coreName: String { kvc_blas_core_name().map { String(cString: $0) } ?? "unknown" }
-
     /// For an executable's `main`, before anything else: when OpenBLAS did not recognise the CPU and
     /// fell back to its generic kernels although the CPU has AVX2 or AVX-512, restarts the process
     /// (same pid, arguments and descriptors) with `OPENBLAS_CORETYPE` naming the kernels it can run.
