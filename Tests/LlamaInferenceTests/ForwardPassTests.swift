@@ -98,9 +98,9 @@ struct ForwardPassTests {
                 // The tiny model's float32 weights go through OpenBLAS, whose sgemm kernel (picked by
                 // the CPU and the matrix shape) may sum a 1-row and a 3-row product in different
                 // orders: on a Xeon that OpenBLAS does not recognise (its generic "Prescott" kernels)
-                // batched and alone differ by 1.1e-5; with its Haswell kernels within 1e-5. Rounding stays
-                // far below the 1e-4 of the dense reference above; a sequence reading another's KVs
-                // or position moves logits by O(1). (The GGUF models' integer dot products are exact.)
+                // batched and alone differ by 1.1e-5; with its Haswell kernels within 1e-5. Rounding
+                // stays far below the 1e-4 of the dense reference above; a sequence reading another's
+                // KVs or position moves logits by O(1). (The GGUF models' integer dot products are exact.)
                 #expect(maxDifference(logits, batched[step][i]) < 1e-4, "sequence \(i), step \(step)")
             }
         }
